@@ -1,0 +1,103 @@
+"""The event loop: pop the earliest timer, dispatch it to the module that owns the entity.
+
+The loop is the only place that knows every kind of entity; each module (``threads``,
+``writers``, ``device``, ``cpu``) handles its own events. In checking mode it also verifies the lock
+invariants after every event: never a writer with any other holder of ``mmap_lock``; never a VMA
+reader while the VMA is write-locked.
+"""
+
+from numba import njit
+
+from . import calendar, cpu, device, stats, threads, writers
+from .state import (EV_ARRIVAL, EV_BURST, EV_IO, EV_RUN, EV_SPIN, EV_WAKE, I_EVENTS, I_OVERLOAD,
+                    I_RW_READERS, I_RW_WRITER, I_STOP, I_VIOLATIONS, K_ATTEMPT, K_FOLIO_HOLD_OWNED,
+                    K_FOLIO_RETRY, K_FOLIO_RETRY_OWNED, K_INSTALL_DONE, K_MISS_SUBMIT,
+                    K_MMAP_GRANTED, K_THINK_DONE, K_W_DRAINED, K_W_GRANTED, K_W_HOLD_DONE,
+                    K_W_START, K_W_WOKEN, P_MAX_TIME, Q_CHECK, Q_FIRST_IO, Q_MAX_EVENTS,
+                    Q_THREADS, Q_VMAS, R_NOW, S_EVENTS)
+from .stats import count
+
+
+@njit(cache=True)
+def _dispatch(S, P, Q, entity, cont):
+    """Run ``entity``'s continuation; it is on a CPU."""
+    if cont == K_THINK_DONE:
+        threads.access(S, P, Q, entity)
+    elif cont == K_INSTALL_DONE:
+        threads.install_done(S, P, Q, entity)
+    elif cont == K_MMAP_GRANTED:
+        threads.mmap_granted(S, P, Q, entity)
+    elif cont == K_MISS_SUBMIT:
+        threads.miss_submit(S, P, Q, entity)
+    elif cont == K_FOLIO_RETRY_OWNED:
+        threads.folio_retry(S, P, Q, entity, True)
+    elif cont == K_FOLIO_RETRY:
+        threads.folio_retry(S, P, Q, entity, False)
+    elif cont == K_FOLIO_HOLD_OWNED:
+        threads.folio_hold_owned(S, P, Q, entity)
+    elif cont == K_ATTEMPT:
+        threads.attempt(S, P, Q, entity)
+    elif cont == K_W_START:
+        writers.start(S, P, Q, entity)
+    elif cont == K_W_GRANTED:
+        writers.granted(S, P, Q, entity)
+    elif cont == K_W_DRAINED:
+        writers.drained(S, P, Q, entity)
+    elif cont == K_W_HOLD_DONE:
+        writers.hold_done(S, P, Q, entity)
+    elif cont == K_W_WOKEN:
+        writers.woken(S, P, Q, entity)
+
+
+@njit(cache=True)
+def _check_invariants(S, Q):
+    if S.ints[I_RW_WRITER] >= 0 and S.ints[I_RW_READERS] != 0:
+        S.ints[I_VIOLATIONS] += 1
+    if S.ints[I_RW_READERS] < 0:
+        S.ints[I_VIOLATIONS] += 1
+    for vma in range(Q[Q_VMAS]):
+        if S.v_write_locked[vma] and S.v_readers[vma] != 0:
+            S.ints[I_VIOLATIONS] += 1
+
+
+@njit(cache=True)
+def run(S, P, Q):
+    """Simulate until every batch is done, the time or event budget is spent, or overload."""
+    for t in range(Q[Q_THREADS]):
+        S.ent_cont[t] = K_THINK_DONE
+        cpu.request_cpu(S, Q, t)
+    writers.schedule_arrival(S, P, Q)
+    first_io = Q[Q_FIRST_IO]
+    max_events = Q[Q_MAX_EVENTS]
+    max_time = P[P_MAX_TIME]
+    check = Q[Q_CHECK]
+    while S.heap_size[0] > 0:
+        when, entity = calendar.pop(S.heap_time, S.heap_ent, S.heap_pos, S.heap_size)
+        if when > max_time:
+            S.reals[R_NOW] = max_time
+            break
+        stats.advance_clock(S, when)
+        S.ints[I_EVENTS] += 1
+        count(S, S_EVENTS, 1.0)
+        event = S.ent_event[entity]
+        if event == EV_BURST:
+            if cpu.burst_slice_end(S, P, Q, entity):
+                _dispatch(S, P, Q, entity, S.ent_cont[entity])
+        elif event == EV_RUN:
+            if S.burst_rem[entity] > 0.0:
+                cpu.burst(S, P, Q, entity, S.burst_rem[entity], S.ent_cont[entity])
+            else:
+                _dispatch(S, P, Q, entity, S.ent_cont[entity])
+        elif event == EV_WAKE:
+            cpu.request_cpu(S, Q, entity)
+        elif event == EV_IO:
+            device.complete(S, P, Q, entity - first_io)
+        elif event == EV_ARRIVAL:
+            writers.arrival(S, P, Q)
+        elif event == EV_SPIN:
+            writers.spin_timeout(S, P, Q, entity)
+        if check:
+            _check_invariants(S, Q)
+        if S.ints[I_STOP] or S.ints[I_OVERLOAD] or S.ints[I_EVENTS] >= max_events:
+            break
+    stats.close_open_batch(S)

@@ -1,0 +1,180 @@
+"""Folios: page-cache and swap-cache pages, their lock, and reclaim.
+
+A folio is absent, *reading* (locked by the read in flight, not uptodate, not reclaimable: reclaim's
+``folio_trylock`` fails, ``mm/vmscan.c: shrink_folio_list``), *cached* (uptodate, unlocked, not
+mapped) or *mapped*. A fault that installs a PTE holds the folio lock meanwhile: that is the
+"uptodate but locked" case of the ``*_uptodate`` policies.
+
+Reclaim is a hazard: a folio that nobody references and nobody has locked is reclaimed at rate
+``reclaim_rate_cached`` if it is only cached and ``reclaim_rate_mapped`` if it is mapped (reclaim
+unmaps it). Because the hazard is memoryless, a folio draws its reclaim instant when it becomes
+exposed and the engine checks it lazily when the folio is next looked at: no reclaim events, no
+scan. A reference (``filemap_get_folio`` to ``folio_put``) or the lock protects it
+(``__remove_mapping``'s refcount freeze fails).
+
+Waiters on a folio lock queue in order. ``folio_unlock`` wakes every ``folio_wait_locked`` waiter
+and hands the lock to the first ``__folio_lock`` waiter (``mm/filemap.c: folio_wake_bit``, lock
+hand-off since 5.14), which holds it while it wakes up: many threads faulting one folio pass its
+lock from one to the next.
+
+Storage: when the address space is small (at most ``FOLIO_DIRECT_LIMIT`` pages) every page has a
+slot. Larger spaces (a file larger than memory, read once) use a set-associative table: a page
+maps to a set of ``FOLIO_WAYS`` slots, and inserting into a full set evicts the unreferenced,
+unlocked folio that reclaim would take first. Memory therefore stays bounded whatever the number of
+pages touched.
+"""
+
+import numpy as np
+from numba import njit
+
+from . import cpu, rng
+from .state import (F_ABSENT, F_CACHED, F_MAPPED, FOLIO_WAYS, I_OVERLOAD, K_FOLIO_HOLD_OWNED,
+                    K_FOLIO_RETRY, K_FOLIO_RETRY_OWNED, OWNER_NONE, P_RECLAIM_CACHED,
+                    P_RECLAIM_MAPPED, Q_FOLIO_DIRECT, Q_FOLIO_SET_MASK, Q_THREADS, R_NOW,
+                    S_RECLAIMS, WAIT_SHARED)
+from .stats import count
+
+
+@njit(cache=True, inline="always")
+def _hash(key):
+    x = np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)
+    return np.int64(x >> np.uint64(20))
+
+
+@njit(cache=True)
+def _reclaim_stream(Q):
+    return 3 * Q[Q_THREADS] + 3
+
+
+@njit(cache=True)
+def settle(S, P, slot):
+    """Apply reclaim that happened since the folio was last looked at."""
+    state = S.f_state[slot]
+    if ((state == F_CACHED or state == F_MAPPED) and S.f_owner[slot] == OWNER_NONE
+            and S.f_refs[slot] == 0 and S.reals[R_NOW] >= S.f_deadline[slot]):
+        S.f_state[slot] = F_ABSENT
+        S.f_deadline[slot] = np.inf
+        count(S, S_RECLAIMS, 1.0)
+
+
+@njit(cache=True)
+def slot_of(S, P, Q, key):
+    """The slot of page ``key`` (inserted absent if new), settled; -1 if the table is full."""
+    if Q[Q_FOLIO_DIRECT]:
+        slot = key
+        S.f_key[slot] = key
+        settle(S, P, slot)
+        return slot
+    base = (_hash(key) & Q[Q_FOLIO_SET_MASK]) * FOLIO_WAYS
+    victim = -1
+    victim_deadline = np.inf
+    for way in range(FOLIO_WAYS):
+        slot = base + way
+        if S.f_key[slot] == key:
+            settle(S, P, slot)
+            return slot
+    for way in range(FOLIO_WAYS):
+        slot = base + way
+        if S.f_key[slot] < 0:
+            victim = slot
+            break
+        settle(S, P, slot)
+        if S.f_state[slot] == F_ABSENT and S.f_refs[slot] == 0 and S.f_wq_head[slot] < 0:
+            victim = slot
+            break
+        if (S.f_owner[slot] == OWNER_NONE and S.f_refs[slot] == 0 and S.f_wq_head[slot] < 0
+                and (victim < 0 or S.f_deadline[slot] < victim_deadline)):
+            victim = slot
+            victim_deadline = S.f_deadline[slot]
+    if victim < 0:
+        S.ints[I_OVERLOAD] = 1
+        return -1
+    if S.f_key[victim] >= 0 and S.f_state[victim] != F_ABSENT:
+        count(S, S_RECLAIMS, 1.0)          # memory is full: reclaim takes this one
+    S.f_key[victim] = key
+    S.f_state[victim] = F_ABSENT
+    S.f_owner[victim] = OWNER_NONE
+    S.f_refs[victim] = 0
+    S.f_deadline[victim] = np.inf
+    return victim
+
+
+@njit(cache=True)
+def _expose(S, P, Q, slot):
+    """Nobody references or locks the folio any more: draw its reclaim instant."""
+    state = S.f_state[slot]
+    if state == F_CACHED:
+        rate = P[P_RECLAIM_CACHED]
+    elif state == F_MAPPED:
+        rate = P[P_RECLAIM_MAPPED]
+    else:
+        return
+    if rate > 0.0:
+        S.f_deadline[slot] = S.reals[R_NOW] + rng.exponential(S.streams, _reclaim_stream(Q), 1.0 / rate)
+    else:
+        S.f_deadline[slot] = np.inf
+
+
+@njit(cache=True)
+def get(S, slot):
+    """Take a reference (``filemap_get_folio``)."""
+    S.f_refs[slot] += 1
+    S.f_deadline[slot] = np.inf
+
+
+@njit(cache=True)
+def put(S, P, Q, slot):
+    """Drop a reference (``folio_put``)."""
+    S.f_refs[slot] -= 1
+    if S.f_refs[slot] == 0 and S.f_owner[slot] == OWNER_NONE:
+        _expose(S, P, Q, slot)
+
+
+@njit(cache=True)
+def wait(S, slot, entity, mode):
+    """Sleep on the folio's wait queue (exclusive: ``__folio_lock``; shared: ``folio_wait_locked``)."""
+    S.fw_mode[entity] = mode
+    S.fw_next[entity] = -1
+    tail = S.f_wq_tail[slot]
+    if tail >= 0:
+        S.fw_next[tail] = entity
+    else:
+        S.f_wq_head[slot] = entity
+    S.f_wq_tail[slot] = entity
+
+
+@njit(cache=True)
+def unlock(S, P, Q, slot):
+    """``folio_unlock``: wake shared waiters, hand the lock to the first exclusive waiter."""
+    S.f_owner[slot] = OWNER_NONE
+    entity = S.f_wq_head[slot]
+    prev = -1
+    while entity >= 0:
+        nxt = S.fw_next[entity]
+        mode = S.fw_mode[entity]
+        if mode == WAIT_SHARED or S.f_owner[slot] == OWNER_NONE:
+            # unlink and wake
+            if prev >= 0:
+                S.fw_next[prev] = nxt
+            else:
+                S.f_wq_head[slot] = nxt
+            if nxt < 0:
+                S.f_wq_tail[slot] = prev
+            if mode == WAIT_SHARED:
+                cpu.wake(S, P, entity, K_FOLIO_RETRY)
+            else:
+                S.f_owner[slot] = entity
+                cpu.wake(S, P, entity, _exclusive_cont(S, entity))
+        else:
+            prev = entity
+        entity = nxt
+    if S.f_owner[slot] == OWNER_NONE and S.f_refs[slot] == 0:
+        _expose(S, P, Q, slot)
+
+
+@njit(cache=True, inline="always")
+def _exclusive_cont(S, entity):
+    # An exclusive waiter that still holds its fault lock maps the folio; one that dropped it
+    # unlocks and retries. ``t_lock`` is only set for threads (writers never wait on folios).
+    return K_FOLIO_HOLD_OWNED if S.t_lock[entity] != 0 else K_FOLIO_RETRY_OWNED
+

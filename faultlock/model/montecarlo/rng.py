@@ -1,0 +1,150 @@
+"""Random variates inside the compiled engine.
+
+Every stream is one 64-bit SplitMix64 state (Steele, Lea & Flood, OOPSLA 2014), seeded from a
+``numpy.random.SeedSequence``. One stream per purpose and per thread (think times, page choices,
+read latencies of thread *i*; writer arrivals, holds, kinds; reclaim clocks) gives *common random
+numbers* across policies: the k-th think time of thread i is the same number under every policy
+(``reference/queueing.md`` §3.2).
+"""
+
+import numpy as np
+from numba import njit
+
+# Law codes shared with scenario.py's ``io_distribution`` / ``writer_hold_distribution``.
+LAW_EXPONENTIAL = 0
+LAW_LOGNORMAL = 1
+LAW_GAMMA = 2
+LAW_DETERMINISTIC = 3
+LAW_CODES = {"exponential": LAW_EXPONENTIAL, "lognormal": LAW_LOGNORMAL,
+             "gamma": LAW_GAMMA, "deterministic": LAW_DETERMINISTIC}
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_TWO_M53 = 1.0 / 9007199254740992.0
+
+
+def seed_streams(seed_sequence: np.random.SeedSequence, n_streams: int) -> np.ndarray:
+    """One uint64 state per stream, drawn from ``seed_sequence``."""
+    return seed_sequence.generate_state(n_streams, dtype=np.uint64)
+
+
+@njit(cache=True, inline="always")
+def next_u64(states, k):
+    x = states[k] + _GOLDEN
+    states[k] = x
+    z = (x ^ (x >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(cache=True, inline="always")
+def uniform(states, k):
+    """U(0, 1), never exactly 0 or 1."""
+    return ((next_u64(states, k) >> np.uint64(11)) + 0.5) * _TWO_M53
+
+
+@njit(cache=True, inline="always")
+def exponential(states, k, mean):
+    return -mean * np.log(uniform(states, k))
+
+
+@njit(cache=True)
+def standard_normal(states, k):
+    # Box-Muller; one of the pair is discarded so that the stream position stays simple.
+    u1 = uniform(states, k)
+    u2 = uniform(states, k)
+    return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
+
+
+@njit(cache=True)
+def gamma_unit_scale(states, k, shape):
+    """Marsaglia & Tsang (2000), with the shape < 1 boost."""
+    if shape < 1.0:
+        return gamma_unit_scale(states, k, shape + 1.0) * uniform(states, k) ** (1.0 / shape)
+    d = shape - 1.0 / 3.0
+    c = 1.0 / np.sqrt(9.0 * d)
+    while True:
+        x = standard_normal(states, k)
+        v = 1.0 + c * x
+        if v <= 0.0:
+            continue
+        v = v * v * v
+        u = uniform(states, k)
+        if np.log(u) < 0.5 * x * x + d - d * v + d * np.log(v):
+            return d * v
+
+
+@njit(cache=True)
+def sample_law(states, k, law, mean, cv):
+    """A variate with the given mean and coefficient of variation under ``law``."""
+    if mean <= 0.0:
+        return 0.0
+    if law == LAW_EXPONENTIAL:
+        return exponential(states, k, mean)
+    if law == LAW_DETERMINISTIC or cv <= 0.0:
+        return mean
+    if law == LAW_LOGNORMAL:
+        sigma2 = np.log1p(cv * cv)
+        return np.exp(np.log(mean) - 0.5 * sigma2 + np.sqrt(sigma2) * standard_normal(states, k))
+    shape = 1.0 / (cv * cv)
+    return gamma_unit_scale(states, k, shape) * (mean / shape)
+
+
+@njit(cache=True, inline="always")
+def _log1p_over_x(x):
+    if abs(x) > 1e-8:
+        return np.log1p(x) / x
+    return 1.0 - x * (0.5 - x * (1.0 / 3.0 - 0.25 * x))
+
+
+@njit(cache=True, inline="always")
+def _expm1_over_x(x):
+    if abs(x) > 1e-8:
+        return np.expm1(x) / x
+    return 1.0 + x * 0.5 * (1.0 + x * (1.0 / 3.0) * (1.0 + 0.25 * x))
+
+
+@njit(cache=True, inline="always")
+def _zipf_h_integral(x, exponent):
+    log_x = np.log(x)
+    return _expm1_over_x((1.0 - exponent) * log_x) * log_x
+
+
+@njit(cache=True, inline="always")
+def _zipf_h(x, exponent):
+    return np.exp(-exponent * np.log(x))
+
+
+@njit(cache=True, inline="always")
+def _zipf_h_integral_inverse(x, exponent):
+    t = x * (1.0 - exponent)
+    if t < -1.0:
+        t = -1.0
+    return np.exp(_log1p_over_x(t) * x)
+
+
+@njit(cache=True)
+def zipf_rank(states, k, n, exponent):
+    """A rank in [0, n) with P(rank=r) proportional to (r+1)^-exponent, in O(1).
+
+    Rejection-inversion of Hörmann & Derflinger (ACM TOMACS 6(3), 1996), as in Apache Commons
+    RNG's ``RejectionInversionZipfSampler``; exponent 0 is uniform.
+    """
+    if exponent == 0.0 or n == 1:
+        r = np.int64(uniform(states, k) * n)
+        return r if r < n else n - 1
+    h_x1 = _zipf_h_integral(1.5, exponent) - 1.0
+    h_n = _zipf_h_integral(n + 0.5, exponent)
+    s = 2.0 - _zipf_h_integral_inverse(_zipf_h_integral(2.5, exponent) - _zipf_h(2.0, exponent),
+                                       exponent)
+    while True:
+        u = h_n + uniform(states, k) * (h_x1 - h_n)
+        x = _zipf_h_integral_inverse(u, exponent)
+        kk = np.int64(x + 0.5)
+        if kk < 1:
+            kk = 1
+        elif kk > n:
+            kk = n
+        if kk - x <= s or u >= _zipf_h_integral(kk + 0.5, exponent) - _zipf_h(kk, exponent):
+            return kk - 1

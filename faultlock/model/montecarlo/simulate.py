@@ -1,0 +1,300 @@
+"""``simulate``: the compiled Monte Carlo engine, from a Scenario to an ``xarray.Dataset``.
+
+Each (cell, policy) is one engine run. All policies of a cell share the same random streams (common
+random numbers), so differences between policies are not blurred by sampling noise. Seeds come from
+``numpy.random.SeedSequence``: the root entropy, then a child per grid cell (keyed by the cell's
+position) and per replication.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import xarray as xr
+
+from ..policies import POLICIES, check_policies, get_policy
+from ..scenario import Scenario
+from . import engine, output, rng, state
+from .state import (FOLIO_DIRECT_LIMIT, FOLIO_WAYS, I_EVENTS, I_OVERLOAD, I_STOP, I_VIOLATIONS,
+                    R_NOW, R_WARMUP_END)
+
+__all__ = ["simulate", "run_policy"]
+
+_PAGE_MULTIPLIERS = (8191, 131071, 524287, 2147483647, 1)
+
+
+def _page_multiplier(total_pages: int) -> int:
+    for m in _PAGE_MULTIPLIERS:
+        if math.gcd(m, total_pages) == 1 and (total_pages - 1) * m < 2**63:
+            return m
+    return 1
+
+
+def parameters(scenario: Scenario, policy: str, *, operations: int, batches: int, warmup: float,
+               max_events: int, max_time: float, check: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The engine's parameter arrays for one scalar scenario and one policy."""
+    s = scenario
+    p = get_policy(policy)
+    P = np.zeros(state.N_P)
+    Q = np.zeros(state.N_Q, dtype=np.int64)
+    P[state.P_THINK] = s.think_time
+    P[state.P_IO_MEAN] = s.io_latency
+    P[state.P_IO_CV] = s.io_latency_cv
+    P[state.P_IO_SLOPE] = s.io_depth_slope
+    P[state.P_IO_PAGE_TIME] = s.io_page_time
+    P[state.P_ZRAM] = s.zram_latency
+    P[state.P_FAULT_CPU] = s.fault_cpu_time
+    P[state.P_SLICE] = s.sched_slice
+    P[state.P_WAKE] = s.wakeup_latency
+    P[state.P_RECLAIM_CACHED] = s.reclaim_rate_cached
+    P[state.P_RECLAIM_MAPPED] = s.reclaim_rate_mapped
+    P[state.P_WRITER_RATE] = s.writer_rate
+    P[state.P_WRITER_HOLD] = s.writer_hold
+    P[state.P_WRITER_HOLD_CV] = s.writer_hold_cv
+    P[state.P_WRITER_VMA_SHARE] = s.writer_vma_share
+    P[state.P_WRITER_FORK_SHARE] = s.writer_fork_share
+    P[state.P_HANDOFF] = s.handoff_timeout
+    P[state.P_JANK] = s.jank_threshold
+    P[state.P_POPULARITY] = s.page_popularity
+    P[state.P_MAX_TIME] = max_time
+
+    total_pages = s.vmas * s.pages_per_vma
+    writer_slots = 4096
+    Q[state.Q_THREADS] = s.threads
+    Q[state.Q_VMAS] = s.vmas
+    Q[state.Q_PAGES_PER_VMA] = s.pages_per_vma
+    Q[state.Q_SWAP_VMAS] = int(round(s.swap_share * s.vmas))
+    Q[state.Q_IO_LAW] = rng.LAW_CODES[s.io_distribution]
+    Q[state.Q_IO_PARALLELISM] = s.io_parallelism
+    Q[state.Q_READAROUND] = min(s.readaround_pages, s.pages_per_vma)
+    Q[state.Q_CPUS] = s.cpus
+    Q[state.Q_WRITER_LAW] = rng.LAW_CODES[s.writer_hold_distribution]
+    Q[state.Q_RWSEM] = state.RWSEM_CODES[s.rwsem]
+    Q[state.Q_WRITER_SPIN] = int(s.writer_spin)
+    Q[state.Q_WAKE_BATCH] = s.reader_wake_batch
+    Q[state.Q_TRIED_AFTER_MAJOR] = int(s.tried_after_major)
+    Q[state.Q_RETRY_LIMIT] = s.retry_limit
+    Q[state.Q_USE_VMA_LOCK] = p.use_vma_lock
+    Q[state.Q_DROP_ON_VMA] = p.drop_on_vma
+    Q[state.Q_DROP_ON_MMAP] = p.drop_on_mmap
+    Q[state.Q_RETRY_ON_VMA] = p.retry_on_vma
+    Q[state.Q_UPTODATE_WAIT] = p.uptodate_wait
+    Q[state.Q_WARMUP_FAULTS] = max(1, int(warmup * operations))
+    Q[state.Q_BATCH_FAULTS] = max(1, operations // batches)
+    Q[state.Q_BATCHES] = batches
+    Q[state.Q_MAX_EVENTS] = max_events
+    Q[state.Q_PAGE_MULT] = _page_multiplier(total_pages)
+    Q[state.Q_CHECK] = int(check)
+    Q[state.Q_TOTAL_PAGES] = total_pages
+    if total_pages <= FOLIO_DIRECT_LIMIT:
+        Q[state.Q_FOLIO_DIRECT] = 1
+    else:
+        # Enough sets that the folios pinned by reads and waiters never fill one.
+        slots = max(1 << 20, 1 << int(math.ceil(math.log2(16 * s.threads * s.readaround_pages))))
+        Q[state.Q_FOLIO_SET_MASK] = slots // FOLIO_WAYS - 1
+    Q[state.Q_WRITER_SLOTS] = writer_slots
+    Q[state.Q_FIRST_WRITER] = s.threads
+    Q[state.Q_FIRST_IO] = s.threads + writer_slots
+    Q[state.Q_ARRIVAL_ENTITY] = 2 * s.threads + writer_slots
+    return P, Q
+
+
+def run_policy(scenario: Scenario, policy: str, seed: np.random.SeedSequence, *, operations: int,
+               batches: int, warmup: float, max_events: int, max_time: float, check: bool):
+    """One engine run. Returns the final state and a summary dict."""
+    P, Q = parameters(scenario, policy, operations=operations, batches=batches, warmup=warmup,
+                      max_events=max_events, max_time=max_time, check=check)
+    streams = rng.seed_streams(seed, 3 * scenario.threads + 4)
+    S = state.allocate(P, Q, streams)
+    started = time.perf_counter()
+    engine.run(S.struct, P, Q)
+    wall = time.perf_counter() - started
+    return S, {
+        "completed": bool(S.ints[I_STOP]),
+        "overloaded": bool(S.ints[I_OVERLOAD]),
+        "events": int(S.ints[I_EVENTS]),
+        "violations": int(S.ints[I_VIOLATIONS]),
+        "simulated_time": float(S.reals[R_NOW]),
+        "measured_time": float(S.reals[R_NOW] - S.reals[R_WARMUP_END]) if S.reals[R_WARMUP_END] > 0 else 0.0,
+        "wall_time": wall,
+    }
+
+
+def _policy_metrics(stats: np.ndarray, hist: np.ndarray, summary: dict, rel_tolerance: float):
+    values: dict[str, tuple] = {}
+    for name, (num, den, units, long_name) in output.RATIOS.items():
+        est, ci = output.ratio_estimate(stats, num, den)
+        values[name] = (est, ci, units, long_name)
+    for name, (which, q, long_name) in output.QUANTILES.items():
+        est, ci = output.quantile_estimate(hist, which, q)
+        values[name] = (est, ci, "s", long_name)
+    for name, (key, units, long_name) in output.MAXIMA.items():
+        values[name] = (float(stats[:, key].max()) if len(stats) else np.nan, np.nan, units,
+                        long_name)
+    hists = {}
+    for name, (which, edges, dim, long_name) in output.HISTOGRAMS.items():
+        hists[name] = output.coarse_shares(hist, which, edges)
+    stable = not summary["overloaded"]
+    mean, mean_ci = values["fault_latency_mean"][:2]
+    converged = (stable and summary["completed"] and np.isfinite(mean)
+                 and np.isfinite(mean_ci) and mean_ci <= rel_tolerance * mean)
+    if not stable:
+        # Past capacity there is no steady state: no finite number stands for it.
+        for name, (est, ci, units, long_name) in values.items():
+            if units == "s":
+                values[name] = (np.inf, np.nan, units, long_name)
+    return values, hists, stable, converged
+
+
+def simulate(scenario: Scenario, policies=POLICIES, *, seed=0, operations: int = 100_000,
+             batches: int = 20, warmup: float = 0.2, replications: int = 1,
+             max_events: int | None = None, max_time: float = np.inf, check: bool = False,
+             rel_tolerance: float = 0.05) -> xr.Dataset:
+    """Run the Monte Carlo engine for every policy and return the metrics of ``MODEL.md``.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        A scalar scenario, or one with DataArray fields (a grid): each cell is simulated.
+    policies : str or sequence of str
+        Policies to simulate, in the order wanted (default: all of ``POLICIES``).
+    seed : int or numpy.random.SeedSequence
+        Root of every random stream. The same seed gives the same numbers.
+    operations : int
+        Operations (completed faults and writer critical sections) measured per replication after
+        the warm-up, cut into ``batches`` batches of equal counts.
+    warmup : float
+        Operations discarded before measuring, as a fraction of ``operations``.
+    replications : int
+        Independent replications (fresh streams); their batches are pooled.
+    max_events, max_time : budget
+        Each run stops when it has spent either; such a run is not ``converged``.
+    check : bool
+        Verify lock invariants after every event (slower); violations are counted in
+        ``invariant_violations``.
+    rel_tolerance : float
+        ``converged`` requires the mean fault latency's half-width below this share of it.
+
+    Returns
+    -------
+    xarray.Dataset
+        Dimension ``policy`` (plus the scenario's grid dimensions and the histogram bins); every
+        metric with ``units`` and ``long_name`` and a ``<metric>_ci`` 95 % half-width; ``converged``
+        and ``stable`` flags per policy.
+    """
+    policies = check_policies(policies)
+    if not isinstance(scenario, Scenario):
+        raise ValueError(f"scenario={scenario!r} is not allowed: a faultlock.Scenario")
+    for name, value, low in (("operations", operations, 100), ("batches", batches, 2),
+                             ("replications", replications, 1)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise ValueError(f"{name}={value!r} is not allowed: an integer >= {low}")
+    if not (0.0 <= warmup <= 10.0):
+        raise ValueError(f"warmup={warmup!r} is not allowed: a fraction of faults in [0, 10]")
+    if operations < batches:
+        raise ValueError(f"operations={operations} is not allowed: at least batches={batches}")
+    if not (max_time > 0):
+        raise ValueError(f"max_time={max_time!r} is not allowed: a positive time (s)")
+    if max_events is None:
+        max_events = 400 * int(operations * (1 + warmup)) + 10_000_000
+    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+
+    if not scenario.is_scalar:
+        cells = []
+        for index, (coords, cell) in enumerate(scenario.cells()):
+            child = np.random.SeedSequence(root.entropy, spawn_key=root.spawn_key + (index,))
+            ds = simulate(cell, policies, seed=child, operations=operations, batches=batches,
+                          warmup=warmup, replications=replications, max_events=max_events,
+                          max_time=max_time, check=check, rel_tolerance=rel_tolerance)
+            cells.append(ds.expand_dims({k: [v] for k, v in coords.items()}))
+        combined = xr.combine_by_coords(cells, combine_attrs="drop_conflicts")
+        combined.attrs.update(_provenance(scenario, root, operations, batches, warmup, replications))
+        return combined
+
+    per_policy = []
+    for policy in policies:
+        all_stats, all_hist, summaries = [], [], []
+        for r in range(replications):
+            child = np.random.SeedSequence(root.entropy, spawn_key=root.spawn_key + (r,))
+            S, summary = run_policy(scenario, policy, child, operations=operations, batches=batches,
+                                    warmup=warmup, max_events=max_events, max_time=max_time,
+                                    check=check)
+            done = S.stats[:, state.S_TIME] > 0
+            all_stats.append(S.stats[done])
+            all_hist.append(S.hist[done])
+            summaries.append(summary)
+        summary = {
+            "completed": all(s["completed"] for s in summaries),
+            "overloaded": any(s["overloaded"] for s in summaries),
+            "events": sum(s["events"] for s in summaries),
+            "violations": sum(s["violations"] for s in summaries),
+            "simulated_time": sum(s["simulated_time"] for s in summaries),
+            "wall_time": sum(s["wall_time"] for s in summaries),
+        }
+        per_policy.append((np.concatenate(all_stats), np.concatenate(all_hist), summary))
+    return _dataset(scenario, policies, per_policy, root, operations, batches, warmup, replications,
+                    rel_tolerance, check)
+
+
+def _provenance(scenario, root, operations, batches, warmup, replications) -> dict:
+    from ... import __version__
+    return {
+        "solver": "montecarlo",
+        "faultlock_version": __version__,
+        "scenario": scenario.to_json(indent=None),
+        "seed_entropy": str(root.entropy),
+        "seed_spawn_key": str(tuple(root.spawn_key)),
+        "operations_per_replication": operations,
+        "batches": batches,
+        "warmup": warmup,
+        "replications": replications,
+        "interval": "95% batch means, Student t",
+    }
+
+
+def _dataset(scenario, policies, per_policy, root, operations, batches, warmup, replications,
+             rel_tolerance, check) -> xr.Dataset:
+    data_vars: dict[str, tuple] = {}
+    results = [_policy_metrics(st, hi, su, rel_tolerance) for st, hi, su in per_policy]
+    for name in results[0][0]:
+        units, long_name = results[0][0][name][2:]
+        est = np.array([r[0][name][0] for r in results])
+        ci = np.array([r[0][name][1] for r in results])
+        data_vars[name] = ("policy", est, {"units": units, "long_name": long_name})
+        if name in output.MAXIMA:
+            continue        # an extreme has no batch-means interval
+        data_vars[name + "_ci"] = ("policy", ci, {"units": units,
+                                                  "long_name": f"95% half-width of {long_name}"})
+    for name, (which, edges, dim, long_name) in output.HISTOGRAMS.items():
+        est = np.stack([r[1][name][0] for r in results])
+        ci = np.stack([r[1][name][1] for r in results])
+        data_vars[name] = (("policy", dim), est, {"units": "1", "long_name": long_name})
+        data_vars[name + "_ci"] = (("policy", dim), ci,
+                                   {"units": "1", "long_name": f"95% half-width of {long_name}"})
+    data_vars["stable"] = ("policy", np.array([r[2] for r in results]),
+                           {"long_name": "no bounded resource ran out (writers, folio table)"})
+    data_vars["converged"] = ("policy", np.array([r[3] for r in results]),
+                              {"long_name": f"all batches done, stable, mean latency within "
+                                            f"{rel_tolerance:.0%}"})
+    data_vars["events"] = ("policy", np.array([p[2]["events"] for p in per_policy]),
+                           {"units": "1", "long_name": "events simulated"})
+    data_vars["simulated_time"] = ("policy", np.array([p[2]["simulated_time"] for p in per_policy]),
+                                   {"units": "s", "long_name": "simulated time"})
+    data_vars["wall_time"] = ("policy", np.array([p[2]["wall_time"] for p in per_policy]),
+                              {"units": "s", "long_name": "engine wall-clock time"})
+    if check:
+        data_vars["invariant_violations"] = ("policy",
+                                             np.array([p[2]["violations"] for p in per_policy]),
+                                             {"units": "1", "long_name": "lock invariant violations"})
+    coords = {
+        "policy": list(policies),
+        "latency_bin": ("latency_bin", output.LATENCY_EDGES,
+                        {"units": "s", "long_name": "lower edge of the fault-latency bin"}),
+        "wait_bin": ("wait_bin", output.WAIT_DECADE_EDGES,
+                     {"units": "s", "long_name": "lower edge of the decade wait bin"}),
+    }
+    ds = xr.Dataset(data_vars, coords=coords)
+    ds.attrs.update(_provenance(scenario, root, operations, batches, warmup, replications))
+    return ds

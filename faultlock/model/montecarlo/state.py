@@ -1,0 +1,311 @@
+"""The engine's state: named indices into flat numpy arrays, and their allocation.
+
+numba compiles functions over arrays, not Python objects, so the simulation state is one
+``SimState`` of arrays: a numba StructRef, passed by reference (one pointer, one reference count),
+because a namedtuple of sixty arrays costs ~80 ns of reference counting on every call. Mutable scalars live in the small arrays ``ints`` and ``reals``
+under the named indices below; parameters in ``P`` (reals) and ``Q`` (integers). Every module of the
+engine (``rwsem``, ``vma_lock``, ``folio``, ``device``, ``cpu``, ``writers``, ``threads``) reads
+and writes its own part of this state.
+
+Entities share one index space, so that the event calendar and the CPU run queue treat them alike:
+``[0, threads)`` are the faulting threads, then the writer slots, then the read requests (one slot
+per thread suffices: a thread has at most one read of its own in flight), then the single source of
+writer arrivals.
+"""
+
+from types import SimpleNamespace
+
+import numpy as np
+from numba import types
+from numba.experimental import structref
+
+# ---- parameters: reals -----------------------------------------------------------------------
+P_THINK = 0
+P_IO_MEAN = 1
+P_IO_CV = 2
+P_IO_SLOPE = 3
+P_IO_PAGE_TIME = 4
+P_ZRAM = 5
+P_FAULT_CPU = 6
+P_SLICE = 7
+P_WAKE = 8
+P_RECLAIM_CACHED = 9
+P_RECLAIM_MAPPED = 10
+P_WRITER_RATE = 11
+P_WRITER_HOLD = 12
+P_WRITER_HOLD_CV = 13
+P_WRITER_VMA_SHARE = 14
+P_WRITER_FORK_SHARE = 15
+P_HANDOFF = 16
+P_JANK = 17
+P_POPULARITY = 18
+P_MAX_TIME = 19
+N_P = 20
+
+# ---- parameters: integers ----------------------------------------------------------------------
+Q_THREADS = 0
+Q_VMAS = 1
+Q_PAGES_PER_VMA = 2
+Q_SWAP_VMAS = 3
+Q_IO_LAW = 4
+Q_IO_PARALLELISM = 5
+Q_READAROUND = 6
+Q_CPUS = 7
+Q_WRITER_LAW = 8
+Q_RWSEM = 9
+Q_WRITER_SPIN = 10
+Q_WAKE_BATCH = 11
+Q_TRIED_AFTER_MAJOR = 12
+Q_RETRY_LIMIT = 13
+Q_USE_VMA_LOCK = 14      # policy: faults try the per-VMA lock first
+Q_DROP_ON_VMA = 15       # policy: a first attempt under the VMA lock drops it to wait for a folio
+Q_DROP_ON_MMAP = 16      # policy: a first attempt under mmap_lock drops it to wait for a folio
+Q_RETRY_ON_VMA = 17      # policy: a retry after a VMA-lock RETRY takes the VMA lock again
+Q_UPTODATE_WAIT = 18     # policy: an uptodate-but-locked folio is waited for in place
+Q_WARMUP_FAULTS = 19
+Q_BATCH_FAULTS = 20
+Q_BATCHES = 21
+Q_MAX_EVENTS = 22
+Q_PAGE_MULT = 23
+Q_CHECK = 24
+Q_FOLIO_DIRECT = 25
+Q_FOLIO_SET_MASK = 26
+Q_TOTAL_PAGES = 27
+Q_WRITER_SLOTS = 28
+Q_FIRST_WRITER = 29
+Q_FIRST_IO = 30
+Q_ARRIVAL_ENTITY = 31
+N_Q = 32
+
+# rwsem disciplines (scenario field ``rwsem``)
+RWSEM_LINUX = 0
+RWSEM_FIFO = 1
+RWSEM_READER_PREF = 2
+RWSEM_WRITER_PREF = 3
+RWSEM_PHASE_FAIR = 4
+RWSEM_CODES = {"linux": RWSEM_LINUX, "fifo": RWSEM_FIFO, "reader_pref": RWSEM_READER_PREF,
+               "writer_pref": RWSEM_WRITER_PREF, "phase_fair": RWSEM_PHASE_FAIR}
+
+# ---- mutable integer scalars ---------------------------------------------------------------
+I_RW_READERS = 0         # holders of mmap_lock for read (woken readers included: they were granted)
+I_RW_WRITER = 1          # entity holding mmap_lock for write, or -1
+I_RW_QHEAD = 2           # FIFO wait list of the rwsem (doubly linked through rw_next / rw_prev)
+I_RW_QTAIL = 3
+I_RW_QLEN = 4
+I_RW_QWRITERS = 5
+I_RW_HANDOFF = 6         # RWSEM_FLAG_HANDOFF
+I_SPIN_LEN = 7           # optimistic spinners (writers on a CPU, in arrival order)
+I_CPU_FREE = 8
+I_RQ_HEAD = 9            # CPU run queue (ring buffer over entities)
+I_RQ_LEN = 10
+I_DEV_INFLIGHT = 11
+I_DQ_HEAD = 12           # device queue (ring buffer over read slots)
+I_DQ_LEN = 13
+I_IO_FREE = 14           # free read slots (stack)
+I_W_FREE = 15            # free writer slots (stack)
+I_FAULTS_DONE = 16
+I_BATCH = 17             # current batch, -1 during warm-up
+I_BATCH_FAULTS = 18
+I_EVENTS = 19
+I_OVERLOAD = 20          # 1 = a bounded resource (writer slots, folio table) ran out: unstable
+I_STOP = 21              # 1 = all batches done
+I_VIOLATIONS = 22        # invariant violations found in checking mode
+I_READ_WAITING = 23      # threads between down_read's slow path and running with the lock
+I_WRITE_WAITING = 24
+I_IN_FAULT = 25
+I_OPS_DONE = 26          # completed faults and writer sections (batches count these)
+N_I = 27
+
+# ---- mutable real scalars ----------------------------------------------------------------------
+R_NOW = 0
+R_BATCH_START = 1
+R_LAST_EVENT = 2
+R_WARMUP_END = 3
+N_R = 4
+
+# ---- statistics accumulated per batch ---------------------------------------------------------
+S_TIME = 0
+S_FAULTS = 1
+S_LATENCY_SUM = 2
+S_JANK = 3
+S_READ_ACQ = 4
+S_READ_WAIT_SUM = 5
+S_WRITE_ACQ = 6
+S_WRITE_WAIT_SUM = 7
+S_WRITERS_DONE = 8
+S_WRITER_LATENCY_SUM = 9
+S_RETRIES = 10
+S_REFAULTS = 11
+S_RETRY_IO_WAITS = 12
+S_RETRY_MISSES = 13
+S_IO_READS = 14
+S_VMA_ABORTS = 15
+S_ACCESSES = 16
+S_MAJOR = 17
+S_RECLAIMS = 18
+S_READ_WAITING_AREA = 19
+S_WRITE_WAITING_AREA = 20
+S_IN_FAULT_AREA = 21
+S_EVENTS = 22
+S_READ_WAIT_DONE = 23     # read waits completed (slow path), for Little's law
+S_WRITE_WAIT_DONE = 24
+S_READ_SLOW_WAIT_SUM = 25
+S_WRITE_SLOW_WAIT_SUM = 26
+S_READ_WAIT_MAX = 27
+S_WRITE_WAIT_MAX = 28
+S_READ_BUSY_TIME = 29      # time mmap_lock is held for read by anyone
+S_READ_BUSY_PERIODS = 30   # read-held periods begun
+S_READS_HOLDING_MMAP = 31  # reads a fault waited for while holding mmap_lock
+S_READS_HOLDING_VMA = 32   # reads a fault waited for while holding its VMA lock
+N_S = 33
+
+# histograms: fine log bins, HIST_PER_DECADE per decade from 10**HIST_LOG10_MIN s, bin 0 = below
+H_FAULT_LATENCY = 0
+H_READ_WAIT = 1
+H_WRITE_WAIT = 2
+H_WRITER_LATENCY = 3
+N_H = 4
+HIST_LOG10_MIN = -9.0
+HIST_PER_DECADE = 50
+HIST_DECADES = 12
+N_BINS = 1 + HIST_PER_DECADE * HIST_DECADES
+
+# ---- entity events and continuations ------------------------------------------------------------
+EV_NONE = 0
+EV_BURST = 1      # a CPU burst ends
+EV_WAKE = 2       # the wake-up latency of a woken sleeper has elapsed: it wants a CPU
+EV_RUN = 3        # the entity got a CPU: run its continuation
+EV_IO = 4         # a read completes
+EV_ARRIVAL = 5    # a writer arrives
+EV_SPIN = 6       # an optimistic spinner gives up
+
+K_NONE = 0
+K_THINK_DONE = 1
+K_ATTEMPT = 2
+K_MMAP_GRANTED = 3
+K_INSTALL_DONE = 4
+K_MISS_SUBMIT = 5
+K_FOLIO_RETRY_OWNED = 6    # woke owning the folio lock, fault lock dropped: unlock, RETRY
+K_FOLIO_RETRY = 7          # woke after folio_wait_locked, fault lock dropped: RETRY
+K_FOLIO_HOLD_OWNED = 8     # woke owning the folio lock, fault lock still held: map it
+K_W_START = 20
+K_W_GRANTED = 21
+K_W_DRAINED = 22
+K_W_HOLD_DONE = 23
+K_W_WOKEN = 24
+
+# folio states and wait modes
+F_ABSENT = 0
+F_READING = 1     # locked by the read in flight, not uptodate, not reclaimable
+F_CACHED = 2      # uptodate, not mapped
+F_MAPPED = 3
+OWNER_NONE = -1
+OWNER_IO = -2
+WAIT_EXCLUSIVE = 0   # __folio_lock: the unlocker hands the lock over
+WAIT_SHARED = 1      # folio_wait_locked: woken, does not take the lock
+FOLIO_WAYS = 8
+FOLIO_DIRECT_LIMIT = 1 << 20
+
+# fault-lock kinds
+LOCK_NONE = 0
+LOCK_VMA = 1
+LOCK_MMAP = 2
+
+WRITER_NONE_VMA = 0
+WRITER_ONE_VMA = 1
+WRITER_FORK = 2
+
+@structref.register
+class SimStateType(types.StructRef):
+    def preprocess_fields(self, fields):
+        return tuple((name, types.unliteral(typ)) for name, typ in fields)
+
+
+class SimState(structref.StructRefProxy):
+    """The simulation state (see the module docstring); fields are numpy arrays."""
+
+
+FIELDS = [
+    "ints", "reals", "streams",
+    # calendar
+    "heap_time", "heap_ent", "heap_pos", "heap_size",
+    # entities
+    "ent_event", "ent_cont", "burst_rem", "wait_start", "run_queue",
+    "rw_next", "rw_prev", "rw_enq_time", "rw_is_writer", "rw_woken", "spinners",
+    "fw_next", "fw_mode",
+    # threads
+    "t_key", "t_vma", "t_lock", "t_last_lock", "t_tried", "t_major", "t_io_seen",
+    "t_retries", "t_waited_io", "t_want_vma", "t_is_retry", "t_fault_start", "t_slot", "t_io",
+    # writers
+    "w_start", "w_kind", "w_vma", "w_next_vma", "w_free", "w_draining", "w_waiting",
+    # VMAs
+    "v_readers", "v_drainer", "v_write_locked",
+    # folios
+    "f_key", "f_state", "f_owner", "f_uptodate_at", "f_refs", "f_deadline", "f_wq_head",
+    "f_wq_tail",
+    # reads
+    "io_nfolios", "io_folios", "io_stream", "io_free", "dev_queue",
+    # statistics
+    "stats", "hist",
+]
+structref.define_proxy(SimState, SimStateType, FIELDS)
+
+
+def allocate(P: np.ndarray, Q: np.ndarray, streams: np.ndarray) -> SimpleNamespace:
+    """The state's arrays by name, and ``.struct``: the same arrays as a SimState for the engine."""
+    threads = int(Q[Q_THREADS])
+    writer_slots = int(Q[Q_WRITER_SLOTS])
+    entities = int(Q[Q_ARRIVAL_ENTITY]) + 1
+    readaround = int(Q[Q_READAROUND])
+    folio_slots = int(Q[Q_TOTAL_PAGES]) if Q[Q_FOLIO_DIRECT] else int(Q[Q_FOLIO_SET_MASK] + 1) * FOLIO_WAYS
+    batches = int(Q[Q_BATCHES])
+
+    def ints(n, fill=0, dtype=np.int64):
+        return np.full(n, fill, dtype=dtype)
+
+    def reals(n, fill=0.0):
+        return np.full(n, fill, dtype=np.float64)
+
+    scalars = ints(N_I)
+    scalars[I_RW_WRITER] = -1
+    scalars[I_RW_QHEAD] = -1
+    scalars[I_RW_QTAIL] = -1
+    scalars[I_CPU_FREE] = Q[Q_CPUS]
+    scalars[I_BATCH] = -1
+    scalars[I_IO_FREE] = threads
+    scalars[I_W_FREE] = writer_slots
+    fields = dict(
+        ints=scalars, reals=reals(N_R), streams=streams.copy(),
+        heap_time=reals(entities), heap_ent=ints(entities), heap_pos=ints(entities, -1),
+        heap_size=ints(1),
+        ent_event=ints(entities, EV_NONE, np.int8), ent_cont=ints(entities, K_NONE, np.int8),
+        burst_rem=reals(entities), wait_start=reals(entities), run_queue=ints(entities, -1),
+        rw_next=ints(entities, -1, np.int32), rw_prev=ints(entities, -1, np.int32),
+        rw_enq_time=reals(entities), rw_is_writer=ints(entities, 0, np.int8),
+        rw_woken=ints(entities, 0, np.int8), spinners=ints(writer_slots, -1, np.int32),
+        fw_next=ints(entities, -1, np.int32), fw_mode=ints(entities, 0, np.int8),
+        t_key=ints(threads), t_vma=ints(threads, 0, np.int32), t_lock=ints(threads, 0, np.int8),
+        t_last_lock=ints(threads, 0, np.int8), t_tried=ints(threads, 0, np.int8),
+        t_major=ints(threads, 0, np.int8), t_io_seen=ints(threads, 0, np.int8),
+        t_retries=ints(threads, 0, np.int32), t_waited_io=ints(threads, 0, np.int8),
+        t_want_vma=ints(threads, 0, np.int8), t_is_retry=ints(threads, 0, np.int8),
+        t_fault_start=reals(threads), t_slot=ints(threads, -1), t_io=ints(threads, -1),
+        w_start=reals(writer_slots), w_kind=ints(writer_slots, 0, np.int8),
+        w_vma=ints(writer_slots, 0, np.int32), w_next_vma=ints(writer_slots, 0, np.int32),
+        w_free=np.arange(writer_slots, dtype=np.int32),
+        w_draining=ints(writer_slots, 0, np.int8), w_waiting=ints(writer_slots, 0, np.int8),
+        v_readers=ints(int(Q[Q_VMAS]), 0, np.int32), v_drainer=ints(int(Q[Q_VMAS]), -1, np.int32),
+        v_write_locked=ints(int(Q[Q_VMAS]), 0, np.int8),
+        f_key=ints(folio_slots, -1), f_state=ints(folio_slots, F_ABSENT, np.int8),
+        f_owner=ints(folio_slots, OWNER_NONE, np.int32), f_uptodate_at=reals(folio_slots),
+        f_refs=ints(folio_slots, 0, np.int32), f_deadline=reals(folio_slots, np.inf),
+        f_wq_head=ints(folio_slots, -1, np.int32), f_wq_tail=ints(folio_slots, -1, np.int32),
+        io_nfolios=ints(threads, 0, np.int32), io_folios=ints((threads, readaround), -1, np.int32),
+        io_stream=ints(threads, 0, np.int32), io_free=np.arange(threads, dtype=np.int32),
+        dev_queue=ints(threads, -1, np.int32),
+        stats=reals((batches, N_S)), hist=reals((batches, N_H, N_BINS)),
+    )
+    arrays = SimpleNamespace(**fields)
+    # The StructRef shares these buffers: what the engine writes is seen through ``arrays``.
+    arrays.struct = SimState(*(fields[name] for name in FIELDS))
+    return arrays

@@ -1,0 +1,310 @@
+"""The faulting threads: a closed population, and the page-fault path of every policy.
+
+A thread computes for an exponential ``think_time`` (on a CPU), then touches a page drawn from the
+popularity law. A touch of a mapped page costs nothing more; any other touch is a fault, and the
+thread generates no load until the fault completes.
+
+A fault is a sequence of *attempts* (``handle_mm_fault`` calls). An attempt takes a fault lock:
+the per-VMA lock first where the policy uses it (``lock_vma_under_rcu``; it fails, VMA_LOCK_ABORT,
+if the VMA is write-locked or draining), otherwise ``mmap_lock`` for read
+(``lock_mm_and_find_vma``). Under that lock it looks the folio up (``filemap_get_folio``):
+
+* uptodate and unlocked: lock it, install the PTE (``fault_cpu_time``), unlock: done;
+* absent, swap-backed: zram decompresses it synchronously under the fault lock, no retry
+  (``do_swap_page`` with ``SWP_SYNCHRONOUS_IO``);
+* absent, file-backed: a major fault. ``do_sync_mmap_readahead`` submits one read of the
+  read-around; then, if this attempt may drop its lock (a first attempt: not ``FAULT_FLAG_TRIED``),
+  it drops it *before* waiting, sleeps for the folio lock, unlocks it and returns ``VM_FAULT_RETRY``
+  (``filemap_fault``: "if (fpin) goto out_retry"). Every major file fault retries, the one that
+  started the read included, as traces of a 6.18 kernel show. A TRIED attempt waits for the read
+  while it holds its lock;
+* locked by someone else: under a read in flight (not uptodate) or being installed (uptodate). A
+  first attempt drops its lock and waits (``__folio_lock`` for files, ``folio_wait_locked`` for
+  swap), then retries; a TRIED attempt, or an ``*_uptodate`` policy finding the folio uptodate,
+  waits in place holding its lock and maps the folio.
+
+After a RETRY from the VMA lock a major attempt's retry is TRIED when ``tried_after_major``
+(46e714c729c8, 6.8+); mainline retries under ``mmap_lock``, the ``vma_retry`` policies under the VMA
+lock again. A RETRY from ``mmap_lock`` always continues TRIED (the arch fault handler sets
+FAULT_FLAG_TRIED before ``goto retry``); ``retry_limit`` > 0 makes an attempt TRIED once that many
+retries were made.
+
+Between the retry's drop of its folio reference and the next attempt's lookup the folio is exposed
+to reclaim: under mainline that window contains the ``mmap_lock`` wait. A retry that finds its folio
+gone reads it again: a refault.
+"""
+
+from numba import njit
+
+from . import cpu, device, folio, rng, rwsem, stats, vma_lock
+from .state import (F_ABSENT, F_CACHED, F_MAPPED, F_READING, H_FAULT_LATENCY, H_READ_WAIT,
+                    I_IN_FAULT, I_READ_WAITING, K_ATTEMPT, K_INSTALL_DONE, K_MISS_SUBMIT, K_THINK_DONE,
+                    LOCK_MMAP, LOCK_NONE, LOCK_VMA, OWNER_IO, OWNER_NONE, P_FAULT_CPU, P_JANK,
+                    P_POPULARITY, P_THINK, P_ZRAM, Q_DROP_ON_MMAP, Q_DROP_ON_VMA, Q_PAGE_MULT,
+                    Q_PAGES_PER_VMA, Q_READAROUND, Q_RETRY_LIMIT, Q_RETRY_ON_VMA, Q_SWAP_VMAS,
+                    Q_TOTAL_PAGES, Q_TRIED_AFTER_MAJOR, Q_UPTODATE_WAIT, Q_USE_VMA_LOCK, R_NOW,
+                    S_ACCESSES, S_JANK, S_LATENCY_SUM, S_MAJOR, S_READ_ACQ,
+                    S_READ_SLOW_WAIT_SUM, S_READ_WAIT_DONE, S_READ_WAIT_MAX, S_READS_HOLDING_MMAP,
+                    S_READS_HOLDING_VMA, S_READ_WAIT_SUM, S_REFAULTS,
+                    S_RETRIES, S_RETRY_IO_WAITS, S_RETRY_MISSES, S_VMA_ABORTS, WAIT_EXCLUSIVE,
+                    WAIT_SHARED)
+from .stats import count, observe
+
+
+
+@njit(cache=True, inline="always")
+def _think_stream(t):
+    return 3 * t
+
+
+@njit(cache=True, inline="always")
+def _access_stream(t):
+    return 3 * t + 1
+
+
+@njit(cache=True, inline="always")
+def _read_stream(t):
+    return 3 * t + 2
+
+
+@njit(cache=True)
+def think(S, P, Q, t):
+    cpu.burst(S, P, Q, t, rng.exponential(S.streams, _think_stream(t), P[P_THINK]), K_THINK_DONE)
+
+
+@njit(cache=True)
+def access(S, P, Q, t):
+    """Touch a page: nothing more if it is mapped, otherwise start a fault."""
+    count(S, S_ACCESSES, 1.0)
+    total = Q[Q_TOTAL_PAGES]
+    rank = rng.zipf_rank(S.streams, _access_stream(t), total, P[P_POPULARITY])
+    # Scatter popularity ranks over the address space, so that hot pages are spread over VMAs
+    # and read-around windows (multiplication by a unit modulo the page count is a bijection).
+    key = (rank * Q[Q_PAGE_MULT]) % total
+    slot = folio.slot_of(S, P, Q, key)
+    if slot < 0 or S.f_state[slot] == F_MAPPED:
+        think(S, P, Q, t)
+        return
+    S.t_key[t] = key
+    S.t_vma[t] = key // Q[Q_PAGES_PER_VMA]
+    S.t_fault_start[t] = S.reals[R_NOW]
+    S.t_tried[t] = 0
+    S.t_io_seen[t] = 0
+    S.t_retries[t] = 0
+    S.t_waited_io[t] = 0
+    S.t_is_retry[t] = 0
+    S.t_want_vma[t] = Q[Q_USE_VMA_LOCK]
+    S.ints[I_IN_FAULT] += 1
+    attempt(S, P, Q, t)
+
+
+@njit(cache=True)
+def attempt(S, P, Q, t):
+    """One ``handle_mm_fault`` call: take the fault lock, then look at the folio."""
+    S.t_major[t] = 0
+    if S.t_want_vma[t]:
+        if vma_lock.vma_start_read(S, Q, S.t_vma[t]):
+            S.t_lock[t] = LOCK_VMA
+            _under_lock(S, P, Q, t)
+            return
+        count(S, S_VMA_ABORTS, 1.0)
+    if rwsem.down_read(S, P, Q, t):
+        count(S, S_READ_ACQ, 1.0)
+        observe(S, H_READ_WAIT, 0.0)
+        S.t_lock[t] = LOCK_MMAP
+        _under_lock(S, P, Q, t)
+        return
+    S.t_lock[t] = LOCK_NONE
+    S.wait_start[t] = S.reals[R_NOW]
+    S.ints[I_READ_WAITING] += 1
+    cpu.release_cpu(S, Q)
+
+
+@njit(cache=True)
+def mmap_granted(S, P, Q, t):
+    """The thread runs again holding ``mmap_lock`` for read after waiting for it."""
+    waited = S.reals[R_NOW] - S.wait_start[t]
+    S.ints[I_READ_WAITING] -= 1
+    count(S, S_READ_ACQ, 1.0)
+    count(S, S_READ_WAIT_SUM, waited)
+    count(S, S_READ_WAIT_DONE, 1.0)
+    count(S, S_READ_SLOW_WAIT_SUM, waited)
+    observe(S, H_READ_WAIT, waited)
+    stats.observe_max(S, S_READ_WAIT_MAX, waited)
+    S.t_lock[t] = LOCK_MMAP
+    _under_lock(S, P, Q, t)
+
+
+@njit(cache=True, inline="always")
+def _may_drop(S, Q, t):
+    """``fault_flag_allow_retry_first`` and the policy's choice for the lock held."""
+    if S.t_tried[t]:
+        return False
+    if S.t_lock[t] == LOCK_VMA:
+        return Q[Q_DROP_ON_VMA] != 0
+    return Q[Q_DROP_ON_MMAP] != 0
+
+
+@njit(cache=True)
+def _release_fault_lock(S, P, Q, t):
+    """``release_fault_lock``: ``vma_end_read`` or ``mmap_read_unlock``."""
+    lock = S.t_lock[t]
+    S.t_lock[t] = LOCK_NONE
+    S.t_last_lock[t] = lock
+    if lock == LOCK_VMA:
+        vma_lock.vma_end_read(S, P, Q, S.t_vma[t])
+    elif lock == LOCK_MMAP:
+        rwsem.up_read(S, P, Q)
+
+
+@njit(cache=True)
+def _under_lock(S, P, Q, t):
+    """The attempt holds its fault lock and looks the folio up."""
+    slot = folio.slot_of(S, P, Q, S.t_key[t])
+    if slot < 0:                   # folio table full: the run is already marked overloaded
+        _release_fault_lock(S, P, Q, t)
+        _finish(S, P, Q, t)
+        return
+    S.t_slot[t] = slot
+    waited_for_read = S.t_is_retry[t] and S.t_waited_io[t]
+    if waited_for_read:
+        count(S, S_RETRY_IO_WAITS, 1.0)
+    S.t_waited_io[t] = 0
+    state = S.f_state[slot]
+    now = S.reals[R_NOW]
+    if state == F_ABSENT:
+        if waited_for_read:
+            count(S, S_RETRY_MISSES, 1.0)
+        if S.t_io_seen[t]:
+            count(S, S_REFAULTS, 1.0)
+        count(S, S_MAJOR, 1.0)
+        folio.get(S, slot)
+        S.t_io_seen[t] = 1
+        if S.t_vma[t] < Q[Q_SWAP_VMAS]:
+            # zram: decompressed in place, folio locked, under the fault lock, no retry
+            S.f_state[slot] = F_CACHED
+            S.f_owner[slot] = t
+            S.f_uptodate_at[slot] = now + P[P_ZRAM]
+            cpu.burst(S, P, Q, t, P[P_ZRAM] + P[P_FAULT_CPU], K_INSTALL_DONE)
+            return
+        S.t_major[t] = 1
+        S.f_state[slot] = F_READING
+        S.f_owner[slot] = OWNER_IO
+        io = device.new_read(S, _read_stream(t))
+        device.add_folio(S, io, slot)
+        _add_readaround(S, P, Q, io, S.t_key[t])
+        S.t_io[t] = io
+        cpu.burst(S, P, Q, t, P[P_FAULT_CPU], K_MISS_SUBMIT)
+        return
+    folio.get(S, slot)
+    if S.f_owner[slot] == OWNER_NONE:
+        # uptodate and unlocked: lock it and install the PTE
+        S.f_owner[slot] = t
+        cpu.burst(S, P, Q, t, P[P_FAULT_CPU], K_INSTALL_DONE)
+        return
+    uptodate = state != F_READING and now >= S.f_uptodate_at[slot]
+    if not uptodate:
+        S.t_io_seen[t] = 1
+    if not _may_drop(S, Q, t) or (uptodate and Q[Q_UPTODATE_WAIT]):
+        folio.wait(S, slot, t, WAIT_EXCLUSIVE)     # sleeps holding the fault lock
+    else:
+        S.t_waited_io[t] = not uptodate
+        _release_fault_lock(S, P, Q, t)
+        swap = S.t_vma[t] < Q[Q_SWAP_VMAS]
+        folio.wait(S, slot, t, WAIT_SHARED if swap else WAIT_EXCLUSIVE)
+    cpu.release_cpu(S, Q)
+
+
+@njit(cache=True)
+def _add_readaround(S, P, Q, io, key):
+    """Read-around: ``readaround_pages`` centred on the fault, within the VMA, absent ones only."""
+    readaround = Q[Q_READAROUND]
+    if readaround <= 1:
+        return
+    pages = Q[Q_PAGES_PER_VMA]
+    vma_base = (key // pages) * pages
+    page = key - vma_base
+    first = page - readaround // 2
+    if first < 0:
+        first = 0
+    last = first + readaround
+    if last > pages:
+        last = pages
+        first = max(0, last - readaround)
+    for p in range(first, last):
+        if p == page:
+            continue
+        slot = folio.slot_of(S, P, Q, vma_base + p)
+        if (slot >= 0 and S.f_state[slot] == F_ABSENT and S.f_refs[slot] == 0
+                and S.f_wq_head[slot] < 0):
+            S.f_state[slot] = F_READING
+            S.f_owner[slot] = OWNER_IO
+            device.add_folio(S, io, slot)
+
+
+@njit(cache=True)
+def miss_submit(S, P, Q, t):
+    """End of a major attempt's CPU work: submit the read, then wait for the folio."""
+    device.submit(S, P, Q, S.t_io[t])
+    if _may_drop(S, Q, t):
+        S.t_waited_io[t] = 1
+        _release_fault_lock(S, P, Q, t)
+    elif S.t_lock[t] == LOCK_MMAP:
+        count(S, S_READS_HOLDING_MMAP, 1.0)
+    else:
+        count(S, S_READS_HOLDING_VMA, 1.0)
+    folio.wait(S, S.t_slot[t], t, WAIT_EXCLUSIVE)
+    cpu.release_cpu(S, Q)
+
+
+@njit(cache=True)
+def folio_retry(S, P, Q, t, owned):
+    """Woken from a folio wait with the fault lock dropped: unlock, put, VM_FAULT_RETRY."""
+    slot = S.t_slot[t]
+    if owned:
+        folio.unlock(S, P, Q, slot)
+    folio.put(S, P, Q, slot)
+    count(S, S_RETRIES, 1.0)
+    S.t_retries[t] += 1
+    S.t_is_retry[t] = 1
+    if S.t_last_lock[t] == LOCK_VMA:
+        if S.t_major[t] and Q[Q_TRIED_AFTER_MAJOR]:
+            S.t_tried[t] = 1
+        S.t_want_vma[t] = Q[Q_RETRY_ON_VMA]
+    else:
+        S.t_tried[t] = 1
+        S.t_want_vma[t] = 0
+    if Q[Q_RETRY_LIMIT] > 0 and S.t_retries[t] >= Q[Q_RETRY_LIMIT]:
+        S.t_tried[t] = 1
+    # Back through the arch fault handler, the VMA lookup and the page-table walk before the
+    # folio is looked up again: the folio is exposed to reclaim for this CPU time too.
+    cpu.burst(S, P, Q, t, P[P_FAULT_CPU], K_ATTEMPT)
+
+
+@njit(cache=True)
+def folio_hold_owned(S, P, Q, t):
+    """Woken owning the folio lock while still holding the fault lock: install the PTE."""
+    cpu.burst(S, P, Q, t, P[P_FAULT_CPU], K_INSTALL_DONE)
+
+
+@njit(cache=True)
+def install_done(S, P, Q, t):
+    """The PTE is in: unlock and put the folio, release the fault lock, the fault is done."""
+    slot = S.t_slot[t]
+    S.f_state[slot] = F_MAPPED
+    folio.unlock(S, P, Q, slot)
+    folio.put(S, P, Q, slot)
+    _release_fault_lock(S, P, Q, t)
+    _finish(S, P, Q, t)
+
+
+@njit(cache=True)
+def _finish(S, P, Q, t):
+    latency = S.reals[R_NOW] - S.t_fault_start[t]
+    S.ints[I_IN_FAULT] -= 1
+    count(S, S_LATENCY_SUM, latency)
+    if latency > P[P_JANK]:
+        count(S, S_JANK, 1.0)
+    observe(S, H_FAULT_LATENCY, latency)
+    stats.fault_completed(S, Q)
+    think(S, P, Q, t)

@@ -1,0 +1,843 @@
+"""The parameter contract of faultlock: one immutable, validated :class:`Scenario`.
+
+A scenario describes one workload on one machine: a closed population of threads that alternate CPU
+work and page accesses, the VMAs and pages they touch, the storage that serves major faults, the
+CPUs that everything runs on, memory pressure (reclaim hazards), the ``mmap_lock`` writers, the
+rwsem discipline, and the kernel-version switches that change fault retries. Which fault-handling
+policy is applied is *not* part of a scenario: policies are a dimension of the solvers' output.
+
+Every field is in SI units (seconds, per second). Times also accept strings with units (``"150us"``,
+``"2ms"``) and rates strings such as ``"300/s"``; see :func:`parse_time`. Any field may be an
+:class:`xarray.DataArray` instead of a scalar, which turns the scenario into a labelled grid of
+scenarios (a sweep): see :attr:`Scenario.dims`, :meth:`Scenario.cells` and
+:meth:`Scenario.as_arrays`.
+
+Construction validates everything and raises one :class:`ValueError` that names each bad field, the
+value given and what is allowed::
+
+    >>> Scenario(swap_share=1.5)
+    Traceback (most recent call last):
+    ...
+    ValueError: swap_share=1.5 is not allowed: share in [0, 1]
+
+Kernel facts behind the defaults are in ``reference/kernel.md`` (cited below as ``kernel.md §n``);
+the model itself is specified in ``MODEL.md``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import math
+import numbers
+import re
+import textwrap
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, DecimalException
+from types import MappingProxyType
+from typing import Any, ClassVar
+
+import numpy as np
+import xarray as xr
+
+__all__ = ["Scenario", "Field", "parse_time", "PRESETS"]
+
+#: the kinds of field, and the unit each kind is stated in
+KINDS = {"time": "s", "rate": "1/s", "share": "-", "float": "-", "count": "count",
+         "name": "name", "bool": "bool"}
+
+DISTRIBUTIONS = ("exponential", "lognormal", "gamma", "deterministic")
+RWSEM_DISCIPLINES = ("linux", "fifo", "reader_pref", "writer_pref", "phase_fair")
+
+# ----------------------------------------------------------------------------------------------
+# Units
+# ----------------------------------------------------------------------------------------------
+
+_TIME_UNITS = {"": 1, "s": 1, "ms": Decimal("1e-3"), "us": Decimal("1e-6"), "µs": Decimal("1e-6"),
+               "μs": Decimal("1e-6"), "ns": Decimal("1e-9")}
+_RATE_UNITS = {"": 1, "/s": 1, "Hz": 1, "kHz": 1000, "/ms": 1000, "/us": 10**6, "/µs": 10**6,
+               "/μs": 10**6, "/ns": 10**9, "/min": Decimal(1) / 60, "/h": Decimal(1) / 3600}
+_QUANTITY = re.compile(r"^\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*(.*?)\s*$")
+
+
+def parse_time(value: Any, field: str | Field, *, kind: str | None = None) -> float:
+    """Parse a time (seconds) or a rate (per second) given as a number or a string with a unit.
+
+    Parameters
+    ----------
+    value : number or str
+        A number is taken as seconds (or per second). A string is a number followed by an optional
+        unit: ``ns``, ``us``/``µs``, ``ms``, ``s`` for times; ``/s``, ``/ms``, ``/us``, ``/min``,
+        ``/h``, ``Hz``, ``kHz`` for rates. ``"150 µs"``, ``"2ms"``, ``"1e-3"``, ``"300/s"``.
+    field : str or Field
+        The field being parsed, named in error messages. For a field of :class:`Scenario` the kind
+        (time or rate) is taken from it.
+    kind : {"time", "rate"}, optional
+        Overrides the kind; needed only for names that are not Scenario fields (default "time").
+
+    Returns
+    -------
+    float
+        The value in seconds (time) or per second (rate). Range is not checked here.
+
+    Raises
+    ------
+    ValueError
+        If the string cannot be read or its unit is not one of ``kind``, naming ``field``.
+    """
+    spec = field if isinstance(field, Field) else Scenario.FIELDS.get(field)
+    name = spec.name if spec is not None else str(field)
+    if kind is None:
+        kind = spec.kind if spec is not None and spec.kind in ("time", "rate") else "time"
+    if kind not in ("time", "rate"):
+        raise ValueError(f"{name}: parse_time reads times and rates, not kind {kind!r}")
+    units = _TIME_UNITS if kind == "time" else _RATE_UNITS
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name}={value!r} is not a {kind} (got a bool)")
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if not isinstance(value, str):
+        raise ValueError(f"{name}={value!r} is not a {kind} (got {type(value).__name__})")
+    match = _QUANTITY.match(value)
+    unit = match.group(2).lower().replace(" ", "") if match else None
+    if match is None or unit not in {u.lower() for u in units}:
+        shown = ", ".join(u for u in units if u and u not in ("μs", "/μs"))
+        problem = f"unknown unit {match.group(2)!r}" if match else "not a number"
+        raise ValueError(f"{name}={value!r} is not a {kind}: {problem}; write a number, "
+                         f"optionally followed by one of {shown}")
+    factor = {u.lower(): f for u, f in units.items()}[unit]
+    try:  # Decimal keeps "150us" == 150e-6 exactly (150 * 1e-6 in binary is not)
+        return float(Decimal(match.group(1)) * factor)
+    except DecimalException as exc:  # e.g. an exponent beyond the decimal context
+        raise ValueError(f"{name}={value!r} is not a {kind}: {type(exc).__name__}") from None
+
+
+def _format_value(kind: str, value: Any) -> str:
+    """Human-readable value: engineering units for times, ``2**k`` for large powers of two."""
+    if kind == "time" and isinstance(value, float) and value != 0:
+        for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9)):
+            if abs(value) >= scale or unit == "ns":
+                return f"{value / scale:.6g} {unit}"
+    if kind == "rate" and isinstance(value, float):
+        return f"{value:g}/s"
+    if kind == "name":
+        return repr(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value >= 2**16 and value & (value - 1) == 0:
+            return f"2**{value.bit_length() - 1}"
+        return f"{value:_}" if value >= 100_000 else str(value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+# ----------------------------------------------------------------------------------------------
+# Field
+# ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Field:
+    """Unit, meaning, default and allowed values of one :class:`Scenario` field.
+
+    ``kind`` is one of ``'time'`` (seconds), ``'rate'`` (per second), ``'share'`` (a fraction in
+    [0, 1]), ``'count'`` (an integer), ``'float'`` (a dimensionless number), ``'name'`` (one of
+    ``choices``) or ``'bool'``. ``low``/``high`` bound the value (``None``: unbounded); ``low_open``
+    and ``high_open`` make a bound strict.
+    """
+
+    name: str
+    kind: str
+    default: Any
+    meaning: str
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple[str, ...] | None = None
+
+    @property
+    def unit(self) -> str:
+        return KINDS[self.kind]
+
+    @property
+    def allowed(self) -> str:
+        """What is allowed, in words: ``'share in [0, 1]'``, ``'time (s) > 0'``, ..."""
+        if self.kind == "name":
+            return "one of " + ", ".join(map(repr, self.choices or ()))
+        if self.kind == "bool":
+            return "True or False"
+        noun = {"time": "time (s)", "rate": "rate (1/s)", "share": "share",
+                "float": "number", "count": "integer count"}[self.kind]
+        low = None if self.low is None else _format_value("count", self.low)
+        high = None if self.high is None else _format_value("count", self.high)
+        if low is not None and high is not None:
+            opening, closing = "[("[self.low_open], "])"[self.high_open]
+            return f"{noun} in {opening}{low}, {high}{closing}"
+        if low is not None:
+            return f"{noun} {'>' if self.low_open else '>='} {low}"
+        return noun if high is None else f"{noun} {'<' if self.high_open else '<='} {high}"
+
+    def error(self, value: Any, why: str = "", *, shown: str | None = None) -> ValueError:
+        """The ValueError for ``value``: ``"<name>=<value> is not allowed: <allowed><why>"``."""
+        shown = repr(value) if shown is None else shown
+        return ValueError(f"{self.name}={shown} is not allowed: {self.allowed}{why}")
+
+    def coerce(self, value: Any) -> Any:
+        """Return ``value`` validated and normalised (int, float, str, bool or a DataArray).
+
+        Raises one ValueError naming the field, the value and what is allowed.
+        """
+        if isinstance(value, xr.DataArray):
+            return self._coerce_array(value)
+        if isinstance(value, (list, tuple, np.ndarray)):
+            raise self.error(value, f" (got a {type(value).__name__}; to sweep, pass an "
+                                    "xarray.DataArray)")
+        if isinstance(value, np.generic):
+            value = value.item()
+        if self.kind in ("time", "rate") and isinstance(value, str):
+            try:
+                seconds = parse_time(value, self)
+            except ValueError as exc:
+                raise self.error(value, f" ({str(exc).split(': ', 1)[-1]})") from None
+            return self._check_scalar(seconds, shown=repr(value))
+        return self._check_scalar(value)
+
+    def _check_scalar(self, value: Any, shown: str | None = None) -> Any:
+        """Check one Python value; return it normalised, or raise ``self.error``."""
+        if self.kind == "bool":
+            if isinstance(value, bool):
+                return value
+            raise self.error(value, f" (got {type(value).__name__})", shown=shown)
+        if self.kind == "name":
+            if isinstance(value, str) and value in (self.choices or ()):
+                return str(value)
+            close = difflib.get_close_matches(str(value), self.choices or (), n=1)
+            raise self.error(value, f" (did you mean {close[0]!r}?)" if close else "",
+                             shown=shown)
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            got = "a bool" if isinstance(value, bool) else type(value).__name__
+            raise self.error(value, f" (got {got})", shown=shown)
+        number = float(value)
+        if self.kind == "count":
+            if not math.isfinite(number) or number != int(number):
+                raise self.error(value, " (not an integer)", shown=shown)
+            value = int(value)
+        if not self._in_bounds(np.asarray(number)):
+            raise self.error(value, shown=shown)
+        return value if self.kind == "count" else number + 0.0  # -0.0 -> 0.0
+
+    def _in_bounds(self, numbers_: np.ndarray) -> np.ndarray:
+        """Elementwise: finite and within [low, high] (strict where open); counts < 2**62."""
+        ok = np.isfinite(numbers_)
+        if self.kind == "count":
+            ok &= np.abs(numbers_) < 2.0**62
+        if self.low is not None:
+            ok &= (numbers_ > self.low) if self.low_open else (numbers_ >= self.low)
+        if self.high is not None:
+            ok &= (numbers_ < self.high) if self.high_open else (numbers_ <= self.high)
+        return ok
+
+    def _coerce_array(self, array: xr.DataArray) -> Any:
+        """Validate every element of a DataArray; return a read-only normalised copy."""
+        if array.ndim == 0:
+            return self.coerce(array.values.item())
+        described = f"<DataArray {dict(array.sizes)}>"
+        if not all(isinstance(d, str) for d in array.dims):
+            raise self.error(None, " (dimension names must be str)", shown=described)
+        if array.size == 0:
+            raise self.error(None, " (an empty DataArray)", shown=described)
+        coords = {}
+        for dim in array.dims:
+            if dim in array.coords:
+                coord = np.asarray(array[dim].values)
+                if coord.dtype.kind not in "iufUb":
+                    raise self.error(None, f" (coordinate {dim!r} must hold numbers or strings)",
+                                     shown=described)
+                coords[dim] = coord.copy()
+
+        def located(position: int) -> str:
+            index = np.unravel_index(position, array.shape)
+            where = {d: (coords[d][i].item() if d in coords else int(i))
+                     for d, i in zip(array.dims, index)}
+            return f" (element at {where} of a DataArray)"
+
+        raw = np.asarray(array.values)
+        numeric = self.kind not in ("name", "bool")
+        if numeric and raw.dtype.kind in "iuf":  # fast path: vectorised bound check
+            as_float = raw.astype(np.float64)
+            ok = self._in_bounds(as_float)
+            if self.kind == "count":
+                ok &= as_float == np.round(as_float)
+            if not ok.all():
+                position = int(np.flatnonzero(~ok.ravel())[0])
+                raise self.error(raw.ravel()[position].item(), located(position))
+            if self.kind != "count":
+                values = as_float + 0.0
+            else:  # from the integers themselves where possible: floats lose them above 2**53
+                values = (raw if raw.dtype.kind in "iu" else as_float).astype(np.int64)
+        else:  # object, string or bool arrays: element by element, with the scalar rules
+            checked = []
+            for position, element in enumerate(raw.ravel().tolist()):
+                try:
+                    checked.append(self.coerce(element))
+                except ValueError as exc:
+                    raise ValueError(f"{exc}{located(position)}") from None
+            dtype = {"name": object, "bool": bool, "count": np.int64}.get(self.kind, np.float64)
+            values = np.empty(len(checked), dtype=dtype)
+            values[:] = checked
+            values = values.reshape(raw.shape)
+        values.flags.writeable = False  # scenarios are immutable, and so are their arrays
+        return xr.DataArray(values, dims=array.dims, coords=coords, name=self.name)
+
+
+def _spec(kind: str, default: Any, meaning: str, **bounds: Any) -> Any:
+    """A dataclass field whose metadata holds the :class:`Field` record (name filled in later)."""
+    return dataclasses.field(default=default,
+                             metadata={"spec": Field("", kind, default, meaning, **bounds)})
+
+
+NONNEGATIVE = {"low": 0}
+POSITIVE = {"low": 0, "low_open": True}
+SHARE = {"low": 0, "high": 1}
+
+Seconds = float | xr.DataArray
+PerSecond = float | xr.DataArray
+Share = float | xr.DataArray
+Count = int | xr.DataArray
+Number = float | xr.DataArray
+Name = str | xr.DataArray
+Flag = bool | xr.DataArray
+
+
+# ----------------------------------------------------------------------------------------------
+# Scenario
+# ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, init=False, eq=False, repr=False)
+class Scenario:
+    """One workload on one machine (or, with DataArray-valued fields, a labelled grid of them).
+
+    Construct with keyword arguments; omitted fields take their defaults. All fields are listed,
+    with unit, default, allowed range and meaning, by ``Scenario.describe()`` and are available as
+    ``Scenario.FIELDS``. Presets of published measurements: ``Scenario.preset(name, **overrides)``.
+
+    The model (``MODEL.md``): ``threads`` threads alternate exponential CPU work (``think_time``)
+    and page accesses over ``vmas`` VMAs of ``pages_per_vma`` pages with Zipf popularity. A missing
+    page is a fault: a file fault reads ``readaround_pages`` pages from storage, a swap fault
+    decompresses from zram. Reads that must wait drop the per-VMA lock and retry under ``mmap_lock``
+    (or not, depending on the policy being solved). Writers take ``mmap_lock`` for write at
+    ``writer_rate`` and write-lock none, one or all VMAs. Reclaim evicts cached and mapped folios at
+    the given hazards. Everything runs on ``cpus`` CPUs.
+
+    Examples
+    --------
+    >>> s = Scenario(threads=64, io_latency="150us")
+    >>> s.io_latency
+    0.00015
+    >>> grid = s.replace(threads=xr.DataArray([1, 2, 4], dims="threads"))
+    >>> grid.dims
+    {'threads': 3}
+    """
+
+    FIELDS: ClassVar[Mapping[str, Field]]
+
+    # -- threads -------------------------------------------------------------------------------
+    threads: Count = _spec("count", 16, "threads of the process that access memory (closed "
+                           "population)", low=1, high=1_000_000)
+    think_time: Seconds = _spec("time", 200e-6, "mean CPU time a thread runs between two page "
+                                "accesses (exponential)", **NONNEGATIVE)
+    # -- address space -------------------------------------------------------------------------
+    vmas: Count = _spec("count", 8, "VMAs of the faulted address space", low=1, high=65536)
+    pages_per_vma: Count = _spec("count", 65536, "pages in each VMA", low=1, high=2**40)
+    page_popularity: Number = _spec("float", 0.8, "Zipf exponent of page popularity; "
+                                     "0 = uniform", low=0, high=10)
+    swap_share: Share = _spec("share", 0.0, "share of VMAs that are anonymous and swap-backed "
+                              "(zram); the rest are file-backed", **SHARE)
+    # -- storage (kernel.md §5: NVMe 20-70 µs at QD1, UFS ~60-150 µs, HDD 5-10 ms) --------------
+    io_latency: Seconds = _spec("time", 100e-6, "mean storage read time at queue depth 1",
+                                low=0, low_open=True, high=100)
+    io_latency_cv: Number = _spec("float", 0.5, "coefficient of variation of the read time (used "
+                                  "by lognormal and gamma; exponential is 1, deterministic 0 by "
+                                  "definition)", low=0, high=20)
+    io_distribution: Name = _spec("name", "lognormal", "law of the read time",
+                                  choices=DISTRIBUTIONS)
+    io_parallelism: Count = _spec("count", 0, "reads the device serves at once (0 = unlimited); "
+                                  "more wait in a FIFO device queue", **NONNEGATIVE)
+    # MODEL.md mechanism 7: virtio disk ~45 µs at depth 1, ~125 at 8, ~370 at 32 (~11 µs/read)
+    io_depth_slope: Seconds = _spec("time", 0.0, "extra read latency per read already in flight "
+                                    "at submission (device queue-depth curve)", **NONNEGATIVE)
+    io_page_time: Seconds = _spec("time", 0.0, "transfer time per page beyond the first in one "
+                                  "read-around", **NONNEGATIVE)
+    # kernel.md §5: read-around of ra_pages, default 128 KiB = 32 pages; MADV_RANDOM reads one page
+    readaround_pages: Count = _spec("count", 32, "pages one file major fault reads "
+                                    "(1 = MADV_RANDOM; 32 = 128 KiB default ra_pages)",
+                                    low=1, high=4096)
+    # kernel.md §5: lz4 1.7 µs (x86), 9.4 µs (Cortex-A72); phones ~2-5 µs on big cores
+    zram_latency: Seconds = _spec("time", 5e-6, "synchronous zram decompression of one swap-in "
+                                  "(CPU time)", **NONNEGATIVE)
+    # -- CPUs ----------------------------------------------------------------------------------
+    fault_cpu_time: Seconds = _spec("time", 2e-6, "CPU time of one fault attempt (lookup, PTE "
+                                    "install)", **NONNEGATIVE)
+    cpus: Count = _spec("count", 8, "CPUs the threads and writers share (0 = unlimited)",
+                        **NONNEGATIVE)
+    # kernel/sched/fair.c: sysctl_sched_base_slice 0.75 ms x (1 + log2 min(ncpus, 8)) = 3 ms
+    sched_slice: Seconds = _spec("time", 3e-3, "CPU time slice after which a running thread "
+                                 "yields to a queued one (EEVDF base slice)", **POSITIVE)
+    # MODEL.md traces: µs writer holds still cost contended readers tens of µs
+    wakeup_latency: Seconds = _spec("time", 10e-6, "delay from a sleeper being woken to it being "
+                                    "runnable, before any wait for a CPU", **NONNEGATIVE)
+    # -- memory pressure (kernel.md §4) --------------------------------------------------------
+    reclaim_rate_cached: PerSecond = _spec("rate", 0.0, "reclaim hazard of an uptodate, unlocked, "
+                                           "unmapped, unreferenced folio", **NONNEGATIVE)
+    reclaim_rate_mapped: PerSecond = _spec("rate", 0.0, "reclaim hazard of a mapped folio "
+                                           "(reclaim unmaps it)", **NONNEGATIVE)
+    # -- mmap_lock writers (kernel.md §5: 838-909 writes per Douyin warm start) ----------------
+    writer_rate: PerSecond = _spec("rate", 100.0, "mmap_lock write acquisitions per second "
+                                   "(Poisson)", **NONNEGATIVE)
+    # kernel.md §5: no published number; suggested log-normal, median ~5-20 µs
+    writer_hold: Seconds = _spec("time", 20e-6, "mean time a writer holds mmap_lock for write "
+                                 "(its critical section, CPU)", **NONNEGATIVE)
+    writer_hold_cv: Number = _spec("float", 1.0, "coefficient of variation of the writer hold",
+                                   low=0, high=20)
+    writer_hold_distribution: Name = _spec("name", "lognormal", "law of the writer hold",
+                                           choices=DISTRIBUTIONS)
+    writer_vma_share: Share = _spec("share", 0.2, "share of writes that write-lock one faulted "
+                                    "VMA (mprotect, merge, split)", **SHARE)
+    writer_fork_share: Share = _spec("share", 0.0, "share of writes that write-lock every VMA "
+                                     "(fork); writer_vma_share + writer_fork_share <= 1", **SHARE)
+    # -- rwsem (kernel.md §2) ------------------------------------------------------------------
+    rwsem: Name = _spec("name", "linux", "mmap_lock discipline", choices=RWSEM_DISCIPLINES)
+    # CONFIG_RWSEM_SPIN_ON_OWNER; ignored by the other disciplines
+    writer_spin: Flag = _spec("bool", True, "writers spin optimistically on a running owner "
+                              "(CONFIG_RWSEM_SPIN_ON_OWNER); linux only")
+    # RWSEM_WAIT_TIMEOUT = DIV_ROUND_UP(HZ, 250) jiffies = 4 ms at HZ=250/1000
+    handoff_timeout: Seconds = _spec("time", 4e-3, "RWSEM_WAIT_TIMEOUT: wait after which the "
+                                     "first waiter sets handoff", **POSITIVE)
+    # MAX_READERS_WAKEUP = 0x100
+    reader_wake_batch: Count = _spec("count", 256, "MAX_READERS_WAKEUP: readers granted per "
+                                     "wake-up", low=1)
+    # -- kernel-version switches (kernel.md §1.1, §3.1) ----------------------------------------
+    tried_after_major: Flag = _spec("bool", True, "kernel 6.8+ (46e714c729c8): a major fault's "
+                                    "retry is TRIED and never drops its lock again")
+    retry_limit: Count = _spec("count", 0, "lock-dropping retries allowed per fault "
+                               "(0 = unlimited, 5.7+; 1 = older)", **NONNEGATIVE)
+    # -- measurement ---------------------------------------------------------------------------
+    jank_threshold: Seconds = _spec("time", 16.7e-3, "fault latency counted as jank (one frame "
+                                    "at 60 Hz)", **POSITIVE)
+
+    # ------------------------------------------------------------------------------------------
+    def __init__(self, **values: Any) -> None:
+        errors = [_unknown_field_message(name, value) for name, value in values.items()
+                  if name not in self.FIELDS]
+        normalised: dict[str, Any] = {}
+        for name, spec in self.FIELDS.items():
+            try:
+                normalised[name] = spec.coerce(values.get(name, spec.default))
+            except ValueError as exc:
+                errors.append(str(exc))
+        if not errors:
+            errors = _check_grid(normalised) or _check_together(normalised)
+        if errors:
+            raise ValueError(errors[0] if len(errors) == 1 else
+                             f"{len(errors)} problems: " + "; ".join(errors))
+        for name, value in normalised.items():
+            object.__setattr__(self, name, value)
+
+    @classmethod
+    def _trusted(cls, values: Mapping[str, Any]) -> Scenario:
+        """Build from already validated and normalised values (used by :meth:`cells`)."""
+        scenario = object.__new__(cls)
+        for name, value in values.items():
+            object.__setattr__(scenario, name, value)
+        return scenario
+
+    def replace(self, **changes: Any) -> Scenario:
+        """A copy with ``changes`` applied, validated like a new Scenario."""
+        return type(self)(**{**self._values(), **changes})
+
+    def _values(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.FIELDS}
+
+    # -- presets -------------------------------------------------------------------------------
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> Scenario:
+        """The preset ``name`` (see :meth:`presets`), with ``overrides`` applied."""
+        if name not in PRESETS:
+            close = difflib.get_close_matches(name, PRESETS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"preset={name!r} is not allowed: one of "
+                             f"{', '.join(map(repr, PRESETS))}{hint}")
+        return cls(**{**PRESETS[name], **overrides})
+
+    @staticmethod
+    def presets() -> dict[str, str]:
+        """Preset names and a one-line description of each."""
+        return dict(_PRESET_DESCRIPTIONS)
+
+    # -- grids ---------------------------------------------------------------------------------
+    @property
+    def array_fields(self) -> tuple[str, ...]:
+        """Names of the fields given as DataArrays, in field order."""
+        return tuple(n for n in self.FIELDS if isinstance(getattr(self, n), xr.DataArray))
+
+    @property
+    def is_scalar(self) -> bool:
+        """True if no field is a DataArray (the scenario is a single point)."""
+        return not self.array_fields
+
+    @property
+    def dims(self) -> dict[str, int]:
+        """Dimension name -> size over all DataArray fields, in order of first appearance."""
+        dims: dict[str, int] = {}
+        for name in self.array_fields:
+            dims.update((d, s) for d, s in getattr(self, name).sizes.items() if d not in dims)
+        return dims
+
+    @property
+    def coords(self) -> dict[str, np.ndarray]:
+        """Dimension name -> coordinate values, for the dimensions that have coordinates."""
+        coords: dict[str, np.ndarray] = {}
+        for name in self.array_fields:
+            array = getattr(self, name)
+            coords.update((d, array[d].values) for d in array.dims
+                          if d in array.coords and d not in coords)
+        return coords
+
+    def as_arrays(self) -> tuple[dict[str, np.ndarray], tuple[str, ...]]:
+        """Every field as a numpy array broadcast to the common grid, and the grid's dims.
+
+        Counts are int64, times, rates, shares and numbers float64, bools bool and names object
+        arrays. The arrays are read-only broadcast views; for a scalar scenario they are 0-d.
+        """
+        dims = self.dims
+        shape = tuple(dims.values())
+        broadcast = dict(zip(self.array_fields,
+                             xr.broadcast(*(getattr(self, n) for n in self.array_fields))))
+        dtypes = {"count": np.int64, "bool": bool, "name": object}
+        arrays = {}
+        for name, spec in self.FIELDS.items():
+            if name in broadcast:
+                values = broadcast[name].transpose(*dims).values
+            else:
+                values = np.asarray(getattr(self, name), dtype=dtypes.get(spec.kind, np.float64))
+            arrays[name] = np.broadcast_to(values, shape)
+        return arrays, tuple(dims)
+
+    def cells(self) -> Iterator[tuple[dict[str, Any], Scenario]]:
+        """Yield ``(coords, scenario)`` for every cell of the grid, in C order over :attr:`dims`.
+
+        ``coords`` maps each dimension to its coordinate value (a plain Python value), or to the
+        integer position along it when the dimension has no coordinate. A scalar scenario yields
+        ``({}, self)`` once.
+        """
+        if self.is_scalar:
+            yield {}, self
+            return
+        arrays, dims = self.as_arrays()
+        coords = self.coords
+        for index in np.ndindex(*self.dims.values()):
+            labels = {d: (coords[d][i].item() if d in coords else i) for d, i in zip(dims, index)}
+            values = {n: a[index] for n, a in arrays.items()}
+            yield labels, Scenario._trusted(
+                {n: v.item() if isinstance(v, np.generic) else v for n, v in values.items()})
+
+    # -- serialisation -------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict of every field. A DataArray field becomes
+        ``{"dims": [...], "data": nested lists, "coords": {dim: [...]}}`` (coords only if any)."""
+        result: dict[str, Any] = {}
+        for name, value in self._values().items():
+            if isinstance(value, xr.DataArray):
+                entry: dict[str, Any] = {"dims": list(value.dims), "data": value.values.tolist()}
+                coords = {d: value[d].values.tolist() for d in value.dims if d in value.coords}
+                if coords:
+                    entry["coords"] = coords
+                value = entry
+            result[name] = value
+        return result
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Scenario:
+        """Inverse of :meth:`to_dict`. Missing fields take their defaults."""
+        values = {}
+        for name, value in data.items():
+            if isinstance(value, Mapping):
+                keys = set(value)
+                if not {"dims", "data"} <= keys or keys - {"dims", "data", "coords"}:
+                    raise ValueError(f"{name}={dict(value)!r} is not allowed: an array field is "
+                                     "a table with keys dims, data and optionally coords")
+                try:
+                    value = xr.DataArray(np.array(value["data"]), dims=tuple(value["dims"]),
+                                         coords=dict(value.get("coords") or {}))
+                except (ValueError, TypeError) as exc:
+                    raise ValueError(f"{name}={dict(value)!r} is not allowed: {exc}") from None
+            values[name] = value
+        return cls(**values)
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> Scenario:
+        return cls.from_dict(json.loads(text))
+
+    def to_toml(self) -> str:
+        """TOML text, one ``key = value  # unit`` line per field (DataArrays as inline tables)."""
+        lines = ["# faultlock Scenario; units: seconds (s) and per second (1/s)"]
+        for name, value in self.to_dict().items():
+            lines.append(f"{name} = {_toml_value(value)}  # {self.FIELDS[name].unit}")
+        return "\n".join(lines) + "\n"
+
+    @classmethod
+    def from_toml(cls, text: str) -> Scenario:
+        return cls.from_dict(tomllib.loads(text))
+
+    def key(self) -> str:
+        """Stable SHA-256 hex digest of :meth:`to_dict` (for provenance and caching)."""
+        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Scenario):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    def __hash__(self) -> int:
+        return hash(self.key())
+
+    def __repr__(self) -> str:
+        shown = []
+        for name, spec in self.FIELDS.items():
+            value = getattr(self, name)
+            if isinstance(value, xr.DataArray):
+                shown.append(f"{name}=<DataArray {dict(value.sizes)}>")
+            elif value != spec.default or type(value) is not type(spec.default):
+                shown.append(f"{name}={value!r}")
+        return f"{type(self).__name__}({', '.join(shown)})"
+
+    # -- documentation -------------------------------------------------------------------------
+    @classmethod
+    def describe(cls, markdown: bool = False) -> str:
+        """A table of every field: name, unit, default, allowed values and meaning.
+
+        With ``markdown=True`` a Markdown table (for the README); otherwise aligned plain text.
+        """
+        header = ("field", "unit", "default", "allowed", "meaning")
+        rows = [(f.name, f.unit, _format_value(f.kind, f.default), f.allowed, f.meaning)
+                for f in cls.FIELDS.values()]
+        if markdown:
+            out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+            out += ["| " + " | ".join(f"`{r[0]}`" if i == 0 else c for i, c in enumerate(r)) + " |"
+                    for r in rows]
+            return "\n".join(out) + "\n"
+        caps = (None, None, None, 32, 52)  # wrap the two long columns
+        wrapped = [[textwrap.wrap(c, cap, break_on_hyphens=False) or [""] if cap else [c]
+                    for c, cap in zip(row, caps)] for row in [header, *rows]]
+        widths = [max(len(line) for row in wrapped for line in row[i]) for i in range(5)]
+        out = []
+        for row in wrapped:
+            for k in range(max(map(len, row))):
+                cells = [(col[k] if k < len(col) else "").ljust(w) for col, w in zip(row, widths)]
+                out.append("  ".join(cells).rstrip())
+        return "\n".join(out) + "\n"
+
+
+Scenario.FIELDS = MappingProxyType({
+    f.name: dataclasses.replace(f.metadata["spec"], name=f.name)
+    for f in dataclasses.fields(Scenario)})
+
+
+def _unknown_field_message(name: str, value: Any) -> str:
+    close = difflib.get_close_matches(name, Scenario.FIELDS, n=3)
+    hint = f"did you mean {' or '.join(map(repr, close))}?" if close else \
+        "the fields are " + ", ".join(Scenario.FIELDS)
+    return f"{name}={value!r} is not allowed: no such Scenario field; {hint}"
+
+
+def _check_grid(values: Mapping[str, Any]) -> list[str]:
+    """DataArray fields must agree on the size and coordinates of every dimension they share."""
+    arrays = {n: v for n, v in values.items() if isinstance(v, xr.DataArray)}
+    first: dict[str, tuple[str, int]] = {}
+    for name, array in arrays.items():
+        for dim, size in array.sizes.items():
+            other, other_size = first.setdefault(dim, (name, size))
+            if size != other_size:
+                return [f"{name}=<DataArray {dict(array.sizes)}> is not allowed: dimension "
+                        f"{dim!r} has size {other_size} in {other}"]
+    try:
+        xr.align(*arrays.values(), join="exact")
+    except ValueError:
+        return [f"{', '.join(arrays)} are not allowed together: DataArrays that share a dimension "
+                "must have the same coordinates along it"]
+    return []
+
+
+def _check_together(values: Mapping[str, Any]) -> list[str]:
+    """Constraints that involve more than one field (checked elementwise on grids)."""
+    vma, fork = xr.broadcast(xr.DataArray(values["writer_vma_share"]),
+                             xr.DataArray(values["writer_fork_share"]))
+    bad = (vma + fork > 1 + 1e-12).values
+    if not bad.any():
+        return []
+    index = np.unravel_index(int(np.flatnonzero(bad.ravel())[0]), bad.shape)
+    at = f" (at {dict(zip(vma.dims, map(int, index)))})" if index else ""
+    return [f"writer_vma_share + writer_fork_share = {vma.values[index].item()!r} + "
+            f"{fork.values[index].item()!r}{at} is not allowed: the two shares must sum to at "
+            "most 1"]
+
+
+def _toml_key(key: Any) -> str:
+    key = str(key)
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):  # pragma: no cover - validation rejects these
+            raise ValueError(f"cannot write {value!r} to TOML")
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}"
+                                for k, v in value.items()) + " }"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")  # pragma: no cover
+
+
+# ----------------------------------------------------------------------------------------------
+# Presets. Each is a dict of overrides of the defaults; every number says where it comes from.
+# Numbers marked "to be fitted" are starting points for the lead's calibration.
+# ----------------------------------------------------------------------------------------------
+
+#: Douyin (TikTok) warm start on an 8 GB phone, the calibration target of kernel.md §1.4
+#: (mainline: 20,010 mmap_lock reads with 534 µs mean wait; 838 writes with 598 µs mean wait).
+ANDROID_WARM_START: dict[str, Any] = {
+    "threads": 300,               # "hundreds of threads" per Android app (kernel.md §5)
+    "cpus": 8,                    # 8-core phone SoC
+    "think_time": 2e-3,           # to be fitted against the 20,010 read acquisitions (§1.4)
+    "vmas": 64,                   # to be fitted: many mapped libraries, dex/oat files, heaps
+    "pages_per_vma": 4096,        # 16 MiB per VMA; to be fitted
+    "page_popularity": 1.0,       # to be fitted
+    "swap_share": 0.3,            # anonymous memory on zram (Android default swap); to be fitted
+    "zram_latency": 5e-6,         # phone zram decompression ~2-5 µs on big cores (§5)
+    "io_latency": 150e-6,         # UFS 3.x/4.0 QD1 random read ~60-150 µs (§5, unverified)
+    "io_latency_cv": 1.0,         # to be fitted
+    "io_distribution": "lognormal",
+    "io_parallelism": 32,         # UFS command queue depth 32
+    "readaround_pages": 32,       # default ra_pages = 128 KiB (§5)
+    "fault_cpu_time": 3e-6,       # to be fitted
+    "wakeup_latency": 15e-6,      # to be fitted (MODEL.md traces: tens of µs per wake-up)
+    "reclaim_rate_cached": 20.0,  # moderate pressure; to be fitted
+    "reclaim_rate_mapped": 0.5,   # to be fitted
+    "writer_rate": 300.0,         # ~838-909 writes per warm start of a few seconds (§1.4, §5)
+    "writer_hold": 30e-6,         # unpublished; §5 suggests median ~5-20 µs; to be fitted
+    "writer_hold_cv": 2.0,        # heavy tail: write waits reach 10-100 ms (§1.4); to be fitted
+    "writer_vma_share": 0.3,      # mprotect/merge/split share; to be fitted
+    "writer_fork_share": 0.02,    # 41 % of top apps fork at runtime, rarely (§5); to be fitted
+}
+
+#: The memcg reproducer of the v2 cover letter (kernel.md §1.5): 500 threads each mmap a 16 MB
+#: file, touch every page and munmap, in a 1-1.2 GB memcg without swap, so files far exceed memory.
+MEMCG_STRESS: dict[str, Any] = {
+    "threads": 500,               # §1.5
+    "cpus": 64,                   # reproducer: 256 cores (§1.5); 64 as briefed; to be fitted
+    "vmas": 4,                    # to be fitted
+    "pages_per_vma": 2**22,       # 16 GiB per VMA: files much larger than the memcg (§1.5)
+    "page_popularity": 0.6,       # to be fitted
+    "readaround_pages": 32,       # default ra_pages (§5)
+    "io_latency": 100e-6,         # server SSD class (§5); to be fitted
+    "io_parallelism": 64,         # to be fitted
+    "swap_share": 0.0,            # MemorySwapMax=0 (§1.5)
+    "reclaim_rate_cached": 2000.0,  # heavy reclaim at MemoryHigh=1G (§1.5); to be fitted
+    "reclaim_rate_mapped": 50.0,  # to be fitted
+    "writer_rate": 200.0,         # every thread's mmap/munmap loop (§1.5); to be fitted
+    "writer_hold": 20e-6,         # §5 suggestion; to be fitted
+}
+
+#: android_warm_start with many fork()s: 41 % of the top 200 China-market apps fork at runtime and
+#: dup_mmap write-locks every VMA (kernel.md §5, Hongru Zhang).
+FORK_HEAVY: dict[str, Any] = {**ANDROID_WARM_START, "writer_rate": 500.0, "writer_fork_share": 0.3}
+
+#: The 2010 benchmark that introduced VM_FAULT_RETRY (kernel.md §1.1, §5): thread A reads a
+#: mmapped file at random from a disk; thread B loops on mmap/munmap, at 55 it/s with mmap_sem
+#: held across reads and 15,000 it/s without.
+LESPINASSE_2010: dict[str, Any] = {
+    "threads": 1,                 # thread A
+    "cpus": 2,                    # A and B each on a CPU
+    "think_time": 1e-6,           # A only reads
+    "vmas": 1,
+    "pages_per_vma": 2**24,       # a 64 GiB file: every access misses the page cache
+    "page_popularity": 0.0,       # random reads
+    "readaround_pages": 1,        # random reads, one page each
+    "io_latency": 8e-3,           # HDD random read 5-10 ms (§5); §5 derives ~18 ms from 55 it/s;
+                                  # to be fitted
+    "io_latency_cv": 0.3,         # a disk's seek + rotation spread, nearly deterministic
+    "io_distribution": "lognormal",
+    "writer_rate": 15000.0,       # B's loop rate without the lock held across reads (§1.1); an
+                                  # iteration (mmap + munmap) is 2 write locks: to be fitted
+    "writer_hold": 20e-6,         # §5 suggestion for small mmap/munmap
+    "writer_vma_share": 0.0,      # mmap/munmap of new memory: never a faulted VMA
+}
+
+#: A many-threaded server on NVMe (Willy's case: "thousands to tens of thousands" of threads,
+#: kernel.md §5).
+SERVER_NVME: dict[str, Any] = {
+    "threads": 2048,              # §5
+    "cpus": 64,
+    "io_latency": 50e-6,          # NVMe QD1 random 4 KB read 20-70 µs (§5)
+    "io_latency_cv": 0.5,
+    "io_parallelism": 128,        # to be fitted
+    "readaround_pages": 32,       # default ra_pages (§5)
+    "vmas": 256,                  # to be fitted
+    "pages_per_vma": 65536,       # 256 MiB per VMA; to be fitted
+    "page_popularity": 0.9,       # to be fitted
+    "reclaim_rate_cached": 50.0,  # to be fitted
+    "reclaim_rate_mapped": 1.0,   # to be fitted
+    "writer_rate": 1000.0,        # to be fitted
+    "writer_hold": 15e-6,         # §5 suggestion
+    "writer_vma_share": 0.2,
+    "writer_fork_share": 0.0,
+}
+
+#: The machine the traces of MODEL.md were taken on: 2 vCPUs, ext4 on a virtio disk, MADV_RANDOM.
+VIRTIO_2CPU: dict[str, Any] = {
+    "threads": 8,
+    "cpus": 2,
+    "io_latency": 45e-6,          # measured ~45 µs at depth 1 (MODEL.md, mechanism 7)
+    "io_depth_slope": 11e-6,      # ~125 µs at depth 8, ~370 µs at 32: ~11 µs per extra read
+    "readaround_pages": 1,        # MADV_RANDOM
+    "vmas": 1,
+    "pages_per_vma": 2**18,       # a 1 GiB file
+    "page_popularity": 0.0,
+    "writer_rate": 0.0,           # no writers unless a run adds them
+}
+
+PRESETS: Mapping[str, Mapping[str, Any]] = MappingProxyType({
+    "android_warm_start": MappingProxyType(ANDROID_WARM_START),
+    "memcg_stress": MappingProxyType(MEMCG_STRESS),
+    "fork_heavy": MappingProxyType(FORK_HEAVY),
+    "lespinasse_2010": MappingProxyType(LESPINASSE_2010),
+    "server_nvme": MappingProxyType(SERVER_NVME),
+    "virtio_2cpu": MappingProxyType(VIRTIO_2CPU),
+})
+
+_PRESET_DESCRIPTIONS = {
+    "android_warm_start": "Douyin warm start on an 8 GB phone, 300 threads, UFS, zram "
+                          "(kernel.md §1.4)",
+    "memcg_stress": "v2 cover-letter memcg reproducer: 500 threads, files far larger than "
+                    "memory, heavy reclaim (kernel.md §1.5)",
+    "fork_heavy": "android_warm_start with frequent fork() write-locking every VMA "
+                  "(kernel.md §5)",
+    "lespinasse_2010": "one thread reading a file at random from a disk against an mmap/munmap "
+                       "loop (kernel.md §1.1)",
+    "server_nvme": "2048-thread server on NVMe with moderate reclaim (kernel.md §5)",
+    "virtio_2cpu": "2 vCPUs, ext4 on a virtio disk, MADV_RANDOM: the traced machine (MODEL.md)",
+}
