@@ -15,7 +15,7 @@ from faultlock.model import scenario as scenario_module
 from faultlock.model.scenario import PRESETS, Field, Scenario, parse_time
 
 FIELD_ORDER = [
-    "threads", "think_time", "vmas", "pages_per_vma", "page_popularity", "swap_share",
+    "threads", "think_time", "idle_time", "vmas", "pages_per_vma", "page_popularity", "swap_share",
     "io_latency", "io_latency_cv", "io_distribution", "io_parallelism", "io_depth_slope",
     "io_page_time", "readaround_pages", "zram_latency", "fault_cpu_time", "cpus", "sched_slice",
     "wakeup_latency", "reclaim_rate_cached", "reclaim_rate_mapped", "writer_rate", "writer_hold",

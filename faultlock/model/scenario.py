@@ -323,8 +323,8 @@ class Scenario:
     with unit, default, allowed range and meaning, by ``Scenario.describe()`` and are available as
     ``Scenario.FIELDS``. Presets of published measurements: ``Scenario.preset(name, **overrides)``.
 
-    The model (``MODEL.md``): ``threads`` threads alternate exponential CPU work (``think_time``)
-    and page accesses over ``vmas`` VMAs of ``pages_per_vma`` pages with Zipf popularity. A missing
+    The model (``MODEL.md``): ``threads`` threads alternate exponential CPU work (``think_time``),
+    optional off-CPU sleep (``idle_time``) and page accesses over ``vmas`` VMAs of ``pages_per_vma`` pages with Zipf popularity. A missing
     page is a fault: a file fault reads ``readaround_pages`` pages from storage, a swap fault
     decompresses from zram. Reads that must wait drop the per-VMA lock and retry under ``mmap_lock``
     (or not, depending on the policy being solved). Writers take ``mmap_lock`` for write at
@@ -348,6 +348,9 @@ class Scenario:
                            "population)", low=1, high=1_000_000)
     think_time: Seconds = _spec("time", 200e-6, "mean CPU time a thread runs between two page "
                                 "accesses (exponential)", **NONNEGATIVE)
+    idle_time: Seconds = _spec("time", 0.0, "mean time a thread sleeps off CPU (futex, binder, "
+                               "timers) after its CPU work and before its next page access "
+                               "(exponential); 0 = always runnable", **NONNEGATIVE)
     # -- address space -------------------------------------------------------------------------
     vmas: Count = _spec("count", 8, "VMAs of the faulted address space", low=1, high=65536)
     pages_per_vma: Count = _spec("count", 65536, "pages in each VMA", low=1, high=2**40)

@@ -4,17 +4,22 @@
 bursts: a thread's computing between accesses, a fault attempt's CPU time, a zram decompression, a
 writer's critical section, an optimistic spin. A burst that finds no free CPU waits in a FIFO run
 queue; a burst longer than ``sched_slice`` yields its CPU at the end of each slice when others are
-queued (EEVDF's base slice, ``kernel/sched/fair.c``). A sleeper that is woken (by a lock grant, a
-folio unlock, a drained VMA) first pays ``wakeup_latency`` (``try_to_wake_up`` to the task being
-runnable) and then waits for a CPU like anyone else, so the cost of a wake-up grows with load, as
-traces of a 6.18 kernel show (``MODEL.md``).
+queued (EEVDF's base slice, ``kernel/sched/fair.c``).
+
+A sleeper that is woken (by a lock grant, a folio unlock, a drained VMA, the end of an idle sleep)
+first pays ``wakeup_latency`` (``try_to_wake_up`` until the task is runnable), then needs a CPU.
+When every CPU is busy it preempts a thread that is only computing between accesses (wake-up
+preemption: a task that slept has earned lag over one that ran, ``check_preempt_wakeup_fair``);
+the preempted thread goes to the tail of the run queue with the rest of its burst. Lock holders and
+fault work are not preempted. If no CPU can be taken the woken task queues, so the cost of a wake-up
+grows with load, as traces of a 6.18 kernel show (``MODEL.md``).
 """
 
 from numba import njit
 
 from . import calendar
-from .state import (EV_BURST, EV_RUN, EV_WAKE, I_CPU_FREE, I_RQ_HEAD, I_RQ_LEN, P_SLICE, P_WAKE,
-                    Q_CPUS, R_NOW)
+from .state import (EV_BURST, EV_RUN, EV_WAKE, I_CPU_FREE, I_RQ_HEAD, I_RQ_LEN, K_THINK_DONE,
+                    P_SLICE, P_WAKE, Q_CPUS, R_NOW)
 
 
 @njit(cache=True, inline="always")
@@ -41,32 +46,66 @@ def wake(S, P, entity, cont):
 
 
 @njit(cache=True)
-def request_cpu(S, Q, entity):
-    """``entity`` is runnable: give it a CPU now, or queue it."""
-    if Q[Q_CPUS] == 0 or S.ints[I_CPU_FREE] > 0:
-        if Q[Q_CPUS] > 0:
-            S.ints[I_CPU_FREE] -= 1
-        S.ent_event[entity] = EV_RUN
-        set_timer(S, entity, S.reals[R_NOW])
-    else:
-        n = S.run_queue.shape[0]
-        S.run_queue[(S.ints[I_RQ_HEAD] + S.ints[I_RQ_LEN]) % n] = entity
-        S.ints[I_RQ_LEN] += 1
+def _give(S, entity, cpu):
+    S.cpu_running[cpu] = entity
+    S.ent_cpu[entity] = cpu
+    S.ent_event[entity] = EV_RUN
+    set_timer(S, entity, S.reals[R_NOW])
 
 
 @njit(cache=True)
-def release_cpu(S, Q):
-    """The running entity leaves its CPU (it sleeps or ends): pass it to the head of the queue."""
+def _enqueue(S, entity):
+    n = S.run_queue.shape[0]
+    S.run_queue[(S.ints[I_RQ_HEAD] + S.ints[I_RQ_LEN]) % n] = entity
+    S.ints[I_RQ_LEN] += 1
+
+
+@njit(cache=True)
+def request_cpu(S, Q, entity, woken):
+    """``entity`` is runnable: give it a CPU now, preempt a computing thread if it was woken, or
+    queue it."""
     if Q[Q_CPUS] == 0:
-        return
-    if S.ints[I_RQ_LEN] > 0:
-        head = S.ints[I_RQ_HEAD]
-        entity = S.run_queue[head]
-        S.ints[I_RQ_HEAD] = (head + 1) % S.run_queue.shape[0]
-        S.ints[I_RQ_LEN] -= 1
         S.ent_event[entity] = EV_RUN
         set_timer(S, entity, S.reals[R_NOW])
+        return
+    if S.ints[I_CPU_FREE] > 0:
+        for cpu in range(Q[Q_CPUS]):
+            if S.cpu_running[cpu] < 0:
+                S.ints[I_CPU_FREE] -= 1
+                _give(S, entity, cpu)
+                return
+    if woken:
+        now = S.reals[R_NOW]
+        for cpu in range(Q[Q_CPUS]):
+            victim = S.cpu_running[cpu]
+            if S.ent_event[victim] == EV_BURST and S.ent_cont[victim] == K_THINK_DONE:
+                remaining = S.heap_time[S.heap_pos[victim]] - now + S.burst_rem[victim]
+                calendar.cancel(S.heap_time, S.heap_ent, S.heap_pos, S.heap_size, victim)
+                S.burst_rem[victim] = remaining
+                S.ent_event[victim] = EV_RUN
+                S.ent_cpu[victim] = -1
+                _enqueue(S, victim)
+                _give(S, entity, cpu)
+                return
+    S.ent_cpu[entity] = -1
+    _enqueue(S, entity)
+
+
+@njit(cache=True)
+def release_cpu(S, Q, entity):
+    """``entity`` leaves its CPU (it sleeps or ends): the head of the run queue takes it."""
+    if Q[Q_CPUS] == 0:
+        return
+    cpu = S.ent_cpu[entity]
+    S.ent_cpu[entity] = -1
+    if S.ints[I_RQ_LEN] > 0:
+        head = S.ints[I_RQ_HEAD]
+        nxt = S.run_queue[head]
+        S.ints[I_RQ_HEAD] = (head + 1) % S.run_queue.shape[0]
+        S.ints[I_RQ_LEN] -= 1
+        _give(S, nxt, cpu)
     else:
+        S.cpu_running[cpu] = -1
         S.ints[I_CPU_FREE] += 1
 
 
@@ -90,11 +129,9 @@ def burst_slice_end(S, P, Q, entity):
         return True
     if S.ints[I_RQ_LEN] > 0:
         # Yield: requeue at the tail with the rest of the burst; EV_RUN resumes it.
-        release_cpu(S, Q)
-        n = S.run_queue.shape[0]
-        S.run_queue[(S.ints[I_RQ_HEAD] + S.ints[I_RQ_LEN]) % n] = entity
-        S.ints[I_RQ_LEN] += 1
+        release_cpu(S, Q, entity)
         S.ent_event[entity] = EV_RUN
+        _enqueue(S, entity)
         return False
     burst(S, P, Q, entity, remaining, S.ent_cont[entity])
     return False

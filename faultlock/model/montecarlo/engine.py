@@ -11,7 +11,7 @@ from numba import njit
 from . import calendar, cpu, device, stats, threads, writers
 from .state import (EV_ARRIVAL, EV_BURST, EV_IO, EV_RUN, EV_SPIN, EV_WAKE, I_EVENTS, I_OVERLOAD,
                     I_RW_READERS, I_RW_WRITER, I_STOP, I_VIOLATIONS, K_ATTEMPT, K_FOLIO_HOLD_OWNED,
-                    K_FOLIO_RETRY, K_FOLIO_RETRY_OWNED, K_INSTALL_DONE, K_MISS_SUBMIT,
+                    K_FOLIO_RETRY, K_FOLIO_RETRY_OWNED, K_IDLE_DONE, K_INSTALL_DONE, K_MISS_SUBMIT,
                     K_MMAP_GRANTED, K_THINK_DONE, K_W_DRAINED, K_W_GRANTED, K_W_HOLD_DONE,
                     K_W_START, K_W_WOKEN, P_MAX_TIME, Q_CHECK, Q_FIRST_IO, Q_MAX_EVENTS,
                     Q_THREADS, Q_VMAS, R_NOW, S_EVENTS)
@@ -22,6 +22,8 @@ from .stats import count
 def _dispatch(S, P, Q, entity, cont):
     """Run ``entity``'s continuation; it is on a CPU."""
     if cont == K_THINK_DONE:
+        threads.think_done(S, P, Q, entity)
+    elif cont == K_IDLE_DONE:
         threads.access(S, P, Q, entity)
     elif cont == K_INSTALL_DONE:
         threads.install_done(S, P, Q, entity)
@@ -65,7 +67,7 @@ def run(S, P, Q):
     """Simulate until every batch is done, the time or event budget is spent, or overload."""
     for t in range(Q[Q_THREADS]):
         S.ent_cont[t] = K_THINK_DONE
-        cpu.request_cpu(S, Q, t)
+        cpu.request_cpu(S, Q, t, False)
     writers.schedule_arrival(S, P, Q)
     first_io = Q[Q_FIRST_IO]
     max_events = Q[Q_MAX_EVENTS]
@@ -89,7 +91,7 @@ def run(S, P, Q):
             else:
                 _dispatch(S, P, Q, entity, S.ent_cont[entity])
         elif event == EV_WAKE:
-            cpu.request_cpu(S, Q, entity)
+            cpu.request_cpu(S, Q, entity, True)
         elif event == EV_IO:
             device.complete(S, P, Q, entity - first_io)
         elif event == EV_ARRIVAL:

@@ -79,10 +79,10 @@ def slot_of(S, P, Q, key):
             victim = slot
             break
         settle(S, P, slot)
-        if S.f_state[slot] == F_ABSENT and S.f_refs[slot] == 0 and S.f_wq_head[slot] < 0:
+        if S.f_state[slot] == F_ABSENT and S.f_refs[slot] == 0 and not has_waiters(S, slot):
             victim = slot
             break
-        if (S.f_owner[slot] == OWNER_NONE and S.f_refs[slot] == 0 and S.f_wq_head[slot] < 0
+        if (S.f_owner[slot] == OWNER_NONE and S.f_refs[slot] == 0 and not has_waiters(S, slot)
                 and (victim < 0 or S.f_deadline[slot] < victim_deadline)):
             victim = slot
             victim_deadline = S.f_deadline[slot]
@@ -132,8 +132,16 @@ def put(S, P, Q, slot):
 
 @njit(cache=True)
 def wait(S, slot, entity, mode):
-    """Sleep on the folio's wait queue (exclusive: ``__folio_lock``; shared: ``folio_wait_locked``)."""
+    """Sleep on the folio's wait queue (exclusive: ``__folio_lock``; shared: ``folio_wait_locked``).
+
+    Exclusive waiters queue in order for the hand-off; shared waiters are all woken together, so
+    they are kept apart and an unlock does not walk past them.
+    """
     S.fw_mode[entity] = mode
+    if mode == WAIT_SHARED:
+        S.fw_next[entity] = S.f_shared_head[slot]
+        S.f_shared_head[slot] = entity
+        return
     S.fw_next[entity] = -1
     tail = S.f_wq_tail[slot]
     if tail >= 0:
@@ -144,31 +152,29 @@ def wait(S, slot, entity, mode):
 
 
 @njit(cache=True)
+def has_waiters(S, slot):
+    return S.f_wq_head[slot] >= 0 or S.f_shared_head[slot] >= 0
+
+
+@njit(cache=True)
 def unlock(S, P, Q, slot):
-    """``folio_unlock``: wake shared waiters, hand the lock to the first exclusive waiter."""
+    """``folio_unlock``: wake the shared waiters, hand the lock to the first exclusive waiter."""
     S.f_owner[slot] = OWNER_NONE
-    entity = S.f_wq_head[slot]
-    prev = -1
+    entity = S.f_shared_head[slot]
+    S.f_shared_head[slot] = -1
     while entity >= 0:
         nxt = S.fw_next[entity]
-        mode = S.fw_mode[entity]
-        if mode == WAIT_SHARED or S.f_owner[slot] == OWNER_NONE:
-            # unlink and wake
-            if prev >= 0:
-                S.fw_next[prev] = nxt
-            else:
-                S.f_wq_head[slot] = nxt
-            if nxt < 0:
-                S.f_wq_tail[slot] = prev
-            if mode == WAIT_SHARED:
-                cpu.wake(S, P, entity, K_FOLIO_RETRY)
-            else:
-                S.f_owner[slot] = entity
-                cpu.wake(S, P, entity, _exclusive_cont(S, entity))
-        else:
-            prev = entity
+        cpu.wake(S, P, entity, K_FOLIO_RETRY)
         entity = nxt
-    if S.f_owner[slot] == OWNER_NONE and S.f_refs[slot] == 0:
+    head = S.f_wq_head[slot]
+    if head >= 0:
+        nxt = S.fw_next[head]
+        S.f_wq_head[slot] = nxt
+        if nxt < 0:
+            S.f_wq_tail[slot] = -1
+        S.f_owner[slot] = head
+        cpu.wake(S, P, head, _exclusive_cont(S, head))
+    elif S.f_refs[slot] == 0:
         _expose(S, P, Q, slot)
 
 

@@ -40,6 +40,7 @@ def parameters(scenario: Scenario, policy: str, *, operations: int, batches: int
     P = np.zeros(state.N_P)
     Q = np.zeros(state.N_Q, dtype=np.int64)
     P[state.P_THINK] = s.think_time
+    P[state.P_IDLE] = s.idle_time
     P[state.P_IO_MEAN] = s.io_latency
     P[state.P_IO_CV] = s.io_latency_cv
     P[state.P_IO_SLOPE] = s.io_depth_slope

@@ -40,7 +40,8 @@ P_HANDOFF = 16
 P_JANK = 17
 P_POPULARITY = 18
 P_MAX_TIME = 19
-N_P = 20
+P_IDLE = 20
+N_P = 21
 
 # ---- parameters: integers ----------------------------------------------------------------------
 Q_THREADS = 0
@@ -188,6 +189,7 @@ K_MISS_SUBMIT = 5
 K_FOLIO_RETRY_OWNED = 6    # woke owning the folio lock, fault lock dropped: unlock, RETRY
 K_FOLIO_RETRY = 7          # woke after folio_wait_locked, fault lock dropped: RETRY
 K_FOLIO_HOLD_OWNED = 8     # woke owning the folio lock, fault lock still held: map it
+K_IDLE_DONE = 9            # an idle sleep ended: access a page
 K_W_START = 20
 K_W_GRANTED = 21
 K_W_DRAINED = 22
@@ -230,7 +232,7 @@ FIELDS = [
     # calendar
     "heap_time", "heap_ent", "heap_pos", "heap_size",
     # entities
-    "ent_event", "ent_cont", "burst_rem", "wait_start", "run_queue",
+    "ent_event", "ent_cont", "burst_rem", "wait_start", "run_queue", "ent_cpu", "cpu_running",
     "rw_next", "rw_prev", "rw_enq_time", "rw_is_writer", "rw_woken", "spinners",
     "fw_next", "fw_mode",
     # threads
@@ -242,7 +244,7 @@ FIELDS = [
     "v_readers", "v_drainer", "v_write_locked",
     # folios
     "f_key", "f_state", "f_owner", "f_uptodate_at", "f_refs", "f_deadline", "f_wq_head",
-    "f_wq_tail",
+    "f_wq_tail", "f_shared_head",
     # reads
     "io_nfolios", "io_folios", "io_stream", "io_free", "dev_queue",
     # statistics
@@ -280,6 +282,7 @@ def allocate(P: np.ndarray, Q: np.ndarray, streams: np.ndarray) -> SimpleNamespa
         heap_size=ints(1),
         ent_event=ints(entities, EV_NONE, np.int8), ent_cont=ints(entities, K_NONE, np.int8),
         burst_rem=reals(entities), wait_start=reals(entities), run_queue=ints(entities, -1),
+        ent_cpu=ints(entities, -1, np.int32), cpu_running=ints(max(1, int(Q[Q_CPUS])), -1, np.int32),
         rw_next=ints(entities, -1, np.int32), rw_prev=ints(entities, -1, np.int32),
         rw_enq_time=reals(entities), rw_is_writer=ints(entities, 0, np.int8),
         rw_woken=ints(entities, 0, np.int8), spinners=ints(writer_slots, -1, np.int32),
@@ -300,6 +303,7 @@ def allocate(P: np.ndarray, Q: np.ndarray, streams: np.ndarray) -> SimpleNamespa
         f_owner=ints(folio_slots, OWNER_NONE, np.int32), f_uptodate_at=reals(folio_slots),
         f_refs=ints(folio_slots, 0, np.int32), f_deadline=reals(folio_slots, np.inf),
         f_wq_head=ints(folio_slots, -1, np.int32), f_wq_tail=ints(folio_slots, -1, np.int32),
+        f_shared_head=ints(folio_slots, -1, np.int32),
         io_nfolios=ints(threads, 0, np.int32), io_folios=ints((threads, readaround), -1, np.int32),
         io_stream=ints(threads, 0, np.int32), io_free=np.arange(threads, dtype=np.int32),
         dev_queue=ints(threads, -1, np.int32),

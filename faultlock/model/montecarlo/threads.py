@@ -37,7 +37,7 @@ gone reads it again: a refault.
 from numba import njit
 
 from . import cpu, device, folio, rng, rwsem, stats, vma_lock
-from .state import (F_ABSENT, F_CACHED, F_MAPPED, F_READING, H_FAULT_LATENCY, H_READ_WAIT,
+from .state import (EV_WAKE, K_IDLE_DONE, P_IDLE, P_WAKE, F_ABSENT, F_CACHED, F_MAPPED, F_READING, H_FAULT_LATENCY, H_READ_WAIT,
                     I_IN_FAULT, I_READ_WAITING, K_ATTEMPT, K_INSTALL_DONE, K_MISS_SUBMIT, K_THINK_DONE,
                     LOCK_MMAP, LOCK_NONE, LOCK_VMA, OWNER_IO, OWNER_NONE, P_FAULT_CPU, P_JANK,
                     P_POPULARITY, P_THINK, P_ZRAM, Q_DROP_ON_MMAP, Q_DROP_ON_VMA, Q_PAGE_MULT,
@@ -70,6 +70,19 @@ def _read_stream(t):
 @njit(cache=True)
 def think(S, P, Q, t):
     cpu.burst(S, P, Q, t, rng.exponential(S.streams, _think_stream(t), P[P_THINK]), K_THINK_DONE)
+
+
+@njit(cache=True)
+def think_done(S, P, Q, t):
+    """CPU work done: sleep off CPU for the idle time (then a wake-up), or access a page now."""
+    if P[P_IDLE] > 0.0:
+        idle = rng.exponential(S.streams, _think_stream(t), P[P_IDLE])
+        cpu.release_cpu(S, Q, t)
+        S.ent_event[t] = EV_WAKE
+        S.ent_cont[t] = K_IDLE_DONE
+        cpu.set_timer(S, t, S.reals[R_NOW] + idle + P[P_WAKE])
+        return
+    access(S, P, Q, t)
 
 
 @njit(cache=True)
@@ -117,7 +130,7 @@ def attempt(S, P, Q, t):
     S.t_lock[t] = LOCK_NONE
     S.wait_start[t] = S.reals[R_NOW]
     S.ints[I_READ_WAITING] += 1
-    cpu.release_cpu(S, Q)
+    cpu.release_cpu(S, Q, t)
 
 
 @njit(cache=True)
@@ -212,7 +225,7 @@ def _under_lock(S, P, Q, t):
         _release_fault_lock(S, P, Q, t)
         swap = S.t_vma[t] < Q[Q_SWAP_VMAS]
         folio.wait(S, slot, t, WAIT_SHARED if swap else WAIT_EXCLUSIVE)
-    cpu.release_cpu(S, Q)
+    cpu.release_cpu(S, Q, t)
 
 
 @njit(cache=True)
@@ -236,7 +249,7 @@ def _add_readaround(S, P, Q, io, key):
             continue
         slot = folio.slot_of(S, P, Q, vma_base + p)
         if (slot >= 0 and S.f_state[slot] == F_ABSENT and S.f_refs[slot] == 0
-                and S.f_wq_head[slot] < 0):
+                and not folio.has_waiters(S, slot)):
             S.f_state[slot] = F_READING
             S.f_owner[slot] = OWNER_IO
             device.add_folio(S, io, slot)
@@ -254,7 +267,7 @@ def miss_submit(S, P, Q, t):
     else:
         count(S, S_READS_HOLDING_VMA, 1.0)
     folio.wait(S, S.t_slot[t], t, WAIT_EXCLUSIVE)
-    cpu.release_cpu(S, Q)
+    cpu.release_cpu(S, Q, t)
 
 
 @njit(cache=True)

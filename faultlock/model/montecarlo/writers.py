@@ -19,7 +19,7 @@ from . import calendar, cpu, rng, rwsem, stats, vma_lock
 from .state import (EV_ARRIVAL, EV_NONE, EV_SPIN, H_WRITE_WAIT, H_WRITER_LATENCY, I_OVERLOAD,
                     I_RW_READERS, I_RW_WRITER, I_W_FREE, I_WRITE_WAITING, K_W_HOLD_DONE, K_W_START,
                     P_WRITER_FORK_SHARE, P_WRITER_HOLD, P_WRITER_HOLD_CV, P_WRITER_RATE,
-                    P_WRITER_VMA_SHARE, Q_ARRIVAL_ENTITY, Q_FIRST_WRITER, Q_THREADS, Q_VMAS,
+                    P_WRITER_VMA_SHARE, Q_ARRIVAL_ENTITY, Q_CPUS, Q_FIRST_WRITER, Q_THREADS, Q_VMAS,
                     Q_WRITER_LAW, R_NOW, S_WRITE_ACQ, S_WRITE_SLOW_WAIT_SUM, S_WRITE_WAIT_DONE,
                     S_WRITE_WAIT_MAX, S_WRITE_WAIT_SUM, S_WRITER_LATENCY_SUM, S_WRITERS_DONE, WRITER_FORK,
                     WRITER_NONE_VMA, WRITER_ONE_VMA)
@@ -74,13 +74,16 @@ def arrival(S, P, Q):
     S.w_start[w] = S.reals[R_NOW]
     entity = Q[Q_FIRST_WRITER] + w
     S.ent_cont[entity] = K_W_START
-    cpu.request_cpu(S, Q, entity)
+    cpu.request_cpu(S, Q, entity, True)
 
 
 @njit(cache=True)
 def _owner_running(S, Q):
+    """``owner->on_cpu``: spinning on a writer owner makes sense only while it runs."""
     owner = S.ints[I_RW_WRITER]
-    return owner >= 0 and not S.w_draining[owner - Q[Q_FIRST_WRITER]]
+    if owner < 0 or S.w_draining[owner - Q[Q_FIRST_WRITER]]:
+        return False
+    return Q[Q_CPUS] == 0 or S.ent_cpu[owner] >= 0
 
 
 @njit(cache=True)
@@ -103,7 +106,7 @@ def start(S, P, Q, entity):
         else:
             S.ent_event[entity] = EV_NONE
         return
-    cpu.release_cpu(S, Q)
+    cpu.release_cpu(S, Q, entity)
 
 
 @njit(cache=True)
@@ -138,7 +141,7 @@ def _lock_vmas(S, P, Q, entity):
         if not vma_lock.vma_start_write(S, Q, entity, vma):
             S.w_draining[w] = 1
             _spinners_give_up(S, P, Q)          # the owner sleeps: rwsem_spin_on_owner stops
-            cpu.release_cpu(S, Q)
+            cpu.release_cpu(S, Q, entity)
             return
         S.w_next_vma[w] += 1
     hold = rng.sample_law(S.streams, _hold_stream(Q), Q[Q_WRITER_LAW], P[P_WRITER_HOLD],
@@ -152,7 +155,7 @@ def _spinners_give_up(S, P, Q):
         calendar.cancel(S.heap_time, S.heap_ent, S.heap_pos, S.heap_size, spinner)
         S.ent_event[spinner] = EV_NONE
         rwsem.stop_spinning(S, P, Q, spinner)      # cannot take it: the owner holds it
-        cpu.release_cpu(S, Q)
+        cpu.release_cpu(S, Q, spinner)
 
 
 @njit(cache=True)
@@ -185,7 +188,7 @@ def hold_done(S, P, Q, entity):
     S.w_free[S.ints[I_W_FREE]] = w
     S.ints[I_W_FREE] += 1
     S.ent_event[entity] = EV_NONE
-    cpu.release_cpu(S, Q)
+    cpu.release_cpu(S, Q, entity)
 
 
 @njit(cache=True)
@@ -194,7 +197,7 @@ def woken(S, P, Q, entity):
     if rwsem.writer_woken(S, P, Q, entity):
         granted(S, P, Q, entity)
     else:
-        cpu.release_cpu(S, Q)
+        cpu.release_cpu(S, Q, entity)
 
 
 @njit(cache=True)
@@ -203,4 +206,4 @@ def spin_timeout(S, P, Q, entity):
     if rwsem.stop_spinning(S, P, Q, entity):
         granted(S, P, Q, entity)
     else:
-        cpu.release_cpu(S, Q)
+        cpu.release_cpu(S, Q, entity)
