@@ -9,7 +9,7 @@ threads the heap holds a few hundred entries: O(log n) with a small constant.
 from numba import njit
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _sift_up(times, ents, pos, i):
     t = times[i]
     e = ents[i]
@@ -26,7 +26,7 @@ def _sift_up(times, ents, pos, i):
     pos[e] = i
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _sift_down(times, ents, pos, i, n):
     t = times[i]
     e = ents[i]
@@ -47,7 +47,7 @@ def _sift_down(times, ents, pos, i, n):
     pos[e] = i
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def schedule(heap_time, heap_ent, heap_pos, heap_size, entity, when):
     """Set ``entity``'s timer to ``when``; ``heap_size`` is a one-element array."""
     i = heap_pos[entity]
@@ -84,7 +84,7 @@ def cancel(heap_time, heap_ent, heap_pos, heap_size, entity):
     _sift_down(heap_time, heap_ent, heap_pos, heap_pos[moved], n)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def pop(heap_time, heap_ent, heap_pos, heap_size):
     """Remove and return (time, entity) of the earliest timer."""
     t = heap_time[0]

@@ -69,11 +69,9 @@ def request_cpu(S, Q, entity, woken):
         set_timer(S, entity, S.reals[R_NOW])
         return
     if S.ints[I_CPU_FREE] > 0:
-        for cpu in range(Q[Q_CPUS]):
-            if S.cpu_running[cpu] < 0:
-                S.ints[I_CPU_FREE] -= 1
-                _give(S, entity, cpu)
-                return
+        S.ints[I_CPU_FREE] -= 1
+        _give(S, entity, S.cpu_free[S.ints[I_CPU_FREE]])
+        return
     if woken:
         now = S.reals[R_NOW]
         for cpu in range(Q[Q_CPUS]):
@@ -106,10 +104,11 @@ def release_cpu(S, Q, entity):
         _give(S, nxt, cpu)
     else:
         S.cpu_running[cpu] = -1
+        S.cpu_free[S.ints[I_CPU_FREE]] = cpu
         S.ints[I_CPU_FREE] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def burst(S, P, Q, entity, duration, cont):
     """``entity`` (on a CPU) computes for ``duration``, then runs ``cont``."""
     S.ent_cont[entity] = cont
@@ -121,7 +120,7 @@ def burst(S, P, Q, entity, duration, cont):
     set_timer(S, entity, S.reals[R_NOW] + run)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def burst_slice_end(S, P, Q, entity):
     """End of a slice. True if the burst is complete; otherwise it goes on or yields its CPU."""
     remaining = S.burst_rem[entity]

@@ -13,7 +13,7 @@ completion every folio of the read becomes uptodate and is unlocked (``folio_end
 from numba import njit
 
 from . import cpu, folio, rng
-from .state import (EV_IO, F_CACHED, I_DEV_INFLIGHT, I_DQ_HEAD, I_DQ_LEN, I_IO_FREE,
+from .state import (EV_IO, F_CACHED, OWNER_NONE, I_DEV_INFLIGHT, I_DQ_HEAD, I_DQ_LEN, I_IO_FREE,
                     P_IO_CV, P_IO_MEAN, P_IO_PAGE_TIME, P_IO_SLOPE, Q_FIRST_IO, Q_IO_LAW,
                     Q_IO_PARALLELISM, R_NOW, S_IO_READS)
 from .stats import count
@@ -67,7 +67,12 @@ def complete(S, P, Q, io):
         slot = S.io_folios[io, i]
         S.f_state[slot] = F_CACHED
         S.f_uptodate_at[slot] = now
-        folio.unlock(S, P, Q, slot)
+        if folio.has_waiters(S, slot):
+            folio.unlock(S, P, Q, slot)
+        else:   # most read-around pages: nobody waits, nobody holds them
+            S.f_owner[slot] = OWNER_NONE
+            if S.f_refs[slot] == 0:
+                folio.expose(S, slot)
     S.io_free[S.ints[I_IO_FREE]] = io
     S.ints[I_IO_FREE] += 1
     if S.ints[I_DQ_LEN] > 0:

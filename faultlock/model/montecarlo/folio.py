@@ -7,9 +7,9 @@ mapped) or *mapped*. A fault that installs a PTE holds the folio lock meanwhile:
 
 Reclaim is a hazard: a folio that nobody references and nobody has locked is reclaimed at rate
 ``reclaim_rate_cached`` if it is only cached and ``reclaim_rate_mapped`` if it is mapped (reclaim
-unmaps it). Because the hazard is memoryless, a folio draws its reclaim instant when it becomes
-exposed and the engine checks it lazily when the folio is next looked at: no reclaim events, no
-scan. A reference (``filemap_get_folio`` to ``folio_put``) or the lock protects it
+unmaps it). The engine records when a folio became exposed; the first time it is looked at again
+it draws the exposure's reclaim instant and compares: no reclaim events, no scan, and no draw at
+all for read-around pages nobody touches. A reference (``filemap_get_folio`` to ``folio_put``) or the lock protects it
 (``__remove_mapping``'s refcount freeze fails).
 
 Waiters on a folio lock queue in order. ``folio_unlock`` wakes every ``folio_wait_locked`` waiter
@@ -46,24 +46,33 @@ def _reclaim_stream(Q):
     return 3 * Q[Q_THREADS] + 3
 
 
-@njit(cache=True)
-def settle(S, P, slot):
-    """Apply reclaim that happened since the folio was last looked at."""
+@njit(cache=True, inline="always")
+def settle(S, P, Q, slot):
+    """Apply reclaim that happened since the folio was exposed."""
     state = S.f_state[slot]
     if ((state == F_CACHED or state == F_MAPPED) and S.f_owner[slot] == OWNER_NONE
-            and S.f_refs[slot] == 0 and S.reals[R_NOW] >= S.f_deadline[slot]):
-        S.f_state[slot] = F_ABSENT
-        S.f_deadline[slot] = np.inf
-        count(S, S_RECLAIMS, 1.0)
+            and S.f_refs[slot] == 0):
+        deadline = S.f_deadline[slot]
+        if np.isnan(deadline):
+            rate = P[P_RECLAIM_CACHED] if state == F_CACHED else P[P_RECLAIM_MAPPED]
+            deadline = np.inf
+            if rate > 0.0:
+                deadline = S.f_exposed_at[slot] + rng.exponential(S.streams, _reclaim_stream(Q),
+                                                                   1.0 / rate)
+            S.f_deadline[slot] = deadline
+        if S.reals[R_NOW] >= deadline:
+            S.f_state[slot] = F_ABSENT
+            S.f_deadline[slot] = np.inf
+            count(S, S_RECLAIMS, 1.0)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def slot_of(S, P, Q, key):
     """The slot of page ``key`` (inserted absent if new), settled; -1 if the table is full."""
     if Q[Q_FOLIO_DIRECT]:
         slot = key
         S.f_key[slot] = key
-        settle(S, P, slot)
+        settle(S, P, Q, slot)
         return slot
     base = (_hash(key) & Q[Q_FOLIO_SET_MASK]) * FOLIO_WAYS
     victim = -1
@@ -71,14 +80,14 @@ def slot_of(S, P, Q, key):
     for way in range(FOLIO_WAYS):
         slot = base + way
         if S.f_key[slot] == key:
-            settle(S, P, slot)
+            settle(S, P, Q, slot)
             return slot
     for way in range(FOLIO_WAYS):
         slot = base + way
         if S.f_key[slot] < 0:
             victim = slot
             break
-        settle(S, P, slot)
+        settle(S, P, Q, slot)
         if S.f_state[slot] == F_ABSENT and S.f_refs[slot] == 0 and not has_waiters(S, slot):
             victim = slot
             break
@@ -99,20 +108,11 @@ def slot_of(S, P, Q, key):
     return victim
 
 
-@njit(cache=True)
-def _expose(S, P, Q, slot):
-    """Nobody references or locks the folio any more: draw its reclaim instant."""
-    state = S.f_state[slot]
-    if state == F_CACHED:
-        rate = P[P_RECLAIM_CACHED]
-    elif state == F_MAPPED:
-        rate = P[P_RECLAIM_MAPPED]
-    else:
-        return
-    if rate > 0.0:
-        S.f_deadline[slot] = S.reals[R_NOW] + rng.exponential(S.streams, _reclaim_stream(Q), 1.0 / rate)
-    else:
-        S.f_deadline[slot] = np.inf
+@njit(cache=True, inline="always")
+def expose(S, slot):
+    """Nobody references or locks the folio any more: its reclaim clock starts (drawn lazily)."""
+    S.f_exposed_at[slot] = S.reals[R_NOW]
+    S.f_deadline[slot] = np.nan
 
 
 @njit(cache=True)
@@ -127,7 +127,7 @@ def put(S, P, Q, slot):
     """Drop a reference (``folio_put``)."""
     S.f_refs[slot] -= 1
     if S.f_refs[slot] == 0 and S.f_owner[slot] == OWNER_NONE:
-        _expose(S, P, Q, slot)
+        expose(S, slot)
 
 
 @njit(cache=True)
@@ -175,7 +175,7 @@ def unlock(S, P, Q, slot):
         S.f_owner[slot] = head
         cpu.wake(S, P, head, _exclusive_cont(S, head))
     elif S.f_refs[slot] == 0:
-        _expose(S, P, Q, slot)
+        expose(S, slot)
 
 
 @njit(cache=True, inline="always")

@@ -124,20 +124,28 @@ def _zipf_h_integral_inverse(x, exponent):
     return np.exp(_log1p_over_x(t) * x)
 
 
-@njit(cache=True)
-def zipf_rank(states, k, n, exponent):
-    """A rank in [0, n) with P(rank=r) proportional to (r+1)^-exponent, in O(1).
-
-    Rejection-inversion of Hörmann & Derflinger (ACM TOMACS 6(3), 1996), as in Apache Commons
-    RNG's ``RejectionInversionZipfSampler``; exponent 0 is uniform.
-    """
+def zipf_constants(n: int, exponent: float) -> tuple[float, float, float]:
+    """The per-distribution constants of :func:`zipf_rank` (computed once, outside the loop)."""
     if exponent == 0.0 or n == 1:
-        r = np.int64(uniform(states, k) * n)
-        return r if r < n else n - 1
+        return 0.0, 0.0, 0.0
     h_x1 = _zipf_h_integral(1.5, exponent) - 1.0
     h_n = _zipf_h_integral(n + 0.5, exponent)
     s = 2.0 - _zipf_h_integral_inverse(_zipf_h_integral(2.5, exponent) - _zipf_h(2.0, exponent),
                                        exponent)
+    return h_x1, h_n, s
+
+
+@njit(cache=True)
+def zipf_rank(states, k, n, exponent, h_x1, h_n, s):
+    """A rank in [0, n) with P(rank=r) proportional to (r+1)^-exponent, in O(1).
+
+    Rejection-inversion of Hörmann & Derflinger (ACM TOMACS 6(3), 1996), as in Apache Commons
+    RNG's ``RejectionInversionZipfSampler``; exponent 0 is uniform. ``h_x1, h_n, s`` come from
+    :func:`zipf_constants`.
+    """
+    if exponent == 0.0 or n == 1:
+        r = np.int64(uniform(states, k) * n)
+        return r if r < n else n - 1
     while True:
         u = h_n + uniform(states, k) * (h_x1 - h_n)
         x = _zipf_h_integral_inverse(u, exponent)

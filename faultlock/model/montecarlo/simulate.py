@@ -60,6 +60,9 @@ def parameters(scenario: Scenario, policy: str, *, operations: int, batches: int
     P[state.P_JANK] = s.jank_threshold
     P[state.P_POPULARITY] = s.page_popularity
     P[state.P_MAX_TIME] = max_time
+    total = s.vmas * s.pages_per_vma
+    P[state.P_ZIPF_H_X1], P[state.P_ZIPF_H_N], P[state.P_ZIPF_S] = rng.zipf_constants(
+        total, s.page_popularity)
 
     total_pages = s.vmas * s.pages_per_vma
     writer_slots = 4096

@@ -41,7 +41,10 @@ P_JANK = 17
 P_POPULARITY = 18
 P_MAX_TIME = 19
 P_IDLE = 20
-N_P = 21
+P_ZIPF_H_X1 = 21     # constants of the Zipf sampler, computed once per run
+P_ZIPF_H_N = 22
+P_ZIPF_S = 23
+N_P = 24
 
 # ---- parameters: integers ----------------------------------------------------------------------
 Q_THREADS = 0
@@ -96,7 +99,7 @@ I_RW_QLEN = 4
 I_RW_QWRITERS = 5
 I_RW_HANDOFF = 6         # RWSEM_FLAG_HANDOFF
 I_SPIN_LEN = 7           # optimistic spinners (writers on a CPU, in arrival order)
-I_CPU_FREE = 8
+I_CPU_FREE = 8           # free CPUs: the top of the ``cpu_free`` stack
 I_RQ_HEAD = 9            # CPU run queue (ring buffer over entities)
 I_RQ_LEN = 10
 I_DEV_INFLIGHT = 11
@@ -232,7 +235,7 @@ FIELDS = [
     # calendar
     "heap_time", "heap_ent", "heap_pos", "heap_size",
     # entities
-    "ent_event", "ent_cont", "burst_rem", "wait_start", "run_queue", "ent_cpu", "cpu_running",
+    "ent_event", "ent_cont", "burst_rem", "wait_start", "run_queue", "ent_cpu", "cpu_running", "cpu_free",
     "rw_next", "rw_prev", "rw_enq_time", "rw_is_writer", "rw_woken", "spinners",
     "fw_next", "fw_mode",
     # threads
@@ -243,7 +246,8 @@ FIELDS = [
     # VMAs
     "v_readers", "v_drainer", "v_write_locked",
     # folios
-    "f_key", "f_state", "f_owner", "f_uptodate_at", "f_refs", "f_deadline", "f_wq_head",
+    "f_key", "f_state", "f_owner", "f_uptodate_at", "f_refs", "f_deadline", "f_exposed_at",
+    "f_wq_head",
     "f_wq_tail", "f_shared_head",
     # reads
     "io_nfolios", "io_folios", "io_stream", "io_free", "dev_queue",
@@ -283,6 +287,7 @@ def allocate(P: np.ndarray, Q: np.ndarray, streams: np.ndarray) -> SimpleNamespa
         ent_event=ints(entities, EV_NONE, np.int8), ent_cont=ints(entities, K_NONE, np.int8),
         burst_rem=reals(entities), wait_start=reals(entities), run_queue=ints(entities, -1),
         ent_cpu=ints(entities, -1, np.int32), cpu_running=ints(max(1, int(Q[Q_CPUS])), -1, np.int32),
+        cpu_free=np.arange(max(1, int(Q[Q_CPUS])), dtype=np.int32),
         rw_next=ints(entities, -1, np.int32), rw_prev=ints(entities, -1, np.int32),
         rw_enq_time=reals(entities), rw_is_writer=ints(entities, 0, np.int8),
         rw_woken=ints(entities, 0, np.int8), spinners=ints(writer_slots, -1, np.int32),
@@ -302,6 +307,7 @@ def allocate(P: np.ndarray, Q: np.ndarray, streams: np.ndarray) -> SimpleNamespa
         f_key=ints(folio_slots, -1), f_state=ints(folio_slots, F_ABSENT, np.int8),
         f_owner=ints(folio_slots, OWNER_NONE, np.int32), f_uptodate_at=reals(folio_slots),
         f_refs=ints(folio_slots, 0, np.int32), f_deadline=reals(folio_slots, np.inf),
+        f_exposed_at=reals(folio_slots),
         f_wq_head=ints(folio_slots, -1, np.int32), f_wq_tail=ints(folio_slots, -1, np.int32),
         f_shared_head=ints(folio_slots, -1, np.int32),
         io_nfolios=ints(threads, 0, np.int32), io_folios=ints((threads, readaround), -1, np.int32),

@@ -42,7 +42,7 @@ def observe(S, hist, value):
         S.hist[b, hist, bin_of(value)] += 1.0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def advance_clock(S, when):
     """Integrate the waiting populations up to ``when`` (for Little's law), then move the clock."""
     b = S.ints[I_BATCH]

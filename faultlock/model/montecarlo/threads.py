@@ -40,7 +40,7 @@ from . import cpu, device, folio, rng, rwsem, stats, vma_lock
 from .state import (EV_WAKE, K_IDLE_DONE, P_IDLE, P_WAKE, F_ABSENT, F_CACHED, F_MAPPED, F_READING, H_FAULT_LATENCY, H_READ_WAIT,
                     I_IN_FAULT, I_READ_WAITING, K_ATTEMPT, K_INSTALL_DONE, K_MISS_SUBMIT, K_THINK_DONE,
                     LOCK_MMAP, LOCK_NONE, LOCK_VMA, OWNER_IO, OWNER_NONE, P_FAULT_CPU, P_JANK,
-                    P_POPULARITY, P_THINK, P_ZRAM, Q_DROP_ON_MMAP, Q_DROP_ON_VMA, Q_PAGE_MULT,
+                    P_POPULARITY, P_THINK, P_ZIPF_H_N, P_ZIPF_H_X1, P_ZIPF_S, P_ZRAM, Q_DROP_ON_MMAP, Q_DROP_ON_VMA, Q_PAGE_MULT,
                     Q_PAGES_PER_VMA, Q_READAROUND, Q_RETRY_LIMIT, Q_RETRY_ON_VMA, Q_SWAP_VMAS,
                     Q_TOTAL_PAGES, Q_TRIED_AFTER_MAJOR, Q_UPTODATE_WAIT, Q_USE_VMA_LOCK, R_NOW,
                     S_ACCESSES, S_JANK, S_LATENCY_SUM, S_MAJOR, S_READ_ACQ,
@@ -67,12 +67,12 @@ def _read_stream(t):
     return 3 * t + 2
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def think(S, P, Q, t):
     cpu.burst(S, P, Q, t, rng.exponential(S.streams, _think_stream(t), P[P_THINK]), K_THINK_DONE)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def think_done(S, P, Q, t):
     """CPU work done: sleep off CPU for the idle time (then a wake-up), or access a page now."""
     if P[P_IDLE] > 0.0:
@@ -90,7 +90,8 @@ def access(S, P, Q, t):
     """Touch a page: nothing more if it is mapped, otherwise start a fault."""
     count(S, S_ACCESSES, 1.0)
     total = Q[Q_TOTAL_PAGES]
-    rank = rng.zipf_rank(S.streams, _access_stream(t), total, P[P_POPULARITY])
+    rank = rng.zipf_rank(S.streams, _access_stream(t), total, P[P_POPULARITY], P[P_ZIPF_H_X1],
+                         P[P_ZIPF_H_N], P[P_ZIPF_S])
     # Scatter popularity ranks over the address space, so that hot pages are spread over VMAs
     # and read-around windows (multiplication by a unit modulo the page count is a bijection).
     key = (rank * Q[Q_PAGE_MULT]) % total
