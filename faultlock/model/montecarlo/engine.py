@@ -8,8 +8,8 @@ reader while the VMA is write-locked.
 
 from numba import njit
 
-from . import calendar, cpu, device, stats, threads, writers
-from .state import (EV_ARRIVAL, EV_BURST, EV_IO, EV_RUN, EV_SPIN, EV_WAKE, I_EVENTS, I_OVERLOAD,
+from . import calendar, cpu, device, readers, stats, threads, writers
+from .state import (EV_READER_ARRIVAL, K_R_HOLD_DONE, K_R_START, EV_ARRIVAL, EV_BURST, EV_IO, EV_RUN, EV_SPIN, EV_WAKE, I_EVENTS, I_OVERLOAD,
                     I_RW_READERS, I_RW_WRITER, I_STOP, I_VIOLATIONS, K_ATTEMPT, K_FOLIO_HOLD_OWNED,
                     K_FOLIO_RETRY, K_FOLIO_RETRY_OWNED, K_IDLE_DONE, K_INSTALL_DONE, K_MISS_SUBMIT,
                     K_MMAP_GRANTED, K_THINK_DONE, K_W_DRAINED, K_W_GRANTED, K_W_HOLD_DONE,
@@ -28,7 +28,10 @@ def _dispatch(S, P, Q, entity, cont):
     elif cont == K_INSTALL_DONE:
         threads.install_done(S, P, Q, entity)
     elif cont == K_MMAP_GRANTED:
-        threads.mmap_granted(S, P, Q, entity)
+        if entity < Q[Q_THREADS]:
+            threads.mmap_granted(S, P, Q, entity)
+        else:
+            readers.granted(S, P, Q, entity)
     elif cont == K_MISS_SUBMIT:
         threads.miss_submit(S, P, Q, entity)
     elif cont == K_FOLIO_RETRY_OWNED:
@@ -49,6 +52,10 @@ def _dispatch(S, P, Q, entity, cont):
         writers.hold_done(S, P, Q, entity)
     elif cont == K_W_WOKEN:
         writers.woken(S, P, Q, entity)
+    elif cont == K_R_START:
+        readers.start(S, P, Q, entity)
+    elif cont == K_R_HOLD_DONE:
+        readers.hold_done(S, P, Q, entity)
 
 
 @njit(cache=True)
@@ -69,6 +76,7 @@ def run(S, P, Q):
         S.ent_cont[t] = K_THINK_DONE
         cpu.request_cpu(S, Q, t, False)
     writers.schedule_arrival(S, P, Q)
+    readers.schedule_arrival(S, P, Q)
     first_io = Q[Q_FIRST_IO]
     max_events = Q[Q_MAX_EVENTS]
     max_time = P[P_MAX_TIME]
@@ -98,6 +106,8 @@ def run(S, P, Q):
             writers.arrival(S, P, Q)
         elif event == EV_SPIN:
             writers.spin_timeout(S, P, Q, entity)
+        elif event == EV_READER_ARRIVAL:
+            readers.arrival(S, P, Q)
         if check:
             _check_invariants(S, Q)
         if S.ints[I_STOP] or S.ints[I_OVERLOAD] or S.ints[I_EVENTS] >= max_events:

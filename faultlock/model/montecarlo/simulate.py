@@ -41,6 +41,8 @@ def parameters(scenario: Scenario, policy: str, *, operations: int, batches: int
     Q = np.zeros(state.N_Q, dtype=np.int64)
     P[state.P_THINK] = s.think_time
     P[state.P_IDLE] = s.idle_time
+    P[state.P_READER_RATE] = s.reader_rate
+    P[state.P_READER_HOLD] = s.reader_hold
     P[state.P_IO_MEAN] = s.io_latency
     P[state.P_IO_CV] = s.io_latency_cv
     P[state.P_IO_SLOPE] = s.io_depth_slope
@@ -66,6 +68,7 @@ def parameters(scenario: Scenario, policy: str, *, operations: int, batches: int
 
     total_pages = s.vmas * s.pages_per_vma
     writer_slots = 4096
+    reader_slots = 4096
     Q[state.Q_THREADS] = s.threads
     Q[state.Q_VMAS] = s.vmas
     Q[state.Q_PAGES_PER_VMA] = s.pages_per_vma
@@ -102,6 +105,9 @@ def parameters(scenario: Scenario, policy: str, *, operations: int, batches: int
     Q[state.Q_FIRST_WRITER] = s.threads
     Q[state.Q_FIRST_IO] = s.threads + writer_slots
     Q[state.Q_ARRIVAL_ENTITY] = 2 * s.threads + writer_slots
+    Q[state.Q_FIRST_READER] = Q[state.Q_ARRIVAL_ENTITY] + 1
+    Q[state.Q_READER_SLOTS] = reader_slots
+    Q[state.Q_READER_ARRIVAL] = Q[state.Q_FIRST_READER] + reader_slots
     return P, Q
 
 
@@ -110,7 +116,7 @@ def run_policy(scenario: Scenario, policy: str, seed: np.random.SeedSequence, *,
     """One engine run. Returns the final state and a summary dict."""
     P, Q = parameters(scenario, policy, operations=operations, batches=batches, warmup=warmup,
                       max_events=max_events, max_time=max_time, check=check)
-    streams = rng.seed_streams(seed, 3 * scenario.threads + 4)
+    streams = rng.seed_streams(seed, 3 * scenario.threads + 6)
     S = state.allocate(P, Q, streams)
     started = time.perf_counter()
     engine.run(S.struct, P, Q)

@@ -10,7 +10,7 @@ and writes its own part of this state.
 Entities share one index space, so that the event calendar and the CPU run queue treat them alike:
 ``[0, threads)`` are the faulting threads, then the writer slots, then the read requests (one slot
 per thread suffices: a thread has at most one read of its own in flight), then the single source of
-writer arrivals.
+writer arrivals, then the background-reader slots and their arrival source.
 """
 
 from types import SimpleNamespace
@@ -44,7 +44,9 @@ P_IDLE = 20
 P_ZIPF_H_X1 = 21     # constants of the Zipf sampler, computed once per run
 P_ZIPF_H_N = 22
 P_ZIPF_S = 23
-N_P = 24
+P_READER_RATE = 24
+P_READER_HOLD = 25
+N_P = 26
 
 # ---- parameters: integers ----------------------------------------------------------------------
 Q_THREADS = 0
@@ -79,7 +81,10 @@ Q_WRITER_SLOTS = 28
 Q_FIRST_WRITER = 29
 Q_FIRST_IO = 30
 Q_ARRIVAL_ENTITY = 31
-N_Q = 32
+Q_FIRST_READER = 32
+Q_READER_SLOTS = 33
+Q_READER_ARRIVAL = 34
+N_Q = 35
 
 # rwsem disciplines (scenario field ``rwsem``)
 RWSEM_LINUX = 0
@@ -118,7 +123,8 @@ I_READ_WAITING = 23      # threads between down_read's slow path and running wit
 I_WRITE_WAITING = 24
 I_IN_FAULT = 25
 I_OPS_DONE = 26          # completed faults and writer sections (batches count these)
-N_I = 27
+I_R_FREE = 27            # free background-reader slots (stack)
+N_I = 28
 
 # ---- mutable real scalars ----------------------------------------------------------------------
 R_NOW = 0
@@ -198,6 +204,9 @@ K_W_GRANTED = 21
 K_W_DRAINED = 22
 K_W_HOLD_DONE = 23
 K_W_WOKEN = 24
+K_R_START = 30
+K_R_HOLD_DONE = 31
+EV_READER_ARRIVAL = 7
 
 # folio states and wait modes
 F_ABSENT = 0
@@ -243,6 +252,8 @@ FIELDS = [
     "t_retries", "t_waited_io", "t_want_vma", "t_is_retry", "t_fault_start", "t_slot", "t_io",
     # writers
     "w_start", "w_kind", "w_vma", "w_next_vma", "w_free", "w_draining", "w_waiting",
+    # background readers
+    "r_free",
     # VMAs
     "v_readers", "v_drainer", "v_write_locked",
     # folios
@@ -261,7 +272,8 @@ def allocate(P: np.ndarray, Q: np.ndarray, streams: np.ndarray) -> SimpleNamespa
     """The state's arrays by name, and ``.struct``: the same arrays as a SimState for the engine."""
     threads = int(Q[Q_THREADS])
     writer_slots = int(Q[Q_WRITER_SLOTS])
-    entities = int(Q[Q_ARRIVAL_ENTITY]) + 1
+    reader_slots = int(Q[Q_READER_SLOTS])
+    entities = int(Q[Q_READER_ARRIVAL]) + 1
     readaround = int(Q[Q_READAROUND])
     folio_slots = int(Q[Q_TOTAL_PAGES]) if Q[Q_FOLIO_DIRECT] else int(Q[Q_FOLIO_SET_MASK] + 1) * FOLIO_WAYS
     batches = int(Q[Q_BATCHES])
@@ -280,6 +292,7 @@ def allocate(P: np.ndarray, Q: np.ndarray, streams: np.ndarray) -> SimpleNamespa
     scalars[I_BATCH] = -1
     scalars[I_IO_FREE] = threads
     scalars[I_W_FREE] = writer_slots
+    scalars[I_R_FREE] = reader_slots
     fields = dict(
         ints=scalars, reals=reals(N_R), streams=streams.copy(),
         heap_time=reals(entities), heap_ent=ints(entities), heap_pos=ints(entities, -1),
@@ -302,6 +315,7 @@ def allocate(P: np.ndarray, Q: np.ndarray, streams: np.ndarray) -> SimpleNamespa
         w_vma=ints(writer_slots, 0, np.int32), w_next_vma=ints(writer_slots, 0, np.int32),
         w_free=np.arange(writer_slots, dtype=np.int32),
         w_draining=ints(writer_slots, 0, np.int8), w_waiting=ints(writer_slots, 0, np.int8),
+        r_free=np.arange(reader_slots, dtype=np.int32),
         v_readers=ints(int(Q[Q_VMAS]), 0, np.int32), v_drainer=ints(int(Q[Q_VMAS]), -1, np.int32),
         v_write_locked=ints(int(Q[Q_VMAS]), 0, np.int8),
         f_key=ints(folio_slots, -1), f_state=ints(folio_slots, F_ABSENT, np.int8),
