@@ -156,3 +156,59 @@ def zipf_rank(states, k, n, exponent, h_x1, h_n, s):
             kk = n
         if kk - x <= s or u >= _zipf_h_integral(kk + 0.5, exponent) - _zipf_h(kk, exponent):
             return kk - 1
+
+
+ALIAS_LIMIT = 1 << 21   # popularity laws over at most this many pages use an alias table
+
+
+@njit(cache=True)
+def build_alias(n, exponent):
+    """Walker's alias table (Vose's construction) for P(r) proportional to (r+1)^-exponent.
+
+    One uniform variate per draw, where rejection-inversion needs several logarithms and
+    exponentials: the table costs 12 bytes a page and is built once per run.
+    """
+    weights = np.empty(n)
+    total = 0.0
+    for r in range(n):
+        weights[r] = (r + 1.0) ** (-exponent)
+        total += weights[r]
+    scaled = weights * (n / total)
+    prob = np.empty(n)
+    alias = np.zeros(n, dtype=np.int32)
+    small = np.empty(n, dtype=np.int64)
+    large = np.empty(n, dtype=np.int64)
+    n_small = 0
+    n_large = 0
+    for r in range(n):
+        if scaled[r] < 1.0:
+            small[n_small] = r
+            n_small += 1
+        else:
+            large[n_large] = r
+            n_large += 1
+    while n_small > 0 and n_large > 0:
+        n_small -= 1
+        s_ = small[n_small]
+        g = large[n_large - 1]
+        prob[s_] = scaled[s_]
+        alias[s_] = g
+        scaled[g] = (scaled[g] + scaled[s_]) - 1.0
+        if scaled[g] < 1.0:
+            n_large -= 1
+            small[n_small] = g
+            n_small += 1
+    for i in range(n_large):
+        prob[large[i]] = 1.0
+    for i in range(n_small):
+        prob[small[i]] = 1.0
+    return prob, alias
+
+
+@njit(cache=True, inline="always")
+def alias_draw(states, k, prob, alias):
+    u = uniform(states, k) * prob.shape[0]
+    i = np.int64(u)
+    if u - i < prob[i]:
+        return i
+    return np.int64(alias[i])

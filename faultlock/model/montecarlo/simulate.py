@@ -95,6 +95,7 @@ def parameters(scenario: Scenario, policy: str, *, operations: int, batches: int
     Q[state.Q_PAGE_MULT] = _page_multiplier(total_pages)
     Q[state.Q_CHECK] = int(check)
     Q[state.Q_TOTAL_PAGES] = total_pages
+    Q[state.Q_ZIPF_ALIAS] = int(s.page_popularity > 0 and 1 < total_pages <= rng.ALIAS_LIMIT)
     if total_pages <= FOLIO_DIRECT_LIMIT:
         Q[state.Q_FOLIO_DIRECT] = 1
     else:
@@ -111,13 +112,27 @@ def parameters(scenario: Scenario, policy: str, *, operations: int, batches: int
     return P, Q
 
 
+_ALIAS_CACHE: dict[tuple[int, float], tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _alias_table(total_pages: int, exponent: float):
+    """The page-popularity alias table, shared by the policies and cells that use the same law."""
+    key = (total_pages, exponent)
+    if key not in _ALIAS_CACHE:
+        if len(_ALIAS_CACHE) >= 4:
+            _ALIAS_CACHE.pop(next(iter(_ALIAS_CACHE)))
+        _ALIAS_CACHE[key] = rng.build_alias(total_pages, exponent)
+    return _ALIAS_CACHE[key]
+
+
 def run_policy(scenario: Scenario, policy: str, seed: np.random.SeedSequence, *, operations: int,
                batches: int, warmup: float, max_events: int, max_time: float, check: bool):
     """One engine run. Returns the final state and a summary dict."""
     P, Q = parameters(scenario, policy, operations=operations, batches=batches, warmup=warmup,
                       max_events=max_events, max_time=max_time, check=check)
     streams = rng.seed_streams(seed, 3 * scenario.threads + 6)
-    S = state.allocate(P, Q, streams)
+    alias = _alias_table(int(Q[state.Q_TOTAL_PAGES]), scenario.page_popularity) if Q[state.Q_ZIPF_ALIAS] else None
+    S = state.allocate(P, Q, streams, alias)
     started = time.perf_counter()
     engine.run(S.struct, P, Q)
     wall = time.perf_counter() - started

@@ -84,7 +84,8 @@ Q_ARRIVAL_ENTITY = 31
 Q_FIRST_READER = 32
 Q_READER_SLOTS = 33
 Q_READER_ARRIVAL = 34
-N_Q = 35
+Q_ZIPF_ALIAS = 35        # 1 = draw pages from the alias table
+N_Q = 36
 
 # rwsem disciplines (scenario field ``rwsem``)
 RWSEM_LINUX = 0
@@ -240,7 +241,7 @@ class SimState(structref.StructRefProxy):
 
 
 FIELDS = [
-    "ints", "reals", "streams",
+    "ints", "reals", "streams", "zipf_prob", "zipf_alias",
     # calendar
     "heap_time", "heap_ent", "heap_pos", "heap_size",
     # entities
@@ -268,7 +269,8 @@ FIELDS = [
 structref.define_proxy(SimState, SimStateType, FIELDS)
 
 
-def allocate(P: np.ndarray, Q: np.ndarray, streams: np.ndarray) -> SimpleNamespace:
+def allocate(P: np.ndarray, Q: np.ndarray, streams: np.ndarray,
+             alias: tuple[np.ndarray, np.ndarray] | None = None) -> SimpleNamespace:
     """The state's arrays by name, and ``.struct``: the same arrays as a SimState for the engine."""
     threads = int(Q[Q_THREADS])
     writer_slots = int(Q[Q_WRITER_SLOTS])
@@ -295,6 +297,8 @@ def allocate(P: np.ndarray, Q: np.ndarray, streams: np.ndarray) -> SimpleNamespa
     scalars[I_R_FREE] = reader_slots
     fields = dict(
         ints=scalars, reals=reals(N_R), streams=streams.copy(),
+        zipf_prob=alias[0] if alias is not None else reals(1),
+        zipf_alias=alias[1] if alias is not None else ints(1, 0, np.int32),
         heap_time=reals(entities), heap_ent=ints(entities), heap_pos=ints(entities, -1),
         heap_size=ints(1),
         ent_event=ints(entities, EV_NONE, np.int8), ent_cont=ints(entities, K_NONE, np.int8),

@@ -37,7 +37,7 @@ gone reads it again: a refault.
 from numba import njit
 
 from . import cpu, device, folio, rng, rwsem, stats, vma_lock
-from .state import (EV_WAKE, K_IDLE_DONE, P_IDLE, P_WAKE, F_ABSENT, F_CACHED, F_MAPPED, F_READING, H_FAULT_LATENCY, H_READ_WAIT,
+from .state import (Q_ZIPF_ALIAS, EV_WAKE, K_IDLE_DONE, P_IDLE, P_WAKE, F_ABSENT, F_CACHED, F_MAPPED, F_READING, H_FAULT_LATENCY, H_READ_WAIT,
                     I_IN_FAULT, I_READ_WAITING, K_ATTEMPT, K_INSTALL_DONE, K_MISS_SUBMIT, K_THINK_DONE,
                     LOCK_MMAP, LOCK_NONE, LOCK_VMA, OWNER_IO, OWNER_NONE, P_FAULT_CPU, P_JANK,
                     P_POPULARITY, P_THINK, P_ZIPF_H_N, P_ZIPF_H_X1, P_ZIPF_S, P_ZRAM, Q_DROP_ON_MMAP, Q_DROP_ON_VMA, Q_PAGE_MULT,
@@ -90,8 +90,11 @@ def access(S, P, Q, t):
     """Touch a page: nothing more if it is mapped, otherwise start a fault."""
     count(S, S_ACCESSES, 1.0)
     total = Q[Q_TOTAL_PAGES]
-    rank = rng.zipf_rank(S.streams, _access_stream(t), total, P[P_POPULARITY], P[P_ZIPF_H_X1],
-                         P[P_ZIPF_H_N], P[P_ZIPF_S])
+    if Q[Q_ZIPF_ALIAS]:
+        rank = rng.alias_draw(S.streams, _access_stream(t), S.zipf_prob, S.zipf_alias)
+    else:
+        rank = rng.zipf_rank(S.streams, _access_stream(t), total, P[P_POPULARITY],
+                             P[P_ZIPF_H_X1], P[P_ZIPF_H_N], P[P_ZIPF_S])
     # Scatter popularity ranks over the address space, so that hot pages are spread over VMAs
     # and read-around windows (multiplication by a unit modulo the page count is a bijection).
     key = (rank * Q[Q_PAGE_MULT]) % total
