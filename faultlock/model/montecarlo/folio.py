@@ -70,10 +70,8 @@ def settle(S, P, Q, slot):
 def slot_of(S, P, Q, key):
     """The slot of page ``key`` (inserted absent if new), settled; -1 if the table is full."""
     if Q[Q_FOLIO_DIRECT]:
-        slot = key
-        S.f_key[slot] = key
-        settle(S, P, Q, slot)
-        return slot
+        settle(S, P, Q, key)          # slot = page; f_key holds the identity from allocation
+        return key
     base = (_hash(key) & Q[Q_FOLIO_SET_MASK]) * FOLIO_WAYS
     victim = -1
     victim_deadline = np.inf
