@@ -1,0 +1,31 @@
+"""The README says what the code does: its two commands, every parameter and every preset."""
+
+import re
+from pathlib import Path
+
+from faultlock import POLICIES, Scenario
+
+README = (Path(__file__).parents[1] / "README.md").read_text()
+
+
+def test_the_two_commands_install_and_run():
+    commands = re.findall(r"```sh\n(python3 -m pip install [^\n]+)\n```", README)
+    assert len(commands) == 2
+    main_job, tests = commands
+    assert "faultlock " in main_job
+    assert "pytest" in tests and "[test]" in tests
+
+
+def test_the_ci_script_runs_the_readme_test_command():
+    ci = (Path(__file__).parents[1] / ".ci" / "run").read_text()
+    assert "pip install" in ci and "-e '.[test]'" in ci
+    assert "python3 -m pytest" in ci
+
+
+def test_every_parameter_policy_and_preset_is_documented():
+    for name, field in Scenario.FIELDS.items():
+        assert f"| `{name}` |" in README, name
+    for policy in POLICIES:
+        assert f"`{policy}`" in README, policy
+    for preset in Scenario.presets():
+        assert f"`{preset}`" in README, preset
