@@ -1,6 +1,9 @@
 """The ``faultlock`` command.
 
-``faultlock whatif``   one scenario under every policy: a table of the main metrics with intervals.
+``faultlock whatif``     one scenario under every policy: a table of the main metrics with intervals
+``faultlock measure``    measure mainline on this machine's kernel (a C harness built at run time)
+``faultlock calibrate``  fit Scenario fields to a measurement (or ``--douyin``: the published table)
+``faultlock compare``    the model against a measurement, cell by cell
 
 Every Scenario field is a flag (``--io-latency 2ms``, ``--threads 400``); times take units. Bad
 flags or values print one line and exit with status 2, without a traceback.
@@ -160,6 +163,24 @@ def cmd_whatif(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_delegated(name: str, argv: list[str]) -> int:
+    """A subcommand whose options belong to another module's ``main(argv)``."""
+    import importlib
+    module_name, function_name = DELEGATED[name][0].rsplit(".", 1)
+    return getattr(importlib.import_module(module_name), function_name)(argv)
+
+
+#: subcommands parsed by their own modules: name -> (main function, one-line help)
+DELEGATED = {
+    "measure": ("faultlock.measure.commands.main_measure",
+                "measure mainline on this machine's kernel"),
+    "calibrate": ("faultlock.measure.commands.main_calibrate",
+                  "fit Scenario fields to a measurement, or --douyin to the published table"),
+    "compare": ("faultlock.measure.commands.main_compare",
+                "predict each measured configuration and show the error"),
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="faultlock", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", parser_class=_Parser, required=True)
@@ -172,12 +193,17 @@ def build_parser() -> argparse.ArgumentParser:
     whatif.add_argument("--seed", type=int, default=0, help="root seed (default 0)")
     whatif.add_argument("-o", "--output", help="also save the dataset (.nc or .zarr)")
     whatif.set_defaults(run=cmd_whatif)
+    for name, (function, help_text) in DELEGATED.items():
+        sub.add_parser(name, help=help_text, add_help=False)   # listed; parsed by its module
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
+        if argv and argv[0] in DELEGATED:
+            return _run_delegated(argv[0], argv[1:])
         args = parser.parse_args(argv)
         return args.run(args)
     except (UsageError, ValueError) as error:

@@ -1,0 +1,481 @@
+"""Fit the Scenario fields a measurement pins down, and set the model against the measurement.
+
+:func:`calibrate` reads a dataset made by :func:`faultlock.measure.measure`:
+
+``io_latency``, ``io_latency_cv``
+    the O_DIRECT 4 KiB read at queue depth 1, as a log-normal fitted to its median and 90th
+    percentile (robust to the host's rare very slow reads, which a moment fit lets dominate the cv);
+``io_depth_slope`` or ``io_parallelism``
+    the mean latency against depth d: either ``L1 + slope * (d - 1)`` (each read already in flight
+    adds ``slope``, the model's ``io_depth_slope``) or c identical servers, ``max(L1, d * L1 / c)``
+    (``io_parallelism``); the one with the smaller RMS relative error is used, both are reported;
+``fault_cpu_time``
+    the median minor-fault latency of the harness's minor pass (cached, unlocked folio, one
+    attempt);
+``think_time``
+    the harness's per-touch loop overhead (clock and getrusage calls) plus its configured think
+    time;
+``wakeup_latency``
+    the harness's futex wake-to-run latency (median): a thread woken with a CPU free;
+``io_latency`` level (default ``io_source="faults"``)
+    the single-thread cold walk's median major fault less the model's CPU and wake-up per major
+    fault (found by a short Monte Carlo run with deterministic reads): the device as the fault path
+    sees it, which on the virtio VM is faster than an O_DIRECT pread;
+``writer_hold``, ``writer_hold_cv``
+    per writer kind (op and region size), the perf-traced write hold (mean; cv from its p50 and p99)
+    in the cell with the fewest threads; without tracing, the control process's operation time per
+    write lock (an upper bound).
+
+:func:`compare` maps each measured cell to its closest Scenario (:mod:`.mapping`), predicts it under
+``mainline`` with the Monte Carlo engine and, if present, the analytic solver, and returns measured
+and predicted side by side with relative errors.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..model.scenario import Scenario
+from .mapping import closest_scenario, writer_kind
+
+__all__ = ["Calibration", "calibrate", "compare", "fit_lognormal", "fit_device_curve",
+           "error_table", "COMPARED", "MEASURED_ONLY", "analytic_solver", "fit_douyin"]
+
+#: metrics both the measurement and the model report, compared by :func:`compare`
+COMPARED = ("fault_latency_mean", "fault_latency_p50", "fault_latency_p90", "fault_latency_p99",
+            "major_faults_per_fault", "retries_per_fault", "io_read_rate", "fault_rate",
+            "mmap_read_wait_mean", "mmap_write_wait_mean", "writer_latency_mean")
+#: measured metrics the model does not output yet (per-class latencies; see SCENARIO_SPEC.md)
+MEASURED_ONLY = ("waiter_latency_p50", "waiter_latency_p90", "waiter_latency_p99",
+                 "major_latency_p50", "major_latency_p99", "waiter_share", "nofault_share")
+
+_Z90, _Z99 = 1.2815515655446004, 2.3263478740408408
+
+
+@dataclass
+class Calibration:
+    """Fitted Scenario ``fields``, the write hold of every measured writer kind
+    (``writer_holds[kind] = (mean, cv)``) and the fit's ``details``."""
+
+    fields: dict[str, Any]
+    writer_holds: dict[str, tuple[float, float]] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def scenario(self, preset: str = "virtio_2cpu", **overrides: Any) -> Scenario:
+        """The preset with the fitted fields (and ``overrides``) applied."""
+        known = {k: v for k, v in self.fields.items() if k in Scenario.FIELDS}
+        return Scenario.preset(preset, **{**known, **overrides})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"fields": self.fields, "writer_holds": {k: list(v) for k, v in
+                                                        self.writer_holds.items()},
+                "details": _jsonable(self.details)}
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Calibration:
+        return cls(dict(data["fields"]), {k: tuple(v) for k, v in
+                                          data.get("writer_holds", {}).items()},
+                   dict(data.get("details", {})))
+
+    @classmethod
+    def from_json(cls, text: str) -> Calibration:
+        return cls.from_dict(json.loads(text))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+# ----------------------------------------------------------------------------------------------
+# fits
+# ----------------------------------------------------------------------------------------------
+
+def fit_lognormal(p50: float, upper: float, z: float = _Z90) -> tuple[float, float]:
+    """Mean and cv of the log-normal with median ``p50`` and quantile ``upper`` at normal score
+    ``z`` (default the 90th percentile)."""
+    if not (p50 > 0 and upper >= p50):
+        raise ValueError(f"cannot fit a log-normal to median {p50!r} and upper quantile {upper!r}")
+    sigma = math.log(upper / p50) / z
+    return p50 * math.exp(sigma**2 / 2), math.sqrt(math.expm1(sigma**2))
+
+
+def _cv_from_mean_p99(mean: float, p99: float) -> float:
+    """cv of the log-normal with this mean and 99th percentile (the smaller sigma that fits)."""
+    # ln(p99/mean) = z*sigma - sigma**2/2
+    r = math.log(p99 / mean)
+    disc = _Z99**2 - 2 * r
+    sigma = _Z99 - math.sqrt(disc) if disc >= 0 else _Z99
+    return math.sqrt(math.expm1(sigma**2))
+
+
+def fit_device_curve(depths, means, iops=None) -> dict[str, float]:
+    """Fit the mean read latency against queue depth two ways (see the module docstring)."""
+    d = np.asarray(depths, dtype=float)
+    y = np.asarray(means, dtype=float)
+    ok = np.isfinite(y)
+    d, y = d[ok], y[ok]
+    if d.size == 0:
+        raise ValueError("no device latency to fit")
+    l1 = float(y[np.argmin(d)])
+    if d.size >= 2:
+        A = np.stack([np.ones_like(d), d - 1], axis=1)
+        (intercept, slope), *_ = np.linalg.lstsq(A, y, rcond=None)
+        slope = max(float(slope), 0.0)
+    else:
+        intercept, slope = l1, 0.0
+    linear = float(intercept) + slope * (d - 1)
+    rms_linear = float(np.sqrt(np.mean((linear / y - 1) ** 2)))
+    if iops is not None:
+        top = float(np.nanmax(np.asarray(iops, dtype=float)[ok]))
+    else:
+        top = float(np.max(d / y))
+    servers = max(1, int(round(top * l1)))
+    parallel = np.maximum(l1, d * l1 / servers)
+    rms_parallel = float(np.sqrt(np.mean((parallel / y - 1) ** 2)))
+    return {"l1": l1, "intercept": float(intercept), "slope": slope, "rms_linear": rms_linear,
+            "servers": servers, "rms_parallel": rms_parallel,
+            "choice": "io_depth_slope" if rms_linear <= rms_parallel else "io_parallelism"}
+
+
+def _value(ds: xr.Dataset, name: str, **sel: Any) -> float:
+    if name not in ds:
+        return float("nan")
+    return float(ds[name].sel(**sel).values) if sel else float(ds[name].values)
+
+
+def _cells(ds: xr.Dataset) -> list[dict[str, Any]]:
+    coord_names = [c for c in ds.coords if ds.coords[c].dims == ("config",)]
+    return [{c: _plain(ds.coords[c].values[i]) for c in coord_names}
+            for i in range(ds.sizes["config"])]
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def _model_major_offset(fields: Mapping[str, Any], io: float) -> float:
+    """The model's major fault latency beyond the read itself (its CPU and wake-up): one thread,
+    deterministic reads of ``io``, the fitted CPU and wake-up costs (Monte Carlo)."""
+    from ..model.montecarlo.simulate import simulate
+
+    known = {k: v for k, v in fields.items() if k in Scenario.FIELDS}
+    s = Scenario.preset("virtio_2cpu", **{**known, "threads": 1, "io_distribution": "deterministic",
+                                          "io_latency": io,
+                                          "io_depth_slope": 0.0, "io_parallelism": 0,
+                                          "writer_rate": 0.0, "pages_per_vma": 2**22,
+                                          "page_popularity": 0.0, "readaround_pages": 1})
+    ds = simulate(s, policies=["mainline"], operations=2000, seed=0)
+    return float(ds["fault_latency_mean"].values[0]) - io
+
+
+def calibrate(ds: xr.Dataset, *, io_source: str = "faults", use_model: bool = True
+              ) -> Calibration:
+    """Fit the Scenario fields a measurement dataset pins down (see the module docstring).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        From :func:`faultlock.measure.measure` (or made like it).
+    io_source : {"faults", "device"}
+        Where the level of the read latency comes from. ``"faults"`` (default): the median major
+        fault of the single-thread cold walk less the model's CPU and wake-up per major fault, so
+        the device is taken as the fault path sees it (an O_DIRECT pread has its own syscall,
+        iomap and wake-up costs); its spread (cv) and depth curve still come from O_DIRECT.
+        ``"device"``: the O_DIRECT median itself.
+    use_model : bool
+        Find the model's CPU per major fault with a short Monte Carlo run (else assume 3 fault
+        attempts' CPU and one wake-up, the engine's count today).
+
+    Raises
+    ------
+    ValueError
+        The dataset lacks the device curve or a single-thread cell without writers.
+    """
+    if io_source not in ("faults", "device"):
+        raise ValueError(f"io_source={io_source!r} is not allowed: 'faults' or 'device'")
+    if "device_latency_p50" not in ds or "io_depth" not in ds.dims:
+        raise ValueError("the dataset has no device latency curve (device_latency_* by io_depth)")
+    details: dict[str, Any] = {}
+    depths = ds["io_depth"].values
+    d1 = int(depths.min())
+    p50 = _value(ds, "device_latency_p50", io_depth=d1)
+    p90 = _value(ds, "device_latency_p90", io_depth=d1)
+    io_mean, io_cv = fit_lognormal(p50, p90)
+    details["device_qd1"] = {"p50": p50, "p90": p90, "raw_mean": _value(ds, "device_latency_mean",
+                                                                          io_depth=d1),
+                             "raw_cv": _value(ds, "device_latency_cv", io_depth=d1),
+                             "lognormal_mean": io_mean, "lognormal_cv": io_cv}
+    # medians: the means carry the host's rare multi-ms reads, which are not a depth effect
+    curve = fit_device_curve(depths, ds["device_latency_p50"].values,
+                             ds["device_iops"].values if "device_iops" in ds else None)
+    curve["on"] = "median latency by depth"
+    details["device_curve"] = curve
+    details["device_curve_means"] = fit_device_curve(depths, ds["device_latency_mean"].values)
+    fields: dict[str, Any] = {"io_latency": io_mean, "io_latency_cv": io_cv,
+                              "io_distribution": "lognormal", "readaround_pages": 1}
+    if curve["choice"] == "io_depth_slope":
+        fields.update(io_depth_slope=curve["slope"], io_parallelism=0)
+    else:
+        fields.update(io_depth_slope=0.0, io_parallelism=curve["servers"])
+
+    cells = _cells(ds)
+    quiet = [i for i, c in enumerate(cells) if c.get("writer_where", "none") == "none"] or \
+        list(range(len(cells)))
+    minor = ds["minor_fault_latency_p50"].values[quiet] if "minor_fault_latency_p50" in ds else []
+    minor = np.asarray(minor)[np.isfinite(minor)]
+    fields["fault_cpu_time"] = float(np.median(minor)) if minor.size else 2e-6
+    details["fault_cpu_time_from"] = f"median minor-pass latency of {minor.size} quiet cells"
+    overhead = ds["touch_overhead"].values[quiet] if "touch_overhead" in ds else []
+    overhead = np.asarray(overhead)[np.isfinite(overhead)]
+    think = 0.0
+    try:
+        think = float(json.loads(ds.attrs.get("config", "{}")).get("think_time", 0.0))
+    except (ValueError, TypeError, AttributeError):
+        pass
+    fields["think_time"] = (float(np.median(overhead)) if overhead.size else 1e-6) + think
+    if "cpus_online" in ds.attrs:
+        fields["cpus"] = int(ds.attrs["cpus_online"])
+    wake = _value(ds, "wakeup_latency_p50")
+    fields["wakeup_latency"] = wake if wake == wake else 10e-6
+    details["wakeup_from"] = "futex wake-to-run median" if wake == wake else \
+        "not measured: Scenario default"
+
+    single = [i for i in quiet if cells[i].get("threads") == 1 and cells[i].get("group") == 1]
+    if single:
+        major = float(np.nanmedian(ds["major_latency_p50"].values[single]))
+        offset = _model_major_offset(fields, p50) if use_model else \
+            3 * fields["fault_cpu_time"] + fields["wakeup_latency"]
+        fault_io = major - offset
+        details["fault_path"] = {"major_p50": major, "model_cpu_and_wakeup_per_major": offset,
+                                 "fault_io_p50": fault_io, "device_p50": p50,
+                                 "fault_io_over_device": fault_io / p50}
+        if io_source == "faults":
+            if fault_io <= 0:
+                raise ValueError(f"the single-thread major fault ({major:.3g} s) is shorter than "
+                                 f"the model's CPU and wake-up per major fault ({offset:.3g} s)")
+            fields["io_latency"] = fit_lognormal(fault_io, fault_io * p90 / p50)[0]
+    elif io_source == "faults":
+        raise ValueError("io_source='faults' needs a single-thread cell without writers "
+                         "(threads=1, group=1, no writer)")
+    details["io_source"] = io_source
+
+    holds: dict[str, tuple[float, float]] = {}
+    hold_src: dict[str, str] = {}
+    for source in ("thread", "process"):
+        for i, c in sorted(enumerate(cells), key=lambda ic: ic[1].get("threads", 0)):
+            if c.get("writer_where") != source:
+                continue
+            kind = writer_kind(c["writer_op"], c["writer_pages"])
+            if kind in holds:
+                continue
+            if source == "thread":
+                mean = _value(ds, "mmap_write_hold_mean", config=i)
+                h50 = _value(ds, "mmap_write_hold_p50", config=i)
+                h99 = _value(ds, "mmap_write_hold_p99", config=i)
+                how = f"perf-traced hold, cell {c.get('label', i)}"
+            else:
+                k = max(int(c.get("writer_locks_per_op", 1)), 1)
+                mean = _value(ds, "writer_op_latency_mean", config=i) / k
+                h50 = _value(ds, "writer_op_latency_p50", config=i) / k
+                h99 = _value(ds, "writer_op_latency_p99", config=i) / k
+                how = f"control-process syscall time per write lock (upper bound), cell " \
+                      f"{c.get('label', i)}"
+            if not (mean > 0 and h99 >= mean):
+                continue
+            cv = fit_lognormal(h50, h99, _Z99)[1] if h50 > 0 and h99 >= h50 else \
+                _cv_from_mean_p99(mean, h99)
+            holds[kind] = (mean, cv)
+            hold_src[kind] = how
+    details["writer_holds_from"] = hold_src
+    if holds:
+        first = holds.get("mmap 1p") or next(iter(holds.values()))
+        fields["writer_hold"], fields["writer_hold_cv"] = first
+        fields["writer_hold_distribution"] = "lognormal"
+    return Calibration(fields, holds, details)
+
+
+# ----------------------------------------------------------------------------------------------
+# compare
+# ----------------------------------------------------------------------------------------------
+
+def analytic_solver() -> tuple[Callable | None, str]:
+    """The analytic solver ``predict(scenario, policies=...)`` if the package has one."""
+    try:
+        from ..model import analytic  # type: ignore[attr-defined]
+    except ImportError as exc:
+        return None, f"no analytic solver ({exc})"
+    predict = getattr(analytic, "predict", None)
+    if predict is None:
+        return None, "faultlock.model.analytic has no predict()"
+    return predict, "faultlock.model.analytic.predict"
+
+
+def _solver_values(ds: xr.Dataset, names) -> tuple[dict[str, float], dict[str, float]]:
+    point = ds.sel(policy="mainline") if "policy" in ds.dims else ds
+    values, cis = {}, {}
+    for name in names:
+        values[name] = float(point[name].values) if name in point else float("nan")
+        cis[name] = float(point[name + "_ci"].values) if name + "_ci" in point else float("nan")
+    return values, cis
+
+
+def compare(ds: xr.Dataset, scenario_fn: Callable | None = None, *,
+            calibration: Calibration | None = None, solvers=("montecarlo", "analytic"),
+            operations: int = 20_000, seed: int = 0) -> xr.Dataset:
+    """Measured against predicted (``mainline``) for every cell of a measurement.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A measurement (:func:`faultlock.measure.measure`).
+    scenario_fn : callable, optional
+        ``scenario_fn(cell, calibration, measured) -> Scenario or (Scenario, note)``, where
+        ``cell`` is the dict of the cell's coordinates and ``measured`` its metrics. Default:
+        :func:`faultlock.measure.mapping.closest_scenario`.
+    calibration : Calibration, optional
+        Default: ``calibrate(ds)``.
+    solvers : sequence of {"montecarlo", "analytic"}
+        Which solvers to run (the analytic one only if present).
+    operations, seed :
+        Monte Carlo operations per cell and root seed.
+
+    Returns
+    -------
+    xarray.Dataset
+        dims ``config`` and ``source`` (``measured`` and the solvers); ``<metric>(config, source)``
+        for :data:`COMPARED` and :data:`MEASURED_ONLY`, ``<metric>_ci`` (Monte Carlo 95 %
+        half-width; the measured min-max half-range), ``<metric>_lo``/``_hi`` (measured spread)
+        and ``<metric>_error`` = predicted / measured - 1. Coordinates ``scenario`` (JSON) and
+        ``mapping_note`` per config; ``attrs['calibration']`` holds the fit.
+    """
+    from ..model.montecarlo.simulate import simulate
+
+    calibration = calibration or calibrate(ds)
+    predict, analytic_status = analytic_solver() if "analytic" in solvers else (None, "not asked")
+    sources = ["measured"] + [s for s in ("montecarlo", "analytic")
+                              if s in solvers and (s != "analytic" or predict is not None)]
+    cells = _cells(ds)
+    n = len(cells)
+    names = list(COMPARED) + list(MEASURED_ONLY)
+    values = {m: np.full((n, len(sources)), np.nan) for m in names}
+    cis = {m: np.full((n, len(sources)), np.nan) for m in names}
+    scenarios, notes, analytic_errors = [], [], []
+    for i, cell in enumerate(cells):
+        measured = {m: _value(ds, m, config=i) for m in ds.data_vars
+                    if ds[m].dims == ("config",)}
+        for m in names:
+            values[m][i, 0] = measured.get(m, np.nan)
+            lo, hi = measured.get(m + "_lo", np.nan), measured.get(m + "_hi", np.nan)
+            cis[m][i, 0] = (hi - lo) / 2
+        made = (scenario_fn or closest_scenario)(cell, calibration, measured=measured)
+        scenario, note = made if isinstance(made, tuple) else (made, "")
+        scenarios.append(scenario.to_json(indent=None))
+        notes.append(note)
+        for j, source in enumerate(sources[1:], 1):
+            try:
+                if source == "montecarlo":
+                    out = simulate(scenario, policies=["mainline"], operations=operations,
+                                   seed=seed)
+                else:
+                    out = predict(scenario, policies=["mainline"])
+            except Exception as exc:  # the analytic solver is being written: report, go on
+                if source == "analytic":
+                    analytic_errors.append(f"{cell.get('label', i)}: {type(exc).__name__}: {exc}")
+                    continue
+                raise
+            v, c = _solver_values(out, COMPARED)
+            for m in COMPARED:
+                values[m][i, j] = v[m]
+                cis[m][i, j] = c[m]
+    coords: dict[str, Any] = {"config": ds["config"].values, "source": sources}
+    for name in cells[0]:
+        coords[name] = ("config", [c[name] for c in cells])
+    coords["scenario"] = ("config", scenarios)
+    coords["mapping_note"] = ("config", notes)
+    data: dict[str, Any] = {}
+    for m in names:
+        units = ds[m].attrs.get("units", "") if m in ds else ""
+        data[m] = (("config", "source"), values[m], {"units": units})
+        data[m + "_ci"] = (("config", "source"), cis[m],
+                           {"units": units, "long_name": f"95% half-width (model) or half of the "
+                                                         f"min-max range over repeats (measured) "
+                                                         f"of {m}"})
+        with np.errstate(all="ignore"):
+            err = values[m] / values[m][:, :1] - 1
+        err[:, 0] = 0.0
+        if m in COMPARED:
+            data[m + "_error"] = (("config", "source"), err,
+                                  {"units": "1", "long_name": f"predicted / measured - 1 of {m}"})
+        for suffix in ("_lo", "_hi"):
+            if m + suffix in ds:
+                data[m + suffix] = ("config", ds[m + suffix].values, {"units": units})
+    out = xr.Dataset(data, coords=coords)
+    out.attrs.update({k: (v.item() if isinstance(v, np.generic) else v)
+                      for k, v in ds.attrs.items() if isinstance(v, (str, int, float, np.generic))})
+    out.attrs.update({
+        "policy": "mainline",
+        "calibration": calibration.to_json(indent=None),
+        "analytic": analytic_status + ("; errors: " + " | ".join(analytic_errors)
+                                       if analytic_errors else ""),
+        "montecarlo_operations": operations,
+        "montecarlo_seed": seed,
+    })
+    return out
+
+
+def error_table(cmp: xr.Dataset, metrics=("fault_latency_p50", "fault_latency_p90",
+                                          "fault_latency_p99", "mmap_read_wait_mean",
+                                          "waiter_latency_p50")) -> str:
+    """A Markdown table: per cell, measured (with min-max) and predicted values, errors in %."""
+    sources = list(cmp["source"].values)
+    scale = {"s": 1e6}
+    head = ["cell"]
+    for m in metrics:
+        unit = "µs" if cmp[m].attrs.get("units") == "s" else ""
+        head += [f"{m} measured {unit}".strip()] + [f"{s}" for s in sources[1:]]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for i in range(cmp.sizes["config"]):
+        row = [str(cmp["label"].values[i]) if "label" in cmp.coords else str(i)]
+        for m in metrics:
+            k = scale.get(cmp[m].attrs.get("units", ""), 1.0)
+            meas = float(cmp[m].values[i, 0]) * k
+            lo = float(cmp[m + "_lo"].values[i]) * k if m + "_lo" in cmp else np.nan
+            hi = float(cmp[m + "_hi"].values[i]) * k if m + "_hi" in cmp else np.nan
+            row.append(f"{meas:.3g} [{lo:.3g}, {hi:.3g}]" if np.isfinite(lo) else f"{meas:.3g}")
+            for j in range(1, len(sources)):
+                pred = float(cmp[m].values[i, j]) * k
+                err = cmp[m + "_error"].values[i, j] if m + "_error" in cmp else np.nan
+                row.append(f"{pred:.3g} ({err:+.0%})" if np.isfinite(err) else
+                           (f"{pred:.3g}" if not np.isnan(pred) else "—"))
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def fit_douyin(*args: Any, **kwargs: Any):
+    """See :func:`faultlock.measure.douyin.fit_douyin`."""
+    from .douyin import fit_douyin as _fit
+    return _fit(*args, **kwargs)
+
+
+fit_douyin.__doc__ = "Fit android_warm_start to the Douyin numbers (kernel.md §1.4); see " \
+                     ":func:`faultlock.measure.douyin.fit_douyin`."

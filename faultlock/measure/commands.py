@@ -1,0 +1,276 @@
+"""``faultlock measure``, ``faultlock calibrate`` and ``faultlock compare``, for
+``faultlock/cli.py`` to call.
+
+Each takes ``argv`` (without the command name), writes its files, prints a short summary to
+stdout, returns an exit code, and raises ValueError for bad input (so the CLI prints the message
+and exits 2). A missing compiler raises :class:`~faultlock.measure.build.HarnessBuildError`
+(a RuntimeError), a failing harness :class:`~faultlock.measure.parse.HarnessError`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+__all__ = ["main_measure", "main_calibrate", "main_compare", "measure_parser",
+           "calibrate_parser", "compare_parser", "save_dataset", "load_dataset"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse would exit; the CLI decides
+        raise ValueError(f"{self.prog}: {message}")
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers"
+                                         ) from None
+
+
+def _seconds(text: str) -> float:
+    from ..model.scenario import parse_time
+    try:
+        return parse_time(text, "time", kind="time")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def save_dataset(ds: xr.Dataset, path: str | Path) -> Path:
+    """Write ``ds`` as netCDF (``.nc``), zarr (``.zarr``) or JSON (``.json``: xarray's dict
+    form)."""
+    path = Path(path)
+    if path.suffix == ".nc":
+        ds.to_netcdf(path)
+    elif path.suffix == ".zarr":
+        ds.to_zarr(path, mode="w")
+    elif path.suffix == ".json":
+        path.write_text(json.dumps(_jsonable(ds.to_dict(data="list")), indent=None))
+    else:
+        raise ValueError(f"output={str(path)!r} is not allowed: end it in .nc, .zarr or .json")
+    return path
+
+
+def load_dataset(path: str | Path) -> xr.Dataset:
+    """Read a dataset written by :func:`save_dataset`."""
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"{str(path)!r} is not allowed: no such file")
+    if path.suffix == ".nc":
+        with xr.open_dataset(path) as ds:
+            return ds.load()
+    if path.suffix == ".zarr":
+        return xr.open_zarr(path).load()
+    if path.suffix == ".json":
+        try:
+            return xr.Dataset.from_dict(json.loads(path.read_text()))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{str(path)!r} is not a dataset in xarray's dict form: {exc}"
+                             ) from None
+    raise ValueError(f"{str(path)!r} is not allowed: a .nc, .zarr or .json dataset")
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+# -- measure -------------------------------------------------------------------------------------
+
+def measure_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="faultlock measure",
+                description="Measure page faults that wait for I/O on this kernel (mainline): a C "
+                            "harness, built with the system compiler, walks a cold MADV_RANDOM "
+                            "file mapping with groups of threads, with optional mmap_lock writers.")
+    p.add_argument("-o", "--output", required=True, help="dataset to write (.nc, .zarr or .json)")
+    p.add_argument("--threads", type=_ints, default=(1, 2, 4, 8), help="thread counts T "
+                   "(default 1,2,4,8)")
+    p.add_argument("--groups", type=_ints, default=(1,), help="group sizes G; 0 = T "
+                   "(default 1)")
+    p.add_argument("--writer", action="append", default=None, metavar="SPEC",
+                   help="writer load, repeatable: none, or where:op[:rate=R][:pages=P][:calls=C]"
+                        "[:count=N] with where thread|process, op mmap|mprotect, rate per "
+                        "second (0 = flat out). Default: none")
+    p.add_argument("--pages", type=int, default=1024, help="pages each group walks (default 1024)")
+    p.add_argument("--repeats", type=int, default=3, help="repeats of each cell (default 3)")
+    p.add_argument("--order", default="random", choices=("random", "sequential"))
+    p.add_argument("--think-time", type=_seconds, default=0.0, help="CPU before each touch")
+    p.add_argument("--device-depths", type=_ints, default=(1, 2, 4, 8, 16, 32))
+    p.add_argument("--device-seconds", type=float, default=0.25)
+    p.add_argument("--waiter-threshold", type=_seconds, default=10e-6,
+                   help="a minor fault this slow without preemption waited for a folio lock "
+                        "(default 10us)")
+    p.add_argument("--trace", default="auto", choices=("auto", "on", "off"),
+                   help="perf-record mmap_lock tracepoints in one extra run per cell")
+    p.add_argument("--dir", default=".", help="directory on a disk-backed file system for the "
+                   "data file (a temporary subdirectory, removed afterwards; default .)")
+    p.add_argument("--max-seconds", type=float, default=10.0, help="bound of one harness run")
+    p.add_argument("--budget", type=float, default=110.0, help="bound of the whole measurement "
+                   "(s); cells not reached are NaN")
+    p.add_argument("--max-file-mb", type=int, default=512)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    return p
+
+
+def main_measure(argv: Sequence[str] | None = None) -> int:
+    """``faultlock measure -o OUT [--threads ..] [--groups ..] [--writer SPEC]...``"""
+    from .config import MeasureConfig
+    from .run import measure
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = measure_parser().parse_args(argv)
+    config = MeasureConfig(
+        threads=args.threads, groups=args.groups, writers=tuple(args.writer or ["none"]),
+        pages=args.pages, repeats=args.repeats, order=args.order, think_time=args.think_time,
+        device_depths=args.device_depths, device_seconds=args.device_seconds,
+        waiter_threshold=args.waiter_threshold, trace=args.trace, directory=args.dir,
+        max_seconds=args.max_seconds, budget=args.budget, max_file_mb=args.max_file_mb,
+        seed=args.seed)
+    out = Path(args.output)
+    if out.suffix not in (".nc", ".zarr", ".json"):
+        raise ValueError(f"faultlock measure: output={args.output!r} is not allowed: end it in "
+                         ".nc, .zarr or .json")
+    ds = measure(config, progress=not args.quiet,
+                 command="faultlock measure " + " ".join(map(shlex.quote, argv)))
+    save_dataset(ds, out)
+    print(_measure_summary(ds))
+    print(f"wrote {out}")
+    return 0
+
+
+def _measure_summary(ds: xr.Dataset) -> str:
+    lines = [f"kernel {ds.attrs.get('kernel_release')}, device {ds.attrs.get('device')} "
+             f"(read_ahead_kb {ds.attrs.get('read_ahead_kb')}), {ds.attrs.get('cpus_online')} "
+             f"CPUs; {ds.attrs.get('tracing')}"]
+    d = ds["io_depth"].values
+    lines.append("O_DIRECT 4 KiB read p50 by depth: " + ", ".join(
+        f"{int(x)}: {ds['device_latency_p50'].values[k] * 1e6:.0f} µs" for k, x in enumerate(d)))
+    lines.append(f"{'cell':<44} {'p50':>8} {'p90':>8} {'p99':>9} {'waiters':>8} "
+                 f"{'reads/flt':>9}  (µs)")
+    for i in range(ds.sizes["config"]):
+        g = lambda k: float(ds[k].values[i]) if k in ds else float("nan")  # noqa: E731
+        lines.append(f"{str(ds['label'].values[i]):<44} {g('fault_latency_p50') * 1e6:8.1f} "
+                     f"{g('fault_latency_p90') * 1e6:8.1f} {g('fault_latency_p99') * 1e6:9.1f} "
+                     f"{g('waiter_share'):8.2f} {g('mmap_read_per_fault'):9.2f}")
+    if ds.attrs.get("skipped"):
+        lines.append(f"skipped (budget): {ds.attrs['skipped']}")
+    return "\n".join(lines)
+
+
+# -- calibrate -----------------------------------------------------------------------------------
+
+def calibrate_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="faultlock calibrate",
+                description="Fit the Scenario fields a measurement pins down (I/O latency and "
+                            "spread, depth curve, fault CPU, wake-up, writer hold); or, with "
+                            "--douyin, fit the android_warm_start preset to the published Douyin "
+                            "numbers (kernel.md §1.4).")
+    p.add_argument("measurement", nargs="?", help="a dataset written by faultlock measure")
+    p.add_argument("-o", "--output", help="calibration JSON to write")
+    p.add_argument("--io-source", default="faults", choices=("faults", "device"),
+                   help="level of the read latency: the single-thread major fault (default) or "
+                        "the O_DIRECT read")
+    p.add_argument("--douyin", action="store_true", help="fit android_warm_start to Douyin")
+    p.add_argument("--operations", type=int, default=30_000,
+                   help="Monte Carlo operations per evaluation (--douyin)")
+    p.add_argument("--max-evaluations", type=int, default=120, help="(--douyin)")
+    p.add_argument("--time-budget", type=float, default=150.0, help="seconds (--douyin)")
+    p.add_argument("--replications", type=int, default=1,
+                   help="replications pooled per evaluation (--douyin)")
+    p.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def main_calibrate(argv: Sequence[str] | None = None) -> int:
+    """``faultlock calibrate MEASUREMENT -o CAL.json``, or
+    ``faultlock calibrate --douyin -o FIT.json``"""
+    from .calibrate import calibrate
+
+    args = calibrate_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    if args.douyin:
+        from .douyin import fit_douyin
+        fit = fit_douyin(operations=args.operations, seed=args.seed,
+                         max_evaluations=args.max_evaluations, time_budget=args.time_budget,
+                         replications=args.replications)
+        print(f"android_warm_start fitted fields: {fit.fields} (loss {fit.loss:.3g}, "
+              f"{len(fit.evaluations)} evaluations; on fresh seeds median loss "
+              f"{fit.validation.get('loss_median', float('nan')):.3g})")
+        print(fit.table(), end="")
+        if args.output:
+            Path(args.output).write_text(json.dumps(_jsonable(fit.to_dict()), indent=2))
+            print(f"wrote {args.output}")
+        return 0
+    if not args.measurement:
+        raise ValueError("faultlock calibrate: a MEASUREMENT dataset is required (or --douyin)")
+    cal = calibrate(load_dataset(args.measurement), io_source=args.io_source)
+    for name, value in cal.fields.items():
+        print(f"{name:<26} {value!r}")
+    for kind, (hold, cv) in cal.writer_holds.items():
+        print(f"writer hold {kind:<14} {hold * 1e6:.2f} µs (cv {cv:.2f})")
+    if args.output:
+        Path(args.output).write_text(cal.to_json())
+        print(f"wrote {args.output}")
+    return 0
+
+
+# -- compare -------------------------------------------------------------------------------------
+
+def compare_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="faultlock compare",
+                description="Predict every measured configuration under mainline (Monte Carlo, "
+                            "and the analytic solver if present) and set it against the "
+                            "measurement: a dataset, a Markdown table and a figure.")
+    p.add_argument("measurement", help="a dataset written by faultlock measure")
+    p.add_argument("-o", "--output", required=True,
+                   help="output prefix: writes PREFIX.nc, PREFIX.md and PREFIX.png")
+    p.add_argument("--calibration", help="calibration JSON (default: calibrate the measurement)")
+    p.add_argument("--operations", type=int, default=20_000,
+                   help="Monte Carlo operations per cell (default 20000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-analytic", action="store_true", help="Monte Carlo only")
+    return p
+
+
+def main_compare(argv: Sequence[str] | None = None) -> int:
+    """``faultlock compare MEASUREMENT -o PREFIX [--calibration CAL.json]``"""
+    from .calibrate import Calibration, calibrate, compare, error_table
+    from .figure import plot_comparison
+
+    args = compare_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    ds = load_dataset(args.measurement)
+    if args.calibration:
+        try:
+            cal = Calibration.from_json(Path(args.calibration).read_text())
+        except (OSError, ValueError, KeyError) as exc:
+            raise ValueError(f"--calibration {args.calibration!r} is not allowed: {exc}") from None
+    else:
+        cal = calibrate(ds)
+    solvers = ("montecarlo",) if args.no_analytic else ("montecarlo", "analytic")
+    cmp = compare(ds, calibration=cal, solvers=solvers, operations=args.operations,
+                  seed=args.seed)
+    prefix = Path(args.output)
+    save_dataset(cmp, prefix.with_suffix(".nc"))
+    table = error_table(cmp)
+    prefix.with_suffix(".md").write_text(table)
+    plot_comparison(cmp).savefig(prefix.with_suffix(".png"), dpi=110)
+    print(table, end="")
+    print(f"analytic: {cmp.attrs.get('analytic')}")
+    print(f"wrote {prefix.with_suffix('.nc')}, {prefix.with_suffix('.md')}, "
+          f"{prefix.with_suffix('.png')}")
+    return 0
