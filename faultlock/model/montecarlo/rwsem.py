@@ -286,8 +286,12 @@ def _on_free(S, P, Q, by_writer):
                 # The first waiter set HANDOFF and spins on the owner: the lock is its own.
                 _unlink(S, head)
                 S.ints[I_RW_WRITER] = head
+                if S.rw_woken[head]:
+                    # Already woken and on its way to a CPU: it runs once, holding the lock.
+                    S.ent_cont[head] = K_W_GRANTED
+                else:
+                    cpu.wake(S, P, head, K_W_GRANTED)
                 S.rw_woken[head] = 0
-                cpu.wake(S, P, head, K_W_GRANTED)
             elif not S.rw_woken[head]:
                 S.rw_woken[head] = 1
                 cpu.wake(S, P, head, K_W_WOKEN)
