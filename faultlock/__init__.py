@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 from .model.policies import POLICIES, POLICY_TABLE, Policy  # noqa: E402
 from .model.scenario import PRESETS, Scenario, parse_time  # noqa: E402
 from .model.montecarlo.simulate import simulate  # noqa: E402
+from .model.analytic import predict  # noqa: E402
 
 __all__ = ["Scenario", "PRESETS", "POLICIES", "POLICY_TABLE", "Policy", "parse_time", "simulate",
-           "__version__"]
+           "predict", "__version__"]

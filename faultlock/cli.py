@@ -1,6 +1,7 @@
 """The ``faultlock`` command.
 
 ``faultlock whatif``     one scenario under every policy: a table of the main metrics with intervals
+``faultlock validate``   the analytic model against the Monte Carlo over a grid: error per metric
 ``faultlock measure``    measure mainline on this machine's kernel (a C harness built at run time)
 ``faultlock calibrate``  fit Scenario fields to a measurement (or ``--douyin``: the published table)
 ``faultlock compare``    the model against a measurement, cell by cell
@@ -149,17 +150,81 @@ def _policies(text: str | None):
 
 
 # ---- commands -----------------------------------------------------------------------------------
+def format_gap(analytic, montecarlo) -> str:
+    """Relative gap analytic / Monte Carlo - 1, per policy and main metric."""
+    headers = ["policy"] + [h for h, _, _ in WHATIF_COLUMNS]
+    rows = []
+    for policy in montecarlo.policy.values:
+        row = [str(policy)]
+        for _, name, _ in WHATIF_COLUMNS:
+            if name not in analytic or name not in montecarlo:
+                row.append("-")
+                continue
+            a = float(analytic[name].sel(policy=policy))
+            m = float(montecarlo[name].sel(policy=policy))
+            row.append(f"{a / m - 1:+.1%}" if m and math.isfinite(a) and math.isfinite(m) else "-")
+        rows.append(row)
+    widths = [max(len(r[i]) for r in rows + [headers]) for i in range(len(headers))]
+    lines = ["relative gap, analytic / Monte Carlo - 1",
+             "  ".join(h.ljust(w) for h, w in zip(headers, widths)),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+    return "\n".join(lines)
+
+
+def _save(ds, path: str) -> None:
+    if path.endswith(".nc"):
+        ds.to_netcdf(path)
+    elif path.endswith(".zarr"):
+        ds.to_zarr(path, mode="w")
+    else:
+        raise ValueError(f"output={path!r} is not allowed: a path ending in .nc or .zarr")
+
+
 def cmd_whatif(args: argparse.Namespace) -> int:
     scenario = scenario_from_args(args)
     policies = _policies(args.policies)
-    from . import simulate
-    ds = simulate(scenario, policies, seed=args.seed, operations=args.operations,
-                  batches=args.batches)
-    title = (f"{args.preset or 'scenario'}: {scenario!r}\nMonte Carlo, {args.operations} "
-             f"operations per policy, seed {args.seed}, 95% batch-means intervals")
-    print(format_table(ds, title))
+    if args.output and not args.output.endswith((".nc", ".zarr")):
+        raise ValueError(f"output={args.output!r} is not allowed: a path ending in .nc or .zarr")
+    name = args.preset or "scenario"
+    results = {}
+    if args.method in ("analytic", "both"):
+        from . import predict
+        results["analytic"] = predict(scenario, policies)
+        print(format_table(results["analytic"], f"{name}: {scenario!r}\nanalytic model"))
+    if args.method in ("mc", "both"):
+        from . import simulate
+        results["mc"] = simulate(scenario, policies, seed=args.seed, operations=args.operations,
+                                 batches=args.batches)
+        title = (f"{name}: {scenario!r}\nMonte Carlo, {args.operations} operations per policy, "
+                 f"seed {args.seed}, 95% batch-means intervals")
+        if args.method == "both":
+            print()
+            title = "Monte Carlo"
+        print(format_table(results["mc"], title))
+    if args.method == "both":
+        print()
+        print(format_gap(results["analytic"], results["mc"]))
     if args.output:
-        ds.to_netcdf(args.output) if args.output.endswith(".nc") else ds.to_zarr(args.output, mode="w")
+        ds = results.get("mc", results.get("analytic"))
+        _save(ds, args.output)
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .model import validation
+    policies = _policies(args.policies)
+    if args.output and not args.output.endswith((".nc", ".zarr")):
+        raise ValueError(f"output={args.output!r} is not allowed: a path ending in .nc or .zarr")
+    scenarios = args.preset.split(",") if args.preset else None
+    ds = validation.validate(scenarios, policies, operations=args.operations, seed=args.seed)
+    table = validation.summary(ds)
+    print("analytic against Monte Carlo: share of cells agreeing (within the MC interval plus "
+          "the stated tolerance)\nand |relative error| over "
+          f"{'the default grid' if scenarios is None else ', '.join(scenarios)}")
+    print(table.to_string(float_format=lambda x: f"{x:.3g}"))
+    if args.output:
+        _save(ds, args.output)
     return 0
 
 
@@ -191,8 +256,20 @@ def build_parser() -> argparse.ArgumentParser:
                         help="faults and writer sections measured per policy (default 100000)")
     whatif.add_argument("--batches", type=int, default=20, help="batches for the intervals")
     whatif.add_argument("--seed", type=int, default=0, help="root seed (default 0)")
+    whatif.add_argument("--method", choices=("mc", "analytic", "both"), default="mc",
+                        help="Monte Carlo (default), the analytic model (instant), or both with "
+                             "the relative gap")
     whatif.add_argument("-o", "--output", help="also save the dataset (.nc or .zarr)")
     whatif.set_defaults(run=cmd_whatif)
+    validate = sub.add_parser("validate", help="the analytic model against the Monte Carlo")
+    validate.add_argument("--preset", help="comma-separated presets instead of the default grid "
+                          "(threads x I/O latency x memory pressure x writer load)")
+    validate.add_argument("--policies", help="comma-separated subset of: " + ", ".join(POLICIES))
+    validate.add_argument("--operations", type=int, default=20_000,
+                          help="Monte Carlo operations per cell and policy (default 20000)")
+    validate.add_argument("--seed", type=int, default=0)
+    validate.add_argument("-o", "--output", help="save the validation dataset (.nc or .zarr)")
+    validate.set_defaults(run=cmd_validate)
     for name, (function, help_text) in DELEGATED.items():
         sub.add_parser(name, help=help_text, add_help=False)   # listed; parsed by its module
     return parser

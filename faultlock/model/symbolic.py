@@ -927,3 +927,539 @@ def refault_attempts_same(reclaim_rate, window_distribution: str, window_mean, w
 def _scalar_or_array(x):
     x = np.asarray(x)
     return float(x) if x.ndim == 0 else x
+
+
+# ============================================================================================
+# The page-fault model (issue 3): every formula that faultlock.model.analytic evaluates
+# ============================================================================================
+#
+# The analytic model (analytic.py) assembles these pieces into one fixed point per scenario and
+# policy; this section holds each piece once, with its assumptions.  Symbols specific to the model
+# are declared here and added to PARAMETER_NAMES.
+
+page_access_rate = sp.Symbol("a", positive=True)  # accesses per second to one page
+readaround_rate = sp.Symbol(r"\rho_{ra}", positive=True)  # read-arounds covering one page (1/s)
+reclaim_cached = sp.Symbol(r"\theta_c", positive=True)  # reclaim hazard of a cached folio (1/s)
+reclaim_mapped = sp.Symbol(r"\theta_m", positive=True)  # reclaim hazard of a mapped folio (1/s)
+fault_locked_time = sp.Symbol("T_f", positive=True)  # a faulted folio's locked period (s)
+read_time = sp.Symbol("T_r", positive=True)  # one storage read, submission to completion (s)
+fault_cpu = sp.Symbol("c_f", positive=True)  # CPU time of one fault attempt (s)
+block_probability = sp.Symbol("P_b", positive=True)  # probability a lock request must sleep
+wake_time = sp.Symbol("g", positive=True)  # wake-up latency plus CPU wait of a woken sleeper (s)
+residual_mean = sp.Symbol("r", positive=True)  # mean residual of the blocking period (s)
+success_probability = sp.Symbol("q", positive=True)  # one attempt keeps its folio
+max_attempts = sp.Symbol("n_a", integer=True, positive=True)  # attempts before the last one holds
+population_others = sp.Symbol("n", integer=True, positive=True)  # other threads (N - 1)
+busy_share = sp.Symbol("u", positive=True)  # share of time a thread is at the station
+writer_rate = sp.Symbol(r"\lambda_w", positive=True)  # mmap_lock writers per second
+writer_vma_share = sp.Symbol("s_1", positive=True)  # share of writers locking one VMA
+writer_fork_share = sp.Symbol("s_f", positive=True)  # share of writers locking every VMA
+vma_count = sp.Symbol("V", integer=True, positive=True)  # VMAs
+vma_lock_time_one = sp.Symbol("H_1", positive=True)  # time a one-VMA writer keeps its VMA locked
+vma_lock_time_fork = sp.Symbol("H_f", positive=True)  # time a fork keeps a VMA locked (mean)
+writer_exclusive_time = sp.Symbol("e_w", positive=True)  # time per writer readers are shut out
+response_time = sp.Symbol("R", positive=True)  # time per cycle outside the think station (s)
+latency = sp.Symbol("t", positive=True)  # a latency at which a CDF is evaluated (s)
+read_low = sp.Symbol("x_0", positive=True)  # lower end of a stratum of the read time (s)
+read_width = sp.Symbol(r"\Delta x", positive=True)  # width of that stratum (s)
+no_wait_probability = sp.Symbol("p_0", positive=True)  # probability the wait part is zero
+wait_mean = sp.Symbol(r"\bar w", positive=True)  # mean of the wait part when positive (s)
+depth_seen = sp.Symbol("d", positive=True)  # reads in flight when a read starts
+depth_slope = sp.Symbol(r"\sigma_d", positive=True)  # io_depth_slope (s per read in flight)
+page_time = sp.Symbol(r"\tau_p", positive=True)  # io_page_time (s per extra page)
+pages_per_read = sp.Symbol("k_p", positive=True)  # pages one read transfers
+
+PARAMETER_NAMES.update({
+    page_access_rate: "page_access_rate",
+    readaround_rate: "readaround_rate",
+    reclaim_cached: "reclaim_rate_cached",
+    reclaim_mapped: "reclaim_rate_mapped",
+    fault_locked_time: "fault_locked_time",
+    read_time: "read_time",
+    fault_cpu: "fault_cpu_time",
+    block_probability: "block_probability",
+    wake_time: "wake_time",
+    residual_mean: "residual_mean",
+    success_probability: "success_probability",
+    max_attempts: "max_attempts",
+    population_others: "population_others",
+    busy_share: "busy_share",
+    writer_rate: "writer_rate",
+    writer_vma_share: "writer_vma_share",
+    writer_fork_share: "writer_fork_share",
+    vma_count: "vmas",
+    vma_lock_time_one: "vma_lock_time_one",
+    vma_lock_time_fork: "vma_lock_time_fork",
+    writer_exclusive_time: "writer_exclusive_time",
+    response_time: "response_time",
+    latency: "latency",
+    read_low: "read_low",
+    read_width: "read_width",
+    no_wait_probability: "no_wait_probability",
+    wait_mean: "wait_mean",
+    depth_seen: "depth_seen",
+    depth_slope: "io_depth_slope",
+    page_time: "io_page_time",
+    pages_per_read: "pages_per_read",
+})
+SYMBOLS.update({name: sym for sym, name in PARAMETER_NAMES.items()})
+
+_MODEL_REFERENCE = "faultlock issue 3 (the analytic model); MODEL.md; reference/kernel.md §6"
+
+# --------------------------------------------------------------------------------------------
+# Page states: absent, locked (being faulted in, or read around), cached, mapped
+# --------------------------------------------------------------------------------------------
+
+_a, _rho, _thc, _thm, _Tf, _Tr = (page_access_rate, readaround_rate, reclaim_cached,
+                                  reclaim_mapped, fault_locked_time, read_time)
+
+_page_assumptions = (
+    "One page under independent Poisson accesses at rate a (its share of the threads' accesses), "
+    "read-arounds of neighbouring faults covering it at rate rho_ra, reclaim hazards theta_c "
+    "(cached: uptodate, unlocked, unmapped, unreferenced) and theta_m (mapped).  Semi-Markov "
+    "cycle absent -> (access) locked for a mean T_f while the fault reads and maps it -> mapped; "
+    "absent -> (read-around) locked for a mean T_r while the read is in flight -> cached; cached "
+    "-> (access: minor fault) mapped or (reclaim) absent; mapped -> (reclaim) absent.  Shares "
+    "are time shares, so by PASTA the probability that an access finds the page in that state.  "
+    "Time-shares of a semi-Markov process depend on the sojourn laws only through their means.  "
+    "Derived in derive_page_shares()."
+)
+
+_page_weights = {
+    "absent": _thm * (_a + _thc),
+    "fault_locked": _a * _Tf * _thm * (_a + _thc),
+    "readaround_locked": _rho * _Tr * _thm * (_a + _thc),
+    "cached": _rho * _thm,
+    "mapped": _a * (_a + _thc + _rho),
+}
+_page_total = sp.Add(*_page_weights.values())
+_page_symbols = (_a, _rho, _thc, _thm, _Tf, _Tr)
+
+page_shares = {
+    state: _register(Formula(
+        name=f"page_{state}_share",
+        lhs=sp.Symbol(rf"\pi_{{\mathrm{{{state.replace('_', ' ')}}}}}"),
+        expr=weight / _page_total,
+        symbols=_page_symbols,
+        assumptions=_page_assumptions,
+        reference="Semi-Markov time shares (Cinlar, Introduction to Stochastic Processes, 1975, "
+                  "ch. 10); kernel.md §4 (reclaim during the retry window); " + _MODEL_REFERENCE,
+    ))
+    for state, weight in _page_weights.items()
+}
+
+
+def derive_page_shares() -> dict[str, sp.Expr]:
+    """Derive the page-state time shares from the embedded chain and the mean sojourns.
+
+    Embedded jump chain from absent (visit rate 1): locked-by-fault a/(a+rho), locked-by-read-around
+    rho/(a+rho); the latter goes to cached; cached goes to mapped with a/(a+theta_c); every visit
+    to mapped and the remaining visits to cached return to absent.  Mean sojourns: absent
+    1/(a+rho), fault-locked T_f, read-around-locked T_r, cached 1/(a+theta_c), mapped 1/theta_m.
+    Time share = visits x sojourn / sum.  Returns the shares; they equal the registered ones.
+    """
+    to_fault = _a / (_a + _rho)
+    to_readaround = _rho / (_a + _rho)
+    cached_to_mapped = _a / (_a + _thc)
+    visits = {"absent": 1, "fault_locked": to_fault, "readaround_locked": to_readaround,
+              "cached": to_readaround, "mapped": to_fault + to_readaround * cached_to_mapped}
+    sojourn = {"absent": 1 / (_a + _rho), "fault_locked": _Tf, "readaround_locked": _Tr,
+               "cached": 1 / (_a + _thc), "mapped": 1 / _thm}
+    times = {s: visits[s] * sojourn[s] for s in visits}
+    total = sp.Add(*times.values())
+    return {s: sp.simplify(times[s] / total) for s in times}
+
+
+# --------------------------------------------------------------------------------------------
+# Refault loop with a policy's exposure window
+# --------------------------------------------------------------------------------------------
+
+_q, _P, _g, _r, _cf = success_probability, block_probability, wake_time, residual_mean, fault_cpu
+
+#: q = W*(theta) for W = c_f + B, B = 0 w.p. 1 - P_b, else g + Exp(mean r).
+refault_success_window = _register(Formula(
+    name="refault_success_window",
+    lhs=sp.Symbol("q"),
+    expr=sp.exp(-_theta * _cf) * ((1 - _P) + _P * sp.exp(-_theta * _g) / (1 + _theta * _r)),
+    symbols=(_theta, _cf, _P, _g, _r),
+    assumptions="The exposure window of a retried fault (from its folio_put to the retry's folio "
+                "lookup) is W = c_f + B: the re-entry CPU time c_f, plus, with probability P_b, "
+                "a lock wait B = g + Exp(mean r) (the wake-up and CPU wait g of a sleeper, and "
+                "an exponential residual of the blocking period); reclaim hazard theta on the "
+                "exposed cached folio.  q = E[exp(-theta W)] (queueing.md §1.6).  mainline: the "
+                "mmap_lock read wait; vma_retry: only a VMA-lock fallback; vma_wait: no window.",
+    reference="Gaver (1962); queueing.md §1.6; kernel.md §4 (the window); " + _MODEL_REFERENCE,
+))
+
+#: E[min(K, n)] for K ~ Geometric(q) on {1, 2, ...}: reads per fault when the n-th attempt holds.
+refault_attempts_truncated = _register(Formula(
+    name="refault_attempts_truncated",
+    lhs=sp.Symbol(r"\mathbb{E}[K_{n}]"),
+    expr=(1 - (1 - _q) ** max_attempts) / _q,
+    symbols=(_q, max_attempts),
+    assumptions="Repeat-different refault loop with success probability q per attempt; the "
+                "attempt n_a never drops its lock (TRIED, or retry_limit reached), so it always "
+                "maps: K = min(Geometric(q), n_a).  n_a -> infinity gives 1/q.",
+    reference="Gaver (1962); queueing.md §0 (TRIED, commit 4064b9827063) and §1.6.",
+))
+
+# --------------------------------------------------------------------------------------------
+# Closed population: threads at a multi-server station (CPUs, device slots)
+# --------------------------------------------------------------------------------------------
+
+_n, _u = population_others, busy_share
+_fs_mean = _n * _u
+_fs_sd = sp.sqrt(_n * _u * (1 - _u))
+
+
+def _phi_cdf(x: sp.Expr) -> sp.Expr:
+    return (1 + sp.erf(x / sp.sqrt(2))) / 2
+
+
+_fs_d = (_fs_mean - servers) / _fs_sd
+_fs_tail = _phi_cdf((_fs_mean - servers + sp.Rational(1, 2)) / _fs_sd)
+_fs_excess = _fs_sd * sp.exp(-_fs_d**2 / 2) / sp.sqrt(2 * sp.pi) + (_fs_mean - servers) * _phi_cdf(_fs_d)
+
+
+def finite_source_tail(others, busy, level):
+    """P(K >= level), K ~ Binomial(others, busy), normal approximation with continuity correction.
+
+    Exactly 0 when ``others < level`` and 1 when ``busy = 1`` and ``others >= level``.
+    """
+    n, u, c = (np.asarray(v, dtype=float) for v in (others, busy, level))
+    u = np.clip(u, 0.0, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sd = np.sqrt(n * u * (1.0 - u))
+        z = (n * u - c + 0.5) / sd
+        out = special.ndtr(np.where(sd > 0, z, np.where(n * u - c + 0.5 >= 0, np.inf, -np.inf)))
+    return _scalar_or_array(np.where(n < c, 0.0, out))
+
+
+def finite_source_excess(others, busy, level):
+    """E[(K - level)^+], K ~ Binomial(others, busy), normal approximation (exact limits).
+
+    sd phi(d) + (mean - level) Phi(d), d = (mean - level)/sd; 0 when ``others < level``
+    (K cannot exceed the level); (mean - level)^+ when the spread vanishes.
+    """
+    n, u, c = (np.asarray(v, dtype=float) for v in (others, busy, level))
+    u = np.clip(u, 0.0, 1.0)
+    mean = n * u
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sd = np.sqrt(n * u * (1.0 - u))
+        d = (mean - c) / sd
+        smooth = sd * np.exp(-0.5 * d * d) * 0.3989422804014327 + (mean - c) * special.ndtr(d)
+        out = np.where(sd > 0, smooth, np.maximum(mean - c, 0.0))
+    return _scalar_or_array(np.where(n < c, 0.0, np.maximum(out, 0.0)))
+
+
+def finite_source_wait(servers_, others, busy, visit_mean, visit_cv):
+    """Mean queueing wait per visit at a ``servers_``-server station of a closed population.
+
+    See the registry entry ``finite_source_wait``; ``servers_ = 0`` means unlimited (no wait).
+    """
+    c = np.asarray(servers_, dtype=float)
+    m = np.asarray(visit_mean, dtype=float)
+    cv = np.asarray(visit_cv, dtype=float)
+    safe_c = np.where(c > 0, c, 1.0)
+    tail = finite_source_tail(others, busy, safe_c)
+    excess = finite_source_excess(others, busy, safe_c)
+    out = m / safe_c * ((1.0 + cv**2) / 2.0 * tail + excess)
+    return _scalar_or_array(np.where(c > 0, out, 0.0))
+
+
+finite_source_wait_formula = _register(Formula(
+    name="finite_source_wait",
+    lhs=sp.Symbol("W_c"),
+    expr=sp.Piecewise(
+        (0, _n < servers),
+        (_m / servers * ((1 + _cv**2) / 2 * _fs_tail + _fs_excess), True)),
+    symbols=(servers, _n, _u, _m, _cv),
+    implementation=finite_source_wait,
+    assumptions="A thread arriving at a station of c servers (CPUs, or device slots) finds K of "
+                "the n = N - 1 other threads there, each independently with probability u (its "
+                "time share at the station: the arrival theorem with an independence "
+                "approximation), K ~ Binomial(n, u), taken as normal with continuity correction.  "
+                "It waits the residual of the first completion, m (1 + c_v^2)/(2c), when K >= c, "
+                "plus m/c per thread queued ahead, E[(K - c)^+].  Exact limits: no wait when "
+                "n < c; (N - c) m / c + residual when every thread is always there (saturation "
+                "X = c/m).  Against exact M/M/c//N (mva_multiserver) it is within ~15 % on the "
+                "response and ~6 % on the throughput at the knee, exact far from it.",
+    reference="Reiser & Lavenberg (1980) arrival theorem; Lazowska et al., Quantitative System "
+              "Performance (1984) ch. 6 and 8; queueing.md §1.4; " + _MODEL_REFERENCE,
+))
+
+#: Closed-loop throughput: the interactive response time law X = N / (Z + R).
+interactive_response_time_law = _register(Formula(
+    name="interactive_response_time_law",
+    lhs=sp.Symbol("X"),
+    expr=_N / (_Z + response_time),
+    symbols=(_N, _Z, response_time),
+    assumptions="N threads in a closed loop, each cycle a think time of mean Z and a response R "
+                "(everything else: faults, lock and CPU waits); Little's law on the whole loop.  "
+                "The analytic model solves X = N/(Z + R(X)) as a fixed point, R increasing in X, "
+                "so that the model saturates instead of diverging.",
+    reference="Lazowska et al., Quantitative System Performance (1984) §3.3; queueing.md §1.4.",
+))
+
+# --------------------------------------------------------------------------------------------
+# Storage
+# --------------------------------------------------------------------------------------------
+
+read_service_time = _register(Formula(
+    name="read_service_time",
+    lhs=sp.Symbol("S_{io}"),
+    expr=io_latency + depth_slope * depth_seen + page_time * (pages_per_read - 1),
+    symbols=(io_latency, depth_slope, depth_seen, page_time, pages_per_read),
+    assumptions="A read's service time: the depth-1 latency L, plus io_depth_slope per read "
+                "already in flight when it starts (the device's queue-depth curve), plus "
+                "io_page_time per page of the read-around beyond the first.  The depth seen is "
+                "the mean number of the other threads' reads in service (finite-source, "
+                "capped at io_parallelism - 1).",
+    reference="MODEL.md mechanism 7 (virtio: ~45 µs at depth 1, ~125 at 8, ~370 at 32); "
+              + _MODEL_REFERENCE,
+))
+
+# --------------------------------------------------------------------------------------------
+# Lock holders as an M/G/infinity system: the longest residual hold (writer drains)
+# --------------------------------------------------------------------------------------------
+
+
+def _ein(x):
+    """Ein(x) = int_0^x (1 - e^{-u})/u du = E1(x) + ln x + gamma, without cancellation."""
+    x = np.asarray(x, dtype=float)
+    small = x < 0.5
+    xs = np.where(small, x, 0.0)
+    series = np.zeros_like(xs)
+    term = np.ones_like(xs)
+    for k in range(1, 14):   # sum (-1)^(k+1) x^k / (k k!): 13 terms are exact to 1e-17 at 0.5
+        term = term * xs / k
+        series = series + (-1) ** (k + 1) * term / k
+    with np.errstate(divide="ignore", invalid="ignore"):
+        large = special.exp1(np.where(small, 1.0, x)) + np.log(np.where(small, 1.0, x)) + np.euler_gamma
+    return np.where(small, series, large)
+
+
+def mginf_max_residual(arrival_rate_, service_mean_):
+    """E[max residual hold] of an M/M/infinity system seen at a random time; see the registry."""
+    lam = np.asarray(arrival_rate_, dtype=float)
+    m = np.asarray(service_mean_, dtype=float)
+    return _scalar_or_array(m * _ein(lam * m))
+
+
+mginf_max_residual_formula = _register(Formula(
+    name="mginf_max_residual",
+    lhs=sp.Symbol(r"\mathbb{E}[D]"),
+    expr=_m * (sp.expint(1, _lam * _m) + sp.log(_lam * _m) + sp.EulerGamma),
+    symbols=(_lam, _m),
+    implementation=mginf_max_residual,
+    assumptions="Holders arrive as Poisson(lambda) and hold Exp(mean m), any number at once "
+                "(M/M/infinity; readers of a lock).  Seen at a random time, the time until the "
+                "last current holder leaves, D, has P(D > t) = 1 - exp(-lambda int_t^oo P(S > u) "
+                "du) = 1 - exp(-lambda m e^{-t/m}), so E[D] = m Ein(lambda m) with "
+                "Ein(x) = E1(x) + ln x + gamma (derive_mginf_max_residual()).  Light load: "
+                "lambda E[S^2]/2.  This is the drain a writer waits for after excluding new "
+                "holders (vma_start_write; a queued rwsem writer); the analytic model uses it "
+                "with m the mean residual hold E[S^2]/(2E[S]) for non-exponential holds, exact in "
+                "light load.",
+    reference="Takacs (1962) M/G/infinity; Kulkarni & Puryear (1994); queueing.md §1.3; "
+              "kernel.md §6.3 (writers wait for the VMA's readers' I/O); " + _MODEL_REFERENCE,
+))
+
+
+def derive_mginf_max_residual() -> sp.Expr:
+    """E[D] = int_0^oo (1 - exp(-a e^{-t/m})) dt with a = lambda m, done in sympy."""
+    t = sp.Symbol("t", positive=True)
+    a = sp.Symbol("a", positive=True)
+    result = sp.integrate(1 - sp.exp(-a * sp.exp(-t / _m)), (t, 0, sp.oo))
+    return sp.simplify(result.subs(a, _lam * _m))
+
+
+#: share of time at least one holder is present: P(N > 0) = 1 - exp(-lambda m).
+mginf_busy_share = _register(Formula(
+    name="mginf_busy_share",
+    lhs=sp.Symbol(r"P(N>0)"),
+    expr=1 - sp.exp(-_lam * _m),
+    symbols=(_lam, _m),
+    assumptions="M/G/infinity: the number of holders is Poisson(lambda m), insensitive to the "
+                "hold law.  Used for the share of time mmap_lock is held for read.",
+    reference="Takacs (1962); queueing.md §1.3.",
+))
+
+# --------------------------------------------------------------------------------------------
+# mmap_lock: writers as vacations of the reader server, busy periods, the blocked reader's wait
+# --------------------------------------------------------------------------------------------
+
+#: residual of an M/G/1 busy period seen from inside it: E[B^2]/(2E[B]).
+mg1_busy_period_residual = _register(Formula(
+    name="mg1_busy_period_residual",
+    lhs=sp.Symbol(r"\mathbb{E}[B^2]/2\mathbb{E}[B]"),
+    expr=sp.simplify((_m**2 * (1 + _cv**2) / (1 - _lam * _m) ** 3)
+                     / (2 * _m / (1 - _lam * _m))),
+    symbols=(_lam, _m, _cv),
+    condition=sp.StrictLessThan(_lam * _m, 1),
+    assumptions="M/G/1 busy period started by one service: E[B] = m/(1 - rho), "
+                "E[B^2] = E[S^2]/(1 - rho)^3, E[S^2] = m^2 (1 + c_v^2), rho = lambda m < 1.  A "
+                "reader arriving inside a chain of writers that take the lock one after the "
+                "other (writer preference; linux writers spinning on a running owner) waits "
+                "this residual.",
+    reference="Kleinrock Vol. 1 §5.8 (busy period moments); Cobham (1954) priority queue; "
+              "queueing.md §1.3; kernel.md §2 (optimistic spinning).",
+))
+
+#: the share of time readers are shut out: each writer excludes them for e_w.
+writer_utilisation = _register(Formula(
+    name="writer_utilisation",
+    lhs=sp.Symbol(r"\rho_w"),
+    expr=writer_rate * writer_exclusive_time,
+    symbols=(writer_rate, writer_exclusive_time),
+    assumptions="Poisson writers at lambda_w, each shutting readers out for a mean e_w (its hold "
+                "of mmap_lock for write, VMA drains included, plus the time it waits queued "
+                "with new readers blocked, plus a direct hand-over's wake-up under the textbook "
+                "disciplines).  mmap_lock is stable only if rho_w < 1; otherwise writers pile up "
+                "and every wait is infinite.",
+    reference="Baccelli & Coffman (1982) service interruptions; Reiman & Wright (1991) "
+              "stability; queueing.md §1.1 and §1.3.",
+))
+
+#: mean wait of a lock request that sleeps with probability P_b.
+blocked_wait_mean = _register(Formula(
+    name="blocked_wait_mean",
+    lhs=sp.Symbol(r"\mathbb{E}[W]"),
+    expr=_P * (_r + _g),
+    symbols=(_P, _r, _g),
+    assumptions="A request finds the lock closed with probability P_b (PASTA); it then sleeps "
+                "for the residual r of the closed period and pays the wake-up g (wakeup_latency "
+                "plus the wait for a CPU) before it runs holding the lock.  Fuhrmann-Cooper "
+                "decomposition with the writer as the reader server's vacation (queueing.md "
+                "§1.3); MODEL.md: 'a contended reader still paid tens of µs'.",
+    reference="Fuhrmann & Cooper (1985); Baccelli & Coffman (1982); queueing.md §1.3; MODEL.md "
+              "(wake-up latency).",
+))
+
+# --------------------------------------------------------------------------------------------
+# Per-VMA lock: the chance a fault finds its VMA write-locked or draining
+# --------------------------------------------------------------------------------------------
+
+vma_abort_probability = _register(Formula(
+    name="vma_abort_probability",
+    lhs=sp.Symbol(r"P_{abort}"),
+    expr=writer_rate * (writer_vma_share * vma_lock_time_one / vma_count
+                        + writer_fork_share * vma_lock_time_fork),
+    symbols=(writer_rate, writer_vma_share, vma_lock_time_one, vma_count, writer_fork_share,
+             vma_lock_time_fork),
+    assumptions="A fault's VMA is write-locked or draining (lock_vma_under_rcu fails, "
+                "VMA_LOCK_ABORT) while a writer that changes it holds it: a one-VMA writer (share "
+                "s_1, its VMA uniform among V) for H_1 = its drain plus its hold; a fork (share "
+                "s_f) every VMA for H_f on average.  Poisson writers (PASTA); overlaps of two "
+                "writers' locked periods neglected (the analytic model caps the result at 1).",
+    reference="kernel.md §3.3 and §6.0 (ACQ_V), §6.5 (W2); MODEL.md mechanism 5; "
+              + _MODEL_REFERENCE,
+))
+
+# --------------------------------------------------------------------------------------------
+# Latency distribution: a stratum of the read time plus an atom-or-exponential wait
+# --------------------------------------------------------------------------------------------
+
+_t, _x0, _dx, _p0, _wbar = latency, read_low, read_width, no_wait_probability, wait_mean
+_u_local = _t - _x0
+_stratum_cdf = sp.Min(sp.Max(_u_local / _dx, 0), 1)
+_stratum_exp = sp.Piecewise(
+    (0, _u_local < 0),
+    (_wbar / _dx * (sp.exp(-(_t - sp.Min(_t, _x0 + _dx)) / _wbar) - sp.exp(-_u_local / _wbar)),
+     True))
+
+uniform_plus_wait_cdf = _register(Formula(
+    name="uniform_plus_wait_cdf",
+    lhs=sp.Symbol("F(t)"),
+    expr=_stratum_cdf - (1 - _p0) * _stratum_exp,
+    symbols=(_t, _x0, _dx, _p0, _wbar),
+    assumptions="P(X + Y <= t) for X uniform on [x_0, x_0 + Delta x] (one stratum of a read "
+                "time's law, whose CDF is taken linear between quantile levels) and an "
+                "independent wait Y that is 0 with probability p_0 and otherwise Exp(mean "
+                "w-bar): E[1{X<=t}] - (1 - p_0) E[e^{-(t-X)/w-bar}; X <= t].  The fault "
+                "latency's CDF is a mixture of these over fault classes and strata, shifted by "
+                "each class's fixed CPU and wake-up times; quantiles are read from it.",
+    reference="Convolution of a uniform and an exponential law (Feller Vol. 2, §I.3); "
+              + _MODEL_REFERENCE,
+))
+
+
+def uniform_plus_wait(t, x0, width, p0, wbar):
+    """Vectorised :data:`uniform_plus_wait_cdf`, also for ``width = 0`` (an atom) and
+    ``wbar = 0`` (no wait)."""
+    t, x0, width, p0, wbar = np.broadcast_arrays(*(np.asarray(v, dtype=float)
+                                                  for v in (t, x0, width, p0, wbar)))
+    u = t - x0
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        pos = width > 0
+        safe_w = np.where(pos, width, 1.0)
+        cdf_x = np.where(pos, np.clip(u / safe_w, 0.0, 1.0), (u >= 0).astype(float))
+        safe_wbar = np.where(wbar > 0, wbar, 1.0)
+        top = np.minimum(u, np.where(pos, width, 0.0))        # integrate X over [x0, x0 + top]
+        # (wbar/width) (e^{-(u - top)/wbar} - e^{-u/wbar}) = e^{-(u-top)/wbar} wbar/width (1 - e^{-top/wbar})
+        spread = np.where(pos, -np.expm1(-np.maximum(top, 0.0) / safe_wbar) * safe_wbar / safe_w,
+                          1.0)
+        exp_part = np.exp(-np.maximum(u - np.maximum(top, 0.0), 0.0) / safe_wbar) * spread
+        exp_part = np.where((u >= 0) & (wbar > 0), exp_part, 0.0)
+        out = cdf_x - (1.0 - p0) * exp_part
+    return _scalar_or_array(np.clip(out, 0.0, 1.0))
+
+
+def law_quantile(distribution: str, mean, cv, levels):
+    """Quantiles of the law named ``distribution`` with the given mean and cv at ``levels``.
+
+    ``mean``/``cv`` broadcast against ``levels`` (use a trailing axis for the levels).  The
+    exponential ignores cv (1), the deterministic returns the mean.
+    """
+    name = DISTRIBUTIONS.get(str(distribution).lower())
+    if name is None:
+        raise ValueError(f"unknown distribution {distribution!r}; allowed: {sorted(DISTRIBUTIONS)}")
+    mean, cv, levels = np.broadcast_arrays(*(np.asarray(v, dtype=float)
+                                             for v in (mean, cv, levels)))
+    if name == "deterministic":
+        return mean.copy()
+    if name == "exponential":
+        return -mean * np.log1p(-levels)
+    if name == "lognormal":
+        sigma2 = np.log1p(cv**2)
+        return np.exp(np.log(mean) - sigma2 / 2 + np.sqrt(sigma2) * special.ndtri(levels))
+    safe_cv = np.where(cv > 0, cv, 1.0)
+    shape = 1.0 / safe_cv**2
+    out = special.gammaincinv(shape, levels) * mean / shape
+    return np.where(cv > 0, out, mean)
+
+
+def sum_of_reads_law(distribution: str, cv, reads: int):
+    """(law, cv) of the sum of ``reads`` i.i.d. reads of the given law and cv (mean: times k).
+
+    Exact for the exponential (a gamma of shape k), the gamma (shape k/cv^2) and the
+    deterministic law; for the log-normal, the Fenton-Wilkinson approximation (a log-normal
+    with the sum's mean and variance).
+    """
+    name = DISTRIBUTIONS.get(str(distribution).lower())
+    if name is None:
+        raise ValueError(f"unknown distribution {distribution!r}; allowed: {sorted(DISTRIBUTIONS)}")
+    cv = np.asarray(cv, dtype=float)
+    if name == "deterministic":
+        return name, np.zeros_like(cv)
+    if name == "exponential":
+        return "gamma", np.ones_like(cv) / np.sqrt(reads)
+    return name, cv / np.sqrt(reads)
+
+
+def page_state_weights(a, rho, theta_c, theta_m, fault_locked, read_time_):
+    """The unnormalised time weights of the ``page_*_share`` formulas (vectorised, no division).
+
+    Each share is its weight over the sum of the five; the analytic model sums them over the
+    nodes of the popularity law, where computing the five ratios separately would cost five times
+    the work.  Equal to the registered expressions (tests).
+    """
+    cached_or_reclaimed = a + theta_c
+    base = theta_m * cached_or_reclaimed
+    return {
+        "absent": base,
+        "fault_locked": a * fault_locked * base,
+        "readaround_locked": rho * read_time_ * base,
+        "cached": rho * theta_m,
+        "mapped": a * (cached_or_reclaimed + rho),
+    }
