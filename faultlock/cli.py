@@ -5,6 +5,8 @@
 ``faultlock measure``    measure mainline on this machine's kernel (a C harness built at run time)
 ``faultlock calibrate``  fit Scenario fields to a measurement (or ``--douyin``: the published table)
 ``faultlock compare``    the model against a measurement, cell by cell
+``faultlock figures``    figures from a sweep store, for slides or the paper
+``faultlock paper``      the paper and the slides, from the sweeps and the formulas
 
 Every Scenario field is a flag (``--io-latency 2ms``, ``--threads 400``); times take units. Bad
 flags or values print one line and exit with status 2, without a traceback.
@@ -243,6 +245,10 @@ DELEGATED = {
                   "fit Scenario fields to a measurement, or --douyin to the published table"),
     "compare": ("faultlock.measure.commands.main_compare",
                 "predict each measured configuration and show the error"),
+    "figures": ("faultlock.figures.main_figures",
+                "render the figures of a sweep store (PNG and PDF, slides or paper style)"),
+    "paper": ("faultlock.paper.main_paper",
+              "run or resume the paper's sweeps, render figures and tables, build the PDFs"),
 }
 
 

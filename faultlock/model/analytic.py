@@ -60,7 +60,7 @@ import xarray as xr
 
 from . import symbolic as sym
 from .montecarlo import output
-from .montecarlo.state import FOLIO_DIRECT_LIMIT
+from .montecarlo.state import FOLIO_DIRECT_LIMIT, H_FAULT_LATENCY
 from .policies import POLICIES, check_policies, get_policy
 from .scenario import Scenario
 
@@ -1106,11 +1106,17 @@ def _dataset(scenario, x: _Inputs, metrics, stable, distribution, iterations,
     dims = ("policy",) + x.dims
     shape = (len(x.policies),) + x.shape
     data_vars = {}
+    # A stable steady state without faults (nothing is ever reclaimed: every page stays mapped)
+    # has no fault-latency distribution: its quantiles are undefined, not infinite.
+    no_faults = np.asarray(metrics.get("fault_rate", np.ones(shape)), dtype=float).reshape(shape)
+    no_faults = stable.reshape(shape) & (no_faults == 0)
     for name in list(output.RATIOS) + list(output.QUANTILES):
         if name not in metrics:
             continue
         units, long_name = _units(name)
         values = np.asarray(metrics[name], dtype=float).reshape(shape)
+        if name in output.QUANTILES and output.QUANTILES[name][0] == H_FAULT_LATENCY:
+            values = np.where(no_faults, np.nan, values)
         if units == "s":
             values = np.where(stable.reshape(shape), values, np.inf)
         else:
