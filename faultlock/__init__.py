@@ -13,6 +13,7 @@ from .model.policies import POLICIES, POLICY_TABLE, Policy  # noqa: E402
 from .model.scenario import PRESETS, Scenario, parse_time  # noqa: E402
 from .model.montecarlo.simulate import simulate  # noqa: E402
 from .model.analytic import predict  # noqa: E402
+from .sweeps import run_sweep  # noqa: E402
 
 __all__ = ["Scenario", "PRESETS", "POLICIES", "POLICY_TABLE", "Policy", "parse_time", "simulate",
-           "predict", "__version__"]
+           "predict", "run_sweep", "__version__"]

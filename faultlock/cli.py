@@ -5,6 +5,8 @@
 ``faultlock measure``    measure mainline on this machine's kernel (a C harness built at run time)
 ``faultlock calibrate``  fit Scenario fields to a measurement (or ``--douyin``: the published table)
 ``faultlock compare``    the model against a measurement, cell by cell
+``faultlock sweep``      a sweep spec over a grid, on a local or existing Dask cluster, into zarr
+``faultlock show``       a sweep store's dimensions, progress and winner shares
 ``faultlock figures``    figures from a sweep store, for slides or the paper
 ``faultlock paper``      the paper and the slides, from the sweeps and the formulas
 
@@ -245,6 +247,10 @@ DELEGATED = {
                   "fit Scenario fields to a measurement, or --douyin to the published table"),
     "compare": ("faultlock.measure.commands.main_compare",
                 "predict each measured configuration and show the error"),
+    "sweep": ("faultlock.sweeps.commands.main_sweep",
+              "run (or resume) a sweep spec on Dask into a zarr store; --list lists the specs"),
+    "show": ("faultlock.sweeps.commands.main_show",
+             "summarise a sweep store: dimensions, cells done, where each policy wins"),
     "figures": ("faultlock.figures.main_figures",
                 "render the figures of a sweep store (PNG and PDF, slides or paper style)"),
     "paper": ("faultlock.paper.main_paper",

@@ -1063,6 +1063,13 @@ def predict(scenario: Scenario, policies=POLICIES, *, distribution: bool = True)
         If ``scenario`` is not a Scenario, or a policy name is unknown (naming it and the
         allowed ones).
     """
+    # Cells past capacity or without faults produce inf/nan on the way; they are reported through
+    # ``stable`` and NaN, so numpy's warnings would only be noise.
+    with np.errstate(all="ignore"):
+        return _predict(scenario, policies, distribution)
+
+
+def _predict(scenario: Scenario, policies, distribution: bool) -> xr.Dataset:
     if not isinstance(scenario, Scenario):
         raise ValueError(f"scenario={scenario!r} is not allowed: a faultlock.Scenario")  # noqa: TRY004
     policies = check_policies(policies)

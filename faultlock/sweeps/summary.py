@@ -1,0 +1,84 @@
+"""``show(store)``: a plain-text summary of a sweep store.
+
+Dimensions, cells done per method, and for each objective the share of the computed grid that
+each policy wins (with the undecided share: cells where Monte Carlo intervals overlap).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import xarray as xr
+
+from .spec import SweepSpec
+from .store import RUN_LOG, StoreError, SweepStore, open_sweep
+from .winners import winner_maps, winner_shares
+
+__all__ = ["show"]
+
+
+def _dims_text(ds: xr.Dataset, axes: list[str]) -> str:
+    parts = []
+    for axis in axes:
+        values = ds[axis].values
+        if values.dtype.kind in "iuf" and len(values) > 1:
+            units = ds[axis].attrs.get("units", "")
+            units = "" if units in ("", "1") else f" {units}"
+            parts.append(f"{axis}={len(values)} [{values[0]:g}..{values[-1]:g}{units}]")
+        else:
+            parts.append(f"{axis}={len(values)} [{', '.join(map(str, values))}]")
+    return " x ".join(parts)
+
+
+def show(store: str | Path) -> str:
+    """A summary of the sweep store at ``store`` (raises StoreError if it is not one)."""
+    sweep_store = SweepStore(store)
+    attrs = sweep_store.attrs()
+    if attrs is None or "faultlock_sweep" not in attrs:
+        raise StoreError(f"{store}: not a faultlock sweep store")
+    lines = [f"sweep {attrs.get('spec_name')!r}: {attrs.get('description', '')}".rstrip(": "),
+             (f"  store {Path(store)}; spec {attrs.get('spec_source')} "
+              f"(fingerprint {str(attrs.get('spec_fingerprint'))[:12]}); "
+              f"seed entropy {attrs.get('seed_entropy')}"),
+             (f"  faultlock {attrs.get('faultlock_version')}, git "
+              f"{str(attrs.get('git_revision'))[:12]}"
+              f"{' (dirty)' if attrs.get('git_dirty') else ''}; "
+              f"{len(attrs.get(RUN_LOG, []))} run(s)")]
+    if not attrs.get("template_complete"):
+        lines.append("  template incomplete (the first run was interrupted): resume to write it")
+        return "\n".join(lines) + "\n"
+    spec = SweepSpec.from_text(attrs["spec_text"], attrs.get("spec_source", "<store>"),
+                               attrs.get("spec_name"))
+    tree = open_sweep(store)
+    axes = [a.name for a in spec.axes]
+    policies = [str(p) for p in attrs["policies"]]
+    for method in attrs["methods"]:
+        ds = tree[method].to_dataset()
+        done = ds["done"].values
+        group = ds.attrs
+        lines.append(f"{method} ({group.get('solver')}): {int(done.sum())}/{done.size} cells "
+                     f"done ({100 * done.mean():.0f}%); tasks of {tuple(group.get('chunk_shape'))} "
+                     f"cells, zarr chunks of {tuple(group.get('block_shape'))}")
+        lines.append(f"  dims: {_dims_text(ds, axes)}; policy={len(policies)}")
+        if method == "mc":
+            run = group.get("run_lengths", {})
+            lines.append(f"  run length: {run.get('operations')} operations x "
+                         f"{run.get('replications')} replication(s), {run.get('batches')} "
+                         f"batches, warm-up {run.get('warmup')}")
+        if not done.any():
+            continue
+        maps = ds if any(f"winner_{o.name}" in ds for o in spec.objectives) else \
+            winner_maps(ds.load(), spec.objectives, done=ds["done"], rtol=spec.tie_tolerance)
+        for objective in spec.objectives:
+            name = f"winner_{objective.name}"
+            if name not in maps:
+                lines.append(f"  {objective.name}: n/a ({method} does not give "
+                             f"{', '.join(m for m in objective.metrics if m not in ds)})")
+                continue
+            shares = winner_shares(maps[name], policies)
+            shown = [f"{label} {100 * share:.1f}%" for label, share in
+                     sorted(shares.items(), key=lambda kv: -kv[1]) if share > 0]
+            lines.append(f"  {objective.name} ({objective.describe()}):")
+            lines.append("      " + ("  ".join(shown) if shown else "no computed cells"))
+    return "\n".join(lines) + "\n"
+

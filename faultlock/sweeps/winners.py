@@ -1,0 +1,146 @@
+"""Where each policy wins: per objective, the best policy of every cell and its margin.
+
+For an objective (minimise a metric, optionally subject to upper bounds on other metrics) and a
+dataset with dims ``(*axes, policy)``, :func:`winner_maps` gives, over the axes:
+
+``leader_<objective>``
+    the policy with the best point estimate among those meeting the bounds (an index into
+    ``policy``), or a negative code;
+``winner_<objective>``
+    the leader where it is decided, else :data:`UNDECIDED`. With Monte Carlo intervals
+    (``<metric>_ci``) a leader is decided only if its 95 % interval is disjoint from every other
+    eligible policy's, and it meets the bounds with its whole interval; a policy whose interval
+    straddles a bound still competes. Without intervals (the analytic model) the intervals are
+    points. Either way a rival within ``rtol`` (relative; the spec's ``tie_tolerance``) of the
+    leader ties with it: undecided;
+``margin_<objective>``
+    runner-up minus leader (in the metric's units; positive means the leader is better).
+
+Conventions: an infinite value (an unstable regime) loses to every finite one; a policy whose
+metric is NaN has no observations (e.g. no writers for ``writer_latency_p99``) and does not compete,
+and a NaN bound metric means nothing to bound, so the bound holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import xarray as xr
+
+from .spec import METRICS, Objective
+
+__all__ = [
+    "CODES",
+    "NONE_FEASIBLE",
+    "NO_DATA",
+    "UNDECIDED",
+    "decode",
+    "winner_maps",
+    "winner_shares",
+]
+
+UNDECIDED = -1       #: intervals overlap (or an exact tie)
+NO_DATA = -2         #: cell not computed, or no policy has the metric
+NONE_FEASIBLE = -3   #: every policy is unstable (inf) or breaks a bound
+CODES = {UNDECIDED: "undecided", NO_DATA: "no_data", NONE_FEASIBLE: "none_feasible"}
+
+
+def _values(ds: xr.Dataset, name: str, axes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(value, half-width) as (cells, policy) float arrays; half-width 0 without intervals."""
+    x = ds[name].transpose(*axes, "policy").values.astype(float)
+    x = x.reshape(-1, x.shape[-1])
+    ci_name = f"{name}_ci"
+    if ci_name in ds:
+        h = ds[ci_name].transpose(*axes, "policy").values.astype(float).reshape(x.shape)
+        h = np.where(np.isnan(h) & np.isfinite(x), np.inf, np.abs(h))  # unknown width: unbounded
+    else:
+        h = np.zeros_like(x)
+    return x, h
+
+
+def winner_maps(ds: xr.Dataset, objectives: Iterable[Objective], *, done: xr.DataArray | None
+                = None, rtol: float = 1e-9) -> xr.Dataset:
+    """The winner, leader and margin maps of every objective whose metrics ``ds`` has."""
+    policies = [str(p) for p in ds["policy"].values]
+    out = {}
+    for objective in objectives:
+        if any(m not in ds for m in objective.metrics):
+            continue  # a metric this solver does not give: no map, rather than a wrong one
+        axes = [d for d in ds[objective.metric].dims if d != "policy"]
+        shape = tuple(ds.sizes[a] for a in axes)
+        x, h = _values(ds, objective.metric, axes)
+        if objective.sense == "maximize":
+            x = -x
+        cells, n = x.shape
+        present = ~np.isnan(x)
+        point_ok = np.ones_like(present)
+        sure_ok = np.ones_like(present)
+        maybe_ok = np.ones_like(present)
+        for metric, bound in objective.constraints:
+            w, hw = _values(ds, metric, axes)
+            nothing = np.isnan(w)
+            point_ok &= nothing | (w <= bound)
+            maybe_ok &= nothing | (w - np.where(np.isinf(w), 0, hw) <= bound)
+            sure_ok &= nothing | (w + hw <= bound)
+        candidate = present & point_ok & np.isfinite(x)
+        ranked = np.where(candidate, x, np.inf)
+        leader = np.argmin(ranked, axis=1)
+        rows = np.arange(cells)
+        has_leader = candidate[rows, leader]
+        best = x[rows, leader]
+        best_h = h[rows, leader]
+        rivals = present & maybe_ok
+        rivals[rows, leader] = False
+        rival_x = np.where(rivals, x, np.inf)
+        runner_up = rival_x.min(axis=1) if n > 1 else np.full(cells, np.inf)
+        with np.errstate(invalid="ignore"):
+            margin = np.where(has_leader, runner_up - best, np.nan)
+            reach = np.where(np.isinf(rival_x), np.inf, rival_x - h)
+            overlap = (reach <= (best + best_h + rtol * np.abs(best))[:, None]) & rivals
+        decided = has_leader & sure_ok[rows, leader] & ~overlap.any(axis=1)
+        any_data = present.any(axis=1)
+        leader_code = np.where(has_leader, leader, np.where(any_data, NONE_FEASIBLE, NO_DATA))
+        winner_code = np.where(decided, leader, np.where(has_leader, UNDECIDED, leader_code))
+        if done is not None:
+            not_done = ~done.transpose(*axes).values.reshape(-1).astype(bool)
+            leader_code = np.where(not_done, NO_DATA, leader_code)
+            winner_code = np.where(not_done, NO_DATA, winner_code)
+            margin = np.where(not_done, np.nan, margin)
+        flags = {
+            "flag_values": [NONE_FEASIBLE, NO_DATA, UNDECIDED, *range(len(policies))],
+            "flag_meanings": " ".join([CODES[NONE_FEASIBLE], CODES[NO_DATA], CODES[UNDECIDED],
+                                       *policies]),
+            "objective": objective.describe(),
+            "tie_tolerance": rtol,
+        }
+        name = objective.name
+        out[f"winner_{name}"] = (axes, winner_code.reshape(shape).astype(np.int8), {
+            **flags, "long_name": f"policy that wins {objective.describe()} "
+                                  "(undecided where intervals overlap)"})
+        out[f"leader_{name}"] = (axes, leader_code.reshape(shape).astype(np.int8), {
+            **flags, "long_name": f"policy with the best point estimate of {objective.describe()}"})
+        out[f"margin_{name}"] = (axes, margin.reshape(shape), {
+            "units": METRICS.get(objective.metric, ""), "objective": objective.describe(),
+            "long_name": f"runner-up minus leader in {objective.metric}"
+                         + (" (negated: maximised)" if objective.sense == "maximize" else "")})
+    dims = {d for var in out.values() for d in var[0]}
+    return xr.Dataset(out, coords={d: ds[d] for d in dims if d in ds.coords})
+
+
+def decode(codes: xr.DataArray, policies: Sequence[str]) -> xr.DataArray:
+    """Winner or leader codes as labels: policy names, ``undecided``, ``no_data``, ..."""
+    lookup = {**CODES, **dict(enumerate(policies))}
+    labels = np.vectorize(lambda c: lookup[int(c)], otypes=[object])(codes.values)
+    return codes.copy(data=labels)
+
+
+def winner_shares(winner: xr.DataArray, policies: Sequence[str]) -> dict[str, float]:
+    """Share of the computed cells (``no_data`` excluded) that each label takes."""
+    codes = np.asarray(winner.values).reshape(-1)
+    codes = codes[codes != NO_DATA]
+    if codes.size == 0:
+        return {}
+    labels = [*policies, CODES[UNDECIDED], CODES[NONE_FEASIBLE]]
+    values = [*range(len(policies)), UNDECIDED, NONE_FEASIBLE]
+    return {label: float(np.mean(codes == value)) for label, value in zip(labels, values)}
