@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+import faultlock
 from faultlock.measure import build, parse, tracing
 from faultlock.measure.calibrate import (Calibration, _cv_from_mean_p99, calibrate, compare,
                                          error_table, fit_device_curve, fit_lognormal)
@@ -395,20 +396,46 @@ def test_compare_predicts_the_calibrated_walk(mc_measurement):
     quiet = 0
     assert float(cmp["fault_latency_p50_error"].values[quiet, 1]) == pytest.approx(0, abs=0.08)
     assert "montecarlo" in error_table(cmp)
-    assert cmp["mapping_note"].values[1].startswith("writers: Poisson")
+    # the writer cell: a flat-out mmap thread, one to one; no control cell gave its gap
+    assert "writer_gap_cpu=0" in cmp["mapping_note"].values[1]
+    writer = faultlock.Scenario.from_json(str(cmp["scenario"].values[1]))
+    assert writer.writer_mode == "flat_out" and writer.writer_locks_per_op == 2
+    assert writer.access_pattern == "group_walk" and writer.threads == 1
+    # the model now reports the per-class metrics the harness measures
+    assert np.isfinite(cmp["major_latency_p50"].values[quiet, 1])
+    assert float(cmp["nofault_share"].values[quiet, 1]) == 0.0
 
 
-def test_closest_scenario_notes_group_walks():
-    cal = Calibration({"io_latency": 50e-6, "writer_hold": 3e-6, "writer_hold_cv": 1.0})
-    s, note = closest_scenario({"threads": 8, "group": 4, "writer_where": "process"}, cal)
-    assert s.threads == 2 and s.writer_rate == 0 and "G=4" in note and "control" in note
-    s, note = closest_scenario({"threads": 2, "group": 1, "writer_where": "thread",
-                                "writer_op": "mmap", "writer_pages": 1, "writer_rate": 100.0,
-                                "writer_locks_per_op": 2, "writer_count": 1}, cal)
-    assert s.writer_rate == 200.0 and s.writer_hold == 3e-6
-    with pytest.raises(ValueError, match="flat-out"):
-        closest_scenario({"threads": 2, "group": 1, "writer_where": "thread", "writer_op": "mmap",
-                          "writer_pages": 1, "writer_rate": 0.0, "writer_locks_per_op": 2}, cal)
+def test_closest_scenario_translates_a_cell_one_to_one():
+    """SCENARIO_SPEC.md §4: group walks, writer threads and the control map to Scenario fields."""
+    cal = Calibration({"io_latency": 50e-6, "writer_hold": 3e-6, "writer_hold_cv": 1.0},
+                      {"mmap 1p": (2.6e-6, 0.5)}, writer_gaps={"mmap 1p": 1.5e-6})
+    again = Calibration.from_json(cal.to_json())
+    assert again.writer_gaps == cal.writer_gaps and again.writer_holds == cal.writer_holds
+    control = {"threads": 8, "group": 4, "writer_where": "process", "writer_op": "mmap",
+               "writer_pages": 1, "writer_rate": 0.0, "writer_count": 2, "writer_calls": 1,
+               "writer_locks_per_op": 2, "pages": 256, "order": "sequential"}
+    s, note = closest_scenario(control, cal)
+    assert (s.threads, s.access_pattern, s.group_size, s.walk_pages, s.walk_order) == \
+        (8, "group_walk", 4, 256, "sequential")
+    assert (s.writer_mode, s.writer_threads, s.writer_where, s.writer_locks_per_op) == \
+        ("flat_out", 2, "process", 2)
+    assert s.writer_gap_cpu == 1.5e-6 and s.writer_hold == 2.6e-6 and s.writer_hold_cv == 0.5
+    assert s.writer_rate == 0 and s.writer_vma_share == 0 and s.writer_fork_share == 0
+    assert (s.readaround_pages, s.vmas, s.reclaim_rate_cached, s.swap_share) == (1, 1, 0, 0)
+    assert s.vmas * s.pages_per_vma >= 2 * 256 * 64 and "gap" not in note
+    periodic = {"threads": 2, "group": 0, "writer_where": "thread", "writer_op": "mprotect",
+                "writer_pages": 1024, "writer_rate": 100.0, "writer_locks_per_op": 3,
+                "writer_count": 1}
+    s, note = closest_scenario(periodic, cal)
+    assert s.group_size == 2 and s.walk_pages == 1024 and s.walk_order == "random"
+    assert (s.writer_mode, s.writer_op_rate, s.writer_locks_per_op, s.writer_where) == \
+        ("periodic", 100.0, 3, "thread")
+    assert s.writer_hold == 3e-6 and "mprotect 1024p" in note and "writer_gap_cpu=0" in note
+    s, _ = closest_scenario({"threads": 4, "group": 1, "writer_where": "none"}, cal)
+    assert s.writer_mode == "poisson" and s.writer_rate == 0 and s.writer_threads == 0
+    with pytest.raises(ValueError, match="multiple"):
+        closest_scenario({"threads": 6, "group": 4, "writer_where": "none"}, cal)
 
 
 def test_figures_from_a_comparison(mc_measurement):

@@ -5,6 +5,7 @@ import doctest
 import itertools
 import json
 import pickle
+import re
 import tomllib
 
 import numpy as np
@@ -15,11 +16,14 @@ from faultlock.model import scenario as scenario_module
 from faultlock.model.scenario import PRESETS, Field, Scenario, parse_time
 
 FIELD_ORDER = [
-    "threads", "think_time", "idle_time", "vmas", "pages_per_vma", "page_popularity", "swap_share",
+    "threads", "think_time", "idle_time", "vmas", "pages_per_vma", "page_popularity",
+    "access_pattern", "group_size", "walk_pages", "walk_order", "swap_share",
     "io_latency", "io_latency_cv", "io_distribution", "io_parallelism", "io_depth_slope",
     "io_page_time", "readaround_pages", "zram_latency", "fault_cpu_time", "cpus", "sched_slice",
-    "wakeup_latency", "reclaim_rate_cached", "reclaim_rate_mapped", "writer_rate", "writer_hold",
-    "writer_hold_cv", "writer_hold_distribution", "writer_vma_share", "writer_fork_share",
+    "wakeup_latency", "reclaim_rate_cached", "reclaim_rate_mapped", "writer_mode", "writer_rate",
+    "writer_threads", "writer_op_rate", "writer_locks_per_op", "writer_gap_cpu", "writer_where",
+    "writer_hold", "writer_hold_cv", "writer_hold_distribution", "writer_vma_share",
+    "writer_fork_share",
     "reader_rate", "reader_hold", "rwsem",
     "writer_spin", "handoff_timeout", "reader_wake_batch", "tried_after_major", "retry_limit",
     "jank_threshold",
@@ -381,3 +385,48 @@ def test_presets_are_read_only():
 def test_docstring_examples():
     result = doctest.testmod(scenario_module, extraglobs={"xr": xr})
     assert result.attempted > 0 and result.failed == 0
+
+
+# -- group walks and writer threads (SCENARIO_SPEC.md §1-2) ----------------------------------------
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(access_pattern="group_walk", threads=8, group_size=3),
+     "group_size=3 with threads=8 is not allowed: a group size that divides threads"),
+    (dict(access_pattern="group_walk", threads=4, group_size=8), "group_size=8 with threads=4"),
+    (dict(access_pattern="group_walk", page_popularity=1.0),
+     "page_popularity=1.0 is not allowed with access_pattern='group_walk'"),
+    (dict(access_pattern="group_walk", vmas=1, pages_per_vma=1000, threads=4, walk_pages=300),
+     "walk_pages=300 is not allowed: one epoch of the walk"),
+    (dict(group_size=2), "group_size=2 is not allowed with access_pattern='popularity'"),
+    (dict(walk_pages=64), "walk_pages=64 is not allowed with access_pattern='popularity'"),
+    (dict(walk_order="sequential"), "walk_order='sequential' is not allowed with access_pattern"),
+    (dict(writer_mode="periodic", writer_threads=1, writer_op_rate=10.0),
+     "writer_rate=100.0 is not allowed with writer_mode='periodic': 0"),
+    (dict(writer_threads=2), "writer_threads=2 is not allowed with writer_mode='poisson'"),
+    (dict(writer_where="process"), "writer_where='process' is not allowed with writer_mode="),
+    (dict(writer_locks_per_op=2), "writer_locks_per_op=2 is not allowed with writer_mode="),
+    (dict(writer_gap_cpu=1e-6), "writer_gap_cpu=1e-06 is not allowed with writer_mode="),
+    (dict(writer_mode="periodic", writer_rate=0.0, writer_threads=1),
+     "writer_op_rate=0.0 is not allowed with writer_mode='periodic'"),
+    (dict(writer_mode="flat_out", writer_rate=0.0, writer_threads=1, writer_op_rate=5.0),
+     "writer_op_rate=5.0 is not allowed with writer_mode='flat_out'"),
+    (dict(writer_mode="flat_out", writer_rate=0.0, writer_threads=1, writer_hold=0.0),
+     "writer_gap_cpu + writer_hold = 0.0 + 0.0 is not allowed"),
+    (dict(writer_mode="bursty"), "writer_mode='bursty' is not allowed: one of"),
+])
+def test_walk_and_writer_thread_constraints(changes, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Scenario(**changes)
+
+
+def test_walk_and_writer_threads_accepted_and_on_grids():
+    s = Scenario(access_pattern="group_walk", threads=8, group_size=0, walk_pages=64,
+                 walk_order="sequential", writer_mode="flat_out", writer_rate=0.0,
+                 writer_threads=2, writer_locks_per_op=2, writer_gap_cpu="3us",
+                 writer_where="process")
+    assert s.group_size == 0 and s.writer_gap_cpu == 3e-6
+    assert Scenario.from_json(s.to_json()) == s
+    grid = s.replace(group_size=xr.DataArray([1, 2, 4, 8], dims="g"))
+    assert grid.dims == {"g": 4}
+    with pytest.raises(ValueError, match=re.escape("group_size=3 with threads=8 (at {'g': 2})")):
+        s.replace(group_size=xr.DataArray([1, 2, 3, 8], dims="g"))

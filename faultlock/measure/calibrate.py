@@ -24,9 +24,12 @@
 ``writer_hold``, ``writer_hold_cv``
     per writer kind (op and region size), the perf-traced write hold (mean; cv from its p50 and p99)
     in the cell with the fewest threads; without tracing, the control process's operation time per
-    write lock (an upper bound).
+    write lock (an upper bound);
+``writer_gap_cpu`` (per writer kind, ``Calibration.writer_gaps``)
+    the control process's operation time per write lock less that hold: the writers' CPU outside
+    the lock (SCENARIO_SPEC.md §4); 0 when the hold itself came from the control.
 
-:func:`compare` maps each measured cell to its closest Scenario (:mod:`.mapping`), predicts it under
+:func:`compare` maps each measured cell to its Scenario (:mod:`.mapping`), predicts it under
 ``mainline`` with the Monte Carlo engine and, if present, the analytic solver, and returns measured
 and predicted side by side with relative errors.
 """
@@ -51,10 +54,16 @@ __all__ = ["Calibration", "calibrate", "compare", "fit_lognormal", "fit_device_c
 #: metrics both the measurement and the model report, compared by :func:`compare`
 COMPARED = ("fault_latency_mean", "fault_latency_p50", "fault_latency_p90", "fault_latency_p99",
             "major_faults_per_fault", "retries_per_fault", "io_read_rate", "fault_rate",
-            "mmap_read_wait_mean", "mmap_write_wait_mean", "writer_latency_mean")
-#: measured metrics the model does not output yet (per-class latencies; see SCENARIO_SPEC.md)
-MEASURED_ONLY = ("waiter_latency_p50", "waiter_latency_p90", "waiter_latency_p99",
-                 "major_latency_p50", "major_latency_p99", "waiter_share", "nofault_share")
+            "mmap_read_wait_mean", "mmap_write_wait_mean", "writer_latency_mean",
+            "waiter_latency_p50", "waiter_latency_p90", "waiter_latency_p99",
+            "major_latency_p50", "major_latency_p99", "waiter_share", "nofault_share",
+            "writer_ops_rate", "writer_op_latency_mean", "writer_cpu_share")
+#: measured metrics the model does not output
+MEASURED_ONLY: tuple[str, ...] = ()
+#: the model's name of a measured metric, where they differ: the harness counts major faults as
+#: the kernel does (``ru_majflt``), the model's ``major_faults_per_fault`` counts attempts that
+#: found the folio absent
+MODEL_NAMES = {"major_faults_per_fault": "kernel_major_faults_per_fault"}
 
 _Z90, _Z99 = 1.2815515655446004, 2.3263478740408408
 
@@ -67,6 +76,8 @@ class Calibration:
     fields: dict[str, Any]
     writer_holds: dict[str, tuple[float, float]] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
+    #: CPU outside the lock per write acquisition, per writer kind (``writer_gap_cpu``)
+    writer_gaps: dict[str, float] = field(default_factory=dict)
 
     def scenario(self, preset: str = "virtio_2cpu", **overrides: Any) -> Scenario:
         """The preset with the fitted fields (and ``overrides``) applied."""
@@ -76,7 +87,7 @@ class Calibration:
     def to_dict(self) -> dict[str, Any]:
         return {"fields": self.fields, "writer_holds": {k: list(v) for k, v in
                                                         self.writer_holds.items()},
-                "details": _jsonable(self.details)}
+                "writer_gaps": dict(self.writer_gaps), "details": _jsonable(self.details)}
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
@@ -85,7 +96,8 @@ class Calibration:
     def from_dict(cls, data: Mapping[str, Any]) -> Calibration:
         return cls(dict(data["fields"]), {k: tuple(v) for k, v in
                                           data.get("writer_holds", {}).items()},
-                   dict(data.get("details", {})))
+                   dict(data.get("details", {})),
+                   {k: float(v) for k, v in data.get("writer_gaps", {}).items()})
 
     @classmethod
     def from_json(cls, text: str) -> Calibration:
@@ -311,7 +323,17 @@ def calibrate(ds: xr.Dataset, *, io_source: str = "faults", use_model: bool = Tr
         first = holds.get("mmap 1p") or next(iter(holds.values()))
         fields["writer_hold"], fields["writer_hold_cv"] = first
         fields["writer_hold_distribution"] = "lognormal"
-    return Calibration(fields, holds, details)
+    # the writers' CPU outside the lock: the control's operation time per acquisition less the hold
+    gaps: dict[str, float] = {}
+    for i, c in sorted(enumerate(cells), key=lambda ic: ic[1].get("threads", 0)):
+        kind = writer_kind(c.get("writer_op", ""), c.get("writer_pages", 0) or 0)
+        if c.get("writer_where") != "process" or kind in gaps or kind not in holds:
+            continue
+        k = max(int(c.get("writer_locks_per_op", 1)), 1)
+        op = _value(ds, "writer_op_latency_mean", config=i)
+        if op > 0:
+            gaps[kind] = max(op / k - holds[kind][0], 0.0)
+    return Calibration(fields, holds, details, gaps)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -334,9 +356,21 @@ def _solver_values(ds: xr.Dataset, names) -> tuple[dict[str, float], dict[str, f
     point = ds.sel(policy="mainline") if "policy" in ds.dims else ds
     values, cis = {}, {}
     for name in names:
-        values[name] = float(point[name].values) if name in point else float("nan")
-        cis[name] = float(point[name + "_ci"].values) if name + "_ci" in point else float("nan")
+        model = MODEL_NAMES.get(name, name)
+        values[name] = float(point[model].values) if model in point else float("nan")
+        cis[name] = float(point[model + "_ci"].values) if model + "_ci" in point else float("nan")
     return values, cis
+
+
+def _walk_config(ds: xr.Dataset) -> dict[str, Any]:
+    """The walk's ``pages`` and ``order`` from the measurement's config (not cell coordinates)."""
+    try:
+        config = json.loads(ds.attrs.get("config", "{}"))
+    except (ValueError, TypeError):
+        return {}
+    if not isinstance(config, Mapping):
+        return {}
+    return {k: config[k] for k in ("pages", "order") if k in config}
 
 
 def compare(ds: xr.Dataset, scenario_fn: Callable | None = None, *,
@@ -350,8 +384,9 @@ def compare(ds: xr.Dataset, scenario_fn: Callable | None = None, *,
         A measurement (:func:`faultlock.measure.measure`).
     scenario_fn : callable, optional
         ``scenario_fn(cell, calibration, measured) -> Scenario or (Scenario, note)``, where
-        ``cell`` is the dict of the cell's coordinates and ``measured`` its metrics. Default:
-        :func:`faultlock.measure.mapping.closest_scenario`.
+        ``cell`` is the dict of the cell's coordinates (with the walk's ``pages`` and ``order``
+        from the measurement's config) and ``measured`` its metrics. Default:
+        :func:`faultlock.measure.mapping.closest_scenario`, a one-to-one translation.
     calibration : Calibration, optional
         Default: ``calibrate(ds)``.
     solvers : sequence of {"montecarlo", "analytic"}
@@ -375,6 +410,7 @@ def compare(ds: xr.Dataset, scenario_fn: Callable | None = None, *,
     sources = ["measured"] + [s for s in ("montecarlo", "analytic")
                               if s in solvers and (s != "analytic" or predict is not None)]
     cells = _cells(ds)
+    walk = _walk_config(ds)
     n = len(cells)
     names = list(COMPARED) + list(MEASURED_ONLY)
     values = {m: np.full((n, len(sources)), np.nan) for m in names}
@@ -387,7 +423,8 @@ def compare(ds: xr.Dataset, scenario_fn: Callable | None = None, *,
             values[m][i, 0] = measured.get(m, np.nan)
             lo, hi = measured.get(m + "_lo", np.nan), measured.get(m + "_hi", np.nan)
             cis[m][i, 0] = (hi - lo) / 2
-        made = (scenario_fn or closest_scenario)(cell, calibration, measured=measured)
+        made = (scenario_fn or closest_scenario)({**walk, **cell}, calibration,
+                                                  measured=measured)
         scenario, note = made if isinstance(made, tuple) else (made, "")
         scenarios.append(scenario.to_json(indent=None))
         notes.append(note)

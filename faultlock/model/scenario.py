@@ -52,6 +52,10 @@ KINDS = {"time": "s", "rate": "1/s", "share": "-", "float": "-", "count": "count
 
 DISTRIBUTIONS = ("exponential", "lognormal", "gamma", "deterministic")
 RWSEM_DISCIPLINES = ("linux", "fifo", "reader_pref", "writer_pref", "phase_fair")
+ACCESS_PATTERNS = ("popularity", "group_walk")
+WALK_ORDERS = ("random", "sequential")
+WRITER_MODES = ("poisson", "periodic", "flat_out")
+WRITER_WHERE = ("thread", "process")
 
 # ----------------------------------------------------------------------------------------------
 # Units
@@ -331,6 +335,14 @@ class Scenario:
     ``writer_rate`` and write-lock none, one or all VMAs. Reclaim evicts cached and mapped folios at
     the given hazards. Everything runs on ``cpus`` CPUs.
 
+    Two alternatives reproduce the measurement harness (``faultlock/measure/SCENARIO_SPEC.md``):
+    ``access_pattern='group_walk'`` makes groups of ``group_size`` threads walk ``walk_pages``
+    fresh pages each, in a fixed order shared by the group; ``writer_mode='periodic'`` or
+    ``'flat_out'`` replaces the Poisson writers by ``writer_threads`` closed-loop writer threads
+    that make ``writer_locks_per_op`` write acquisitions per operation, each after
+    ``writer_gap_cpu`` of CPU, in this process (``writer_where='thread'``) or in another one
+    (``'process'``: CPU load only).
+
     Examples
     --------
     >>> s = Scenario(threads=64, io_latency="150us")
@@ -356,6 +368,21 @@ class Scenario:
     pages_per_vma: Count = _spec("count", 65536, "pages in each VMA", low=1, high=2**40)
     page_popularity: Number = _spec("float", 0.8, "Zipf exponent of page popularity; "
                                      "0 = uniform", low=0, high=10)
+    # -- access pattern (SCENARIO_SPEC.md §1: the harness's group walks) -----------------------
+    access_pattern: Name = _spec("name", "popularity", "how a thread picks the page of its next "
+                                 "access: 'popularity' draws it from the Zipf law of "
+                                 "page_popularity; 'group_walk': groups of group_size threads walk "
+                                 "walk_pages fresh pages each, in a fixed order",
+                                 choices=ACCESS_PATTERNS)
+    group_size: Count = _spec("count", 1, "G, threads per group of a group walk (thread t is in "
+                              "group t // G; every member walks the same pages in the same order); "
+                              "0 = threads (all in lock step); threads % G == 0",
+                              low=0, high=1_000_000)
+    walk_pages: Count = _spec("count", 1024, "N, pages of one epoch of a group walk; after N "
+                              "accesses a group walks N fresh pages", low=1, high=2**24)
+    walk_order: Name = _spec("name", "random", "order of a group's N pages within an epoch: "
+                             "'random' (a permutation per group and epoch) or 'sequential'",
+                             choices=WALK_ORDERS)
     swap_share: Share = _spec("share", 0.0, "share of VMAs that are anonymous and swap-backed "
                               "(zram); the rest are file-backed", **SHARE)
     # -- storage (kernel.md §5: NVMe 20-70 µs at QD1, UFS ~60-150 µs, HDD 5-10 ms) --------------
@@ -397,8 +424,27 @@ class Scenario:
     reclaim_rate_mapped: PerSecond = _spec("rate", 0.0, "reclaim hazard of a mapped folio "
                                            "(reclaim unmaps it)", **NONNEGATIVE)
     # -- mmap_lock writers (kernel.md §5: 838-909 writes per Douyin warm start) ----------------
+    writer_mode: Name = _spec("name", "poisson", "'poisson': writers arrive as an open stream "
+                              "at writer_rate; 'periodic' or 'flat_out': writer_threads "
+                              "closed-loop writer threads (SCENARIO_SPEC.md §2)",
+                              choices=WRITER_MODES)
     writer_rate: PerSecond = _spec("rate", 100.0, "mmap_lock write acquisitions per second "
-                                   "(Poisson)", **NONNEGATIVE)
+                                   "(Poisson; 0 unless writer_mode='poisson')", **NONNEGATIVE)
+    writer_threads: Count = _spec("count", 0, "W, closed-loop writer threads (periodic and "
+                                  "flat_out only)", low=0, high=4096)
+    writer_op_rate: PerSecond = _spec("rate", 0.0, "operations per second of each periodic "
+                                      "writer thread (absolute deadlines, no catch-up burst)",
+                                      **NONNEGATIVE)
+    writer_locks_per_op: Count = _spec("count", 1, "k, mmap_lock write acquisitions per writer "
+                                       "operation (mmap + munmap = 2, mprotect = 1)",
+                                       low=1, high=100_000)
+    writer_gap_cpu: Seconds = _spec("time", 0.0, "CPU a writer thread runs outside the lock "
+                                    "before each acquisition (syscall entry and exit, VMA "
+                                    "allocation, the munmap zap)", **NONNEGATIVE)
+    writer_where: Name = _spec("name", "thread", "'thread': the writer threads take this "
+                               "process's mmap_lock; 'process': the same threads in another "
+                               "process, on the same CPUs, taking no lock of ours (the control)",
+                               choices=WRITER_WHERE)
     # kernel.md §5: no published number; suggested log-normal, median ~5-20 µs
     writer_hold: Seconds = _spec("time", 20e-6, "mean time a writer holds mmap_lock for write "
                                  "(its critical section, CPU)", **NONNEGATIVE)
@@ -682,18 +728,107 @@ def _check_grid(values: Mapping[str, Any]) -> list[str]:
     return []
 
 
+def _first_bad(values: Mapping[str, Any], names: tuple[str, ...], predicate) -> tuple | None:
+    """The first grid element where ``predicate`` (over the broadcast fields ``names``) holds:
+    ``(values by name, " (at {...})" or "")``, or None."""
+    arrays = xr.broadcast(*(xr.DataArray(values[n]) for n in names))
+    bad = np.asarray(predicate(*(np.asarray(a.values) for a in arrays)), dtype=bool)
+    if not bad.any():
+        return None
+    bad = np.broadcast_to(bad, arrays[0].shape)
+    index = np.unravel_index(int(np.flatnonzero(bad.ravel())[0]), bad.shape)
+    at = f" (at {dict(zip(arrays[0].dims, map(int, index)))})" if index else ""
+    found = {}
+    for name, array in zip(names, arrays):
+        value = array.values[index]
+        found[name] = value.item() if isinstance(value, np.generic | np.ndarray) else value
+    return found, at
+
+
+def _walk_groups_ok(threads, group):
+    g = np.where(group == 0, threads, group)
+    return (g <= threads) & (threads % np.maximum(g, 1) == 0)
+
+
+def _only_when(switch: str, active: str, name: str) -> tuple:
+    """The rule that ``name`` keeps its default unless ``switch`` is ``active`` (``active`` with a
+    leading ``!``: unless ``switch`` is anything but that)."""
+    default = Scenario.FIELDS[name].default
+    if active.startswith("!"):
+        def bad(mode, x):
+            return (mode == active[1:]) & (x != default)
+        where = "only writer threads (writer_mode 'periodic' or 'flat_out') use it"
+    else:
+        def bad(mode, x):
+            return (mode != active) & (x != default)
+        where = f"only {switch}={active!r} uses it"
+
+    def message(v, at):
+        return (f"{name}={v[name]!r}{at} is not allowed with {switch}={v[switch]!r}: {where}; "
+                f"leave it at its default {default!r}")
+    return (switch, name), bad, message
+
+
+#: (fields, predicate of a bad element, message) of the constraints between fields. Fields that
+#: only matter in one mode must keep their defaults in the others, so that no field is silently
+#: ignored (SCENARIO_SPEC.md §1-2).
+_TOGETHER = (
+    (("writer_vma_share", "writer_fork_share"),
+     lambda vma, fork: vma + fork > 1 + 1e-12,
+     lambda v, at: f"writer_vma_share + writer_fork_share = {v['writer_vma_share']!r} + "
+                   f"{v['writer_fork_share']!r}{at} is not allowed: the two shares must sum to "
+                   "at most 1"),
+    (("access_pattern", "threads", "group_size"),
+     lambda ap, t, g: (ap == "group_walk") & ~_walk_groups_ok(t, g),
+     lambda v, at: f"group_size={v['group_size']!r} with threads={v['threads']!r}{at} is not "
+                   "allowed: a group size that divides threads (threads % group_size == 0; "
+                   "0 = threads)"),
+    (("access_pattern", "page_popularity"),
+     lambda ap, pop: (ap == "group_walk") & (pop != Scenario.FIELDS["page_popularity"].default),
+     lambda v, at: f"page_popularity={v['page_popularity']!r}{at} is not allowed with "
+                   "access_pattern='group_walk': the walk chooses the pages; leave "
+                   f"page_popularity at its default {Scenario.FIELDS['page_popularity'].default}"),
+    (("access_pattern", "threads", "group_size", "walk_pages", "vmas", "pages_per_vma"),
+     lambda ap, t, g, n, v, p: (ap == "group_walk")
+     & (t // np.maximum(np.where(g == 0, t, g), 1) * n > v * p),
+     lambda v, at: f"walk_pages={v['walk_pages']!r}{at} is not allowed: one epoch of the walk, "
+                   "(threads / group_size) * walk_pages pages, must fit in vmas * pages_per_vma = "
+                   f"{v['vmas'] * v['pages_per_vma']}"),
+    *(_only_when("access_pattern", "group_walk", name)
+      for name in ("group_size", "walk_pages", "walk_order")),
+    (("writer_mode", "writer_rate"),
+     lambda mode, rate: (mode != "poisson") & (rate != 0),
+     lambda v, at: f"writer_rate={v['writer_rate']!r}{at} is not allowed with "
+                   f"writer_mode={v['writer_mode']!r}: 0 (writer threads set their own pace "
+                   "with writer_threads and writer_op_rate)"),
+    *(_only_when("writer_mode", "!poisson", name)
+      for name in ("writer_threads", "writer_op_rate", "writer_locks_per_op", "writer_gap_cpu",
+                   "writer_where")),
+    (("writer_mode", "writer_op_rate"),
+     lambda mode, rate: (mode == "periodic") & (rate <= 0),
+     lambda v, at: f"writer_op_rate={v['writer_op_rate']!r}{at} is not allowed with "
+                   "writer_mode='periodic': operations per second per writer thread > 0"),
+    (("writer_mode", "writer_op_rate"),
+     lambda mode, rate: (mode == "flat_out") & (rate != 0),
+     lambda v, at: f"writer_op_rate={v['writer_op_rate']!r}{at} is not allowed with "
+                   "writer_mode='flat_out': 0 (a flat-out writer starts its next operation at "
+                   "once)"),
+    (("writer_mode", "writer_threads", "writer_gap_cpu", "writer_hold"),
+     lambda mode, w, gap, hold: (mode == "flat_out") & (w > 0) & (gap + hold <= 0),
+     lambda v, at: f"writer_gap_cpu + writer_hold = {v['writer_gap_cpu']!r} + "
+                   f"{v['writer_hold']!r}{at} is not allowed with writer_mode='flat_out': "
+                   "a time (s) > 0, or a flat-out writer would loop without time passing"),
+)
+
+
 def _check_together(values: Mapping[str, Any]) -> list[str]:
     """Constraints that involve more than one field (checked elementwise on grids)."""
-    vma, fork = xr.broadcast(xr.DataArray(values["writer_vma_share"]),
-                             xr.DataArray(values["writer_fork_share"]))
-    bad = (vma + fork > 1 + 1e-12).values
-    if not bad.any():
-        return []
-    index = np.unravel_index(int(np.flatnonzero(bad.ravel())[0]), bad.shape)
-    at = f" (at {dict(zip(vma.dims, map(int, index)))})" if index else ""
-    return [f"writer_vma_share + writer_fork_share = {vma.values[index].item()!r} + "
-            f"{fork.values[index].item()!r}{at} is not allowed: the two shares must sum to at "
-            "most 1"]
+    errors = []
+    for names, predicate, message in _TOGETHER:
+        found = _first_bad(values, names, predicate)
+        if found is not None:
+            errors.append(message(*found))
+    return errors
 
 
 def _toml_key(key: Any) -> str:

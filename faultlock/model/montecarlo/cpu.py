@@ -8,18 +8,23 @@ queued (EEVDF's base slice, ``kernel/sched/fair.c``).
 
 A sleeper that is woken (by a lock grant, a folio unlock, a drained VMA, the end of an idle sleep)
 first pays ``wakeup_latency`` (``try_to_wake_up`` until the task is runnable), then needs a CPU.
-When every CPU is busy it preempts a thread that is only computing between accesses (wake-up
-preemption: a task that slept has earned lag over one that ran, ``check_preempt_wakeup_fair``);
-the preempted thread goes to the tail of the run queue with the rest of its burst. Lock holders and
-fault work are not preempted. If no CPU can be taken the woken task queues, so the cost of a wake-up
-grows with load, as traces of a 6.18 kernel show (``MODEL.md``).
+When every CPU is busy it preempts a thread that is only computing between accesses, or a writer
+thread running outside the lock (wake-up preemption: a task that slept has earned lag over one
+that ran, ``check_preempt_wakeup_fair``); the preempted thread goes to the tail of the run queue
+with the rest of its burst. Lock holders and fault work are not preempted. If no CPU can be taken
+the woken task queues, so the cost of a wake-up grows with load, as traces of a 6.18 kernel show
+(``MODEL.md``).
+
+A writer thread runs burst after burst and may never sleep (flat out): at each acquisition
+boundary (a syscall return, where a wake-up's ``need_resched`` takes effect) it gives its CPU to a
+queued entity (``yield_cpu``), so that nobody starves behind it.
 """
 
 from numba import njit
 
 from . import calendar
 from .state import (EV_BURST, EV_RUN, EV_WAKE, I_CPU_FREE, I_RQ_HEAD, I_RQ_LEN, K_THINK_DONE,
-                    P_SLICE, P_WAKE, Q_CPUS, R_NOW)
+                    K_W_GAP_DONE, P_SLICE, P_WAKE, Q_CPUS, R_NOW)
 
 
 @njit(cache=True, inline="always")
@@ -76,7 +81,8 @@ def request_cpu(S, Q, entity, woken):
         now = S.reals[R_NOW]
         for cpu in range(Q[Q_CPUS]):
             victim = S.cpu_running[cpu]
-            if S.ent_event[victim] == EV_BURST and S.ent_cont[victim] == K_THINK_DONE:
+            if S.ent_event[victim] == EV_BURST and (S.ent_cont[victim] == K_THINK_DONE
+                                                    or S.ent_cont[victim] == K_W_GAP_DONE):
                 remaining = S.heap_time[S.heap_pos[victim]] - now + S.burst_rem[victim]
                 calendar.cancel(S.heap_time, S.heap_ent, S.heap_pos, S.heap_size, victim)
                 S.burst_rem[victim] = remaining
@@ -106,6 +112,23 @@ def release_cpu(S, Q, entity):
         S.cpu_running[cpu] = -1
         S.cpu_free[S.ints[I_CPU_FREE]] = cpu
         S.ints[I_CPU_FREE] += 1
+
+
+@njit(cache=True, inline="always")
+def should_yield(S, Q):
+    """Others wait for a CPU (at a preemption point, the running entity gives way)."""
+    return Q[Q_CPUS] > 0 and S.ints[I_RQ_LEN] > 0
+
+
+@njit(cache=True)
+def yield_cpu(S, Q, entity, cont):
+    """``entity`` gives its CPU to the head of the run queue and queues at the tail; it runs
+    ``cont`` when it gets a CPU again."""
+    release_cpu(S, Q, entity)
+    S.ent_cont[entity] = cont
+    S.ent_event[entity] = EV_RUN
+    S.burst_rem[entity] = 0.0
+    _enqueue(S, entity)
 
 
 @njit(cache=True, inline="always")

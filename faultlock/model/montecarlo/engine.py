@@ -1,7 +1,7 @@
 """The event loop: pop the earliest timer, dispatch it to the module that owns the entity.
 
 The loop is the only place that knows every kind of entity; each module (``threads``,
-``writers``, ``device``, ``cpu``) handles its own events. In checking mode it also verifies the lock
+``writers``, ``readers``, ``device``, ``cpu``) handles its own events. In checking mode it also verifies the lock
 invariants after every event: never a writer with any other holder of ``mmap_lock``; never a VMA
 reader while the VMA is write-locked.
 """
@@ -9,12 +9,14 @@ reader while the VMA is write-locked.
 from numba import njit
 
 from . import calendar, cpu, device, readers, stats, threads, writers
-from .state import (EV_READER_ARRIVAL, K_R_HOLD_DONE, K_R_START, EV_ARRIVAL, EV_BURST, EV_IO, EV_RUN, EV_SPIN, EV_WAKE, I_EVENTS, I_OVERLOAD,
-                    I_RW_READERS, I_RW_WRITER, I_STOP, I_VIOLATIONS, K_ATTEMPT, K_FOLIO_HOLD_OWNED,
-                    K_FOLIO_RETRY, K_FOLIO_RETRY_OWNED, K_IDLE_DONE, K_INSTALL_DONE, K_MISS_SUBMIT,
-                    K_MMAP_GRANTED, K_THINK_DONE, K_W_DRAINED, K_W_GRANTED, K_W_HOLD_DONE,
-                    K_W_START, K_W_WOKEN, P_MAX_TIME, Q_CHECK, Q_FIRST_IO, Q_MAX_EVENTS,
-                    Q_THREADS, Q_VMAS, R_NOW, S_EVENTS)
+from .state import (EV_ARRIVAL, EV_BURST, EV_IO, EV_READER_ARRIVAL, EV_RUN, EV_SPIN, EV_WAKE,
+                    I_EVENTS, I_OVERLOAD, I_RW_READERS, I_RW_WRITER, I_STOP, I_VIOLATIONS,
+                    K_ATTEMPT, K_FOLIO_HOLD_OWNED, K_FOLIO_RETRY, K_FOLIO_RETRY_OWNED, K_IDLE_DONE,
+                    K_INSTALL_DONE, K_MISS_SUBMIT, K_MMAP_GRANTED, K_PTE_PRESENT_DONE,
+                    K_R_HOLD_DONE, K_R_START, K_THINK_DONE, K_W_DRAINED, K_W_GAP_DONE, K_W_GRANTED,
+                    K_W_HOLD_DONE, K_W_NEXT_ACQ, K_W_OP_START, K_W_PROC_HOLD_DONE, K_W_START,
+                    K_W_WOKEN, P_MAX_TIME, Q_CHECK, Q_FIRST_IO, Q_MAX_EVENTS, Q_THREADS, Q_VMAS,
+                    R_NOW, S_EVENTS)
 from .stats import count
 
 
@@ -27,6 +29,8 @@ def _dispatch(S, P, Q, entity, cont):
         threads.access(S, P, Q, entity)
     elif cont == K_INSTALL_DONE:
         threads.install_done(S, P, Q, entity)
+    elif cont == K_PTE_PRESENT_DONE:
+        threads.pte_present_done(S, P, Q, entity)
     elif cont == K_MMAP_GRANTED:
         if entity < Q[Q_THREADS]:
             threads.mmap_granted(S, P, Q, entity)
@@ -56,6 +60,14 @@ def _dispatch(S, P, Q, entity, cont):
         readers.start(S, P, Q, entity)
     elif cont == K_R_HOLD_DONE:
         readers.hold_done(S, P, Q, entity)
+    elif cont == K_W_OP_START:
+        writers.op_start(S, P, Q, entity)
+    elif cont == K_W_GAP_DONE:
+        writers.gap_done(S, P, Q, entity)
+    elif cont == K_W_PROC_HOLD_DONE:
+        writers.acquisition_done(S, P, Q, entity)
+    elif cont == K_W_NEXT_ACQ:
+        writers.resume_acquisition(S, P, Q, entity)
 
 
 @njit(cache=True)
@@ -76,6 +88,7 @@ def run(S, P, Q):
         S.ent_cont[t] = K_THINK_DONE
         cpu.request_cpu(S, Q, t, False)
     writers.schedule_arrival(S, P, Q)
+    writers.start_threads(S, P, Q)
     readers.schedule_arrival(S, P, Q)
     first_io = Q[Q_FIRST_IO]
     max_events = Q[Q_MAX_EVENTS]

@@ -7,19 +7,24 @@ degrees of freedom times the standard error of the B batch values (Law & Kelton;
 queueing.md`` §3.2). Batches are equal numbers of completed faults after a warm-up.
 """
 
+import functools
+
 import numpy as np
 from scipy import stats as scipy_stats
 
-from .state import (H_FAULT_LATENCY, H_READ_WAIT, H_WRITE_WAIT, H_WRITER_LATENCY, HIST_LOG10_MIN,
-                    HIST_PER_DECADE, N_BINS, S_EVENTS, S_FAULTS, S_IN_FAULT_AREA, S_IO_READS,
-                    S_JANK, S_LATENCY_SUM, S_READ_ACQ, S_READ_SLOW_WAIT_SUM, S_READ_WAIT_DONE,
-                    S_READ_WAIT_SUM, S_READ_WAITING_AREA, S_REFAULTS, S_RETRIES,
-                    S_RETRY_IO_WAITS, S_RETRY_MISSES, S_TIME, S_VMA_ABORTS, S_WRITE_ACQ,
-                    S_WRITE_SLOW_WAIT_SUM, S_WRITE_WAIT_DONE, S_WRITE_WAIT_SUM,
-                    S_WRITE_WAITING_AREA, S_WRITER_LATENCY_SUM, S_WRITERS_DONE, S_MAJOR,
-                    S_ACCESSES, S_RECLAIMS, S_READ_WAIT_MAX, S_WRITE_WAIT_MAX,
-                    S_READ_BUSY_TIME, S_READ_BUSY_PERIODS, S_READS_HOLDING_MMAP,
-                    S_READS_HOLDING_VMA)
+from .state import (H_FAULT_LATENCY, H_MAJOR_LATENCY, H_MINOR_LATENCY, H_READ_WAIT,
+                    H_WAITER_LATENCY, H_WRITE_WAIT, H_WRITER_LATENCY, H_WRITER_OP_LATENCY,
+                    HIST_LOG10_MIN, HIST_PER_DECADE, N_BINS, S_ACCESSES, S_CLASS_MAJOR,
+                    S_CLASS_MINOR, S_CLASS_WAITER, S_EVENTS, S_FAULTS, S_IN_FAULT_AREA, S_IO_READS,
+                    S_JANK, S_KERNEL_MAJOR, S_LATENCY_SUM, S_MAJOR, S_MAJOR_LATENCY_SUM,
+                    S_MINOR_LATENCY_SUM, S_NOFAULT, S_READ_ACQ, S_READ_BUSY_PERIODS,
+                    S_READ_BUSY_TIME, S_READ_SLOW_WAIT_SUM, S_READ_WAIT_DONE, S_READ_WAIT_MAX,
+                    S_READ_WAIT_SUM, S_READ_WAITING_AREA, S_READS_HOLDING_MMAP, S_READS_HOLDING_VMA,
+                    S_RECLAIMS, S_REFAULTS, S_RETRIES, S_RETRY_IO_WAITS, S_RETRY_MISSES, S_TIME,
+                    S_VMA_ABORTS, S_WAITER_LATENCY_SUM, S_WRITE_ACQ, S_WRITE_SLOW_WAIT_SUM,
+                    S_WRITE_WAIT_DONE, S_WRITE_WAIT_MAX, S_WRITE_WAIT_SUM, S_WRITE_WAITING_AREA,
+                    S_WRITER_CPU, S_WRITER_LATENCY_SUM, S_WRITER_OP_LATENCY_SUM, S_WRITER_OPS,
+                    S_WRITERS_DONE)
 
 #: lower edges (s) of the decade bins kernel developers publish: [0,1) µs, [1,10) µs, ... [1e5, inf)
 WAIT_DECADE_EDGES = np.array([0.0, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1])
@@ -62,6 +67,29 @@ RATIOS = {
                                      "reads waited for while holding mmap_lock, per fault"),
     "reads_holding_vma_per_fault": (S_READS_HOLDING_VMA, S_FAULTS, "1",
                                     "reads waited for while holding the VMA lock, per fault"),
+    # access classes (SCENARIO_SPEC.md §1; the harness's classes, faultlock/measure/parse.py)
+    "major_share": (S_CLASS_MAJOR, S_ACCESSES, "1",
+                    "share of accesses whose fault first found the folio absent"),
+    "waiter_share": (S_CLASS_WAITER, S_ACCESSES, "1",
+                     "share of accesses whose fault first found the folio locked by another "
+                     "thread (under read or being installed)"),
+    "minor_share": (S_CLASS_MINOR, S_ACCESSES, "1",
+                    "share of accesses whose fault first found the folio cached and unlocked"),
+    "nofault_share": (S_NOFAULT, S_ACCESSES, "1", "share of accesses to a mapped page (no fault)"),
+    "major_latency_mean": (S_MAJOR_LATENCY_SUM, S_CLASS_MAJOR, "s", "mean latency of major faults"),
+    "waiter_latency_mean": (S_WAITER_LATENCY_SUM, S_CLASS_WAITER, "s",
+                            "mean latency of faults that waited for another thread's folio"),
+    "minor_latency_mean": (S_MINOR_LATENCY_SUM, S_CLASS_MINOR, "s",
+                           "mean latency of minor faults"),
+    "kernel_major_faults_per_fault": (S_KERNEL_MAJOR, S_FAULTS, "1",
+                                      "faults the kernel counts major (completing attempt "
+                                      "returned VM_FAULT_MAJOR or ran TRIED), per fault"),
+    # writer operations (SCENARIO_SPEC.md §2; a Poisson writer is one acquisition)
+    "writer_ops_rate": (S_WRITER_OPS, S_TIME, "1/s", "writer operations completed per second"),
+    "writer_op_latency_mean": (S_WRITER_OP_LATENCY_SUM, S_WRITER_OPS, "s",
+                               "mean writer operation time (gaps, lock waits and holds)"),
+    "writer_cpu_share": (S_WRITER_CPU, S_TIME, "1",
+                         "CPUs busy with writers, time average (gaps, holds, spinning)"),
 }
 
 # name: (per-batch maximum, units, long name)
@@ -79,6 +107,14 @@ QUANTILES = {
     "mmap_read_wait_p99": (H_READ_WAIT, 0.99, "99th percentile mmap_lock read wait"),
     "mmap_write_wait_p99": (H_WRITE_WAIT, 0.99, "99th percentile mmap_lock write wait"),
     "writer_latency_p99": (H_WRITER_LATENCY, 0.99, "99th percentile writer latency"),
+    **{f"{name}_latency_p{q}": (which, q / 100, f"{q}th percentile latency of {what}")
+       for name, which, what in (("major", H_MAJOR_LATENCY, "major faults"),
+                                 ("waiter", H_WAITER_LATENCY, "faults that waited for another "
+                                                              "thread's folio"),
+                                 ("minor", H_MINOR_LATENCY, "minor faults"))
+       for q in (50, 90, 99)},
+    "writer_op_latency_p50": (H_WRITER_OP_LATENCY, 0.50, "median writer operation time"),
+    "writer_op_latency_p99": (H_WRITER_OP_LATENCY, 0.99, "99th percentile writer operation time"),
 }
 
 HISTOGRAMS = {
@@ -100,13 +136,18 @@ def _fine_bin_of(edge: float) -> int:
     return int(round((np.log10(edge) - HIST_LOG10_MIN) * HIST_PER_DECADE)) + 1
 
 
+@functools.lru_cache(maxsize=256)
+def _t_quantile(degrees_of_freedom: int) -> float:
+    return float(scipy_stats.t.ppf(0.975, degrees_of_freedom))
+
+
 def half_width(values: np.ndarray) -> float:
     """95 % Student-t half-width of the mean of independent batch values (nan-aware)."""
     values = values[np.isfinite(values)]
     n = values.size
     if n < 2:
         return np.nan
-    return float(scipy_stats.t.ppf(0.975, n - 1) * values.std(ddof=1) / np.sqrt(n))
+    return _t_quantile(n - 1) * float(values.std(ddof=1)) / np.sqrt(n)
 
 
 def ratio_estimate(stats: np.ndarray, num: int, den: int) -> tuple[float, float]:

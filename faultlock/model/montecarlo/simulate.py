@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 
 import numba
 import numpy as np
@@ -63,6 +64,8 @@ def parameters(scenario: Scenario, policy: str, *, operations: int, batches: int
     P[state.P_JANK] = s.jank_threshold
     P[state.P_POPULARITY] = s.page_popularity
     P[state.P_MAX_TIME] = max_time
+    P[state.P_WRITER_PERIOD] = 1.0 / s.writer_op_rate if s.writer_op_rate > 0 else 0.0
+    P[state.P_WRITER_GAP] = s.writer_gap_cpu
     total = s.vmas * s.pages_per_vma
     P[state.P_ZIPF_H_X1], P[state.P_ZIPF_H_N], P[state.P_ZIPF_S] = rng.zipf_constants(
         total, s.page_popularity)
@@ -110,7 +113,61 @@ def parameters(scenario: Scenario, policy: str, *, operations: int, batches: int
     Q[state.Q_FIRST_READER] = Q[state.Q_ARRIVAL_ENTITY] + 1
     Q[state.Q_READER_SLOTS] = reader_slots
     Q[state.Q_READER_ARRIVAL] = Q[state.Q_FIRST_READER] + reader_slots
+    walk = s.access_pattern == "group_walk"
+    group = (s.group_size or s.threads) if walk else 1
+    Q[state.Q_ACCESS_PATTERN] = state.ACCESS_GROUP_WALK if walk else state.ACCESS_POPULARITY
+    Q[state.Q_GROUP_SIZE] = group
+    Q[state.Q_WALK_GROUPS] = s.threads // group
+    Q[state.Q_WALK_PAGES] = s.walk_pages
+    Q[state.Q_WALK_SEQUENTIAL] = int(s.walk_order == "sequential")
+    Q[state.Q_WALK_KEY_STREAM] = _walk_key_stream(s.threads)
+    Q[state.Q_WRITER_MODE] = state.WRITER_MODE_CODES[s.writer_mode]
+    Q[state.Q_WRITER_THREADS] = s.writer_threads if s.writer_mode != "poisson" else 0
+    Q[state.Q_WRITER_LOCKS] = s.writer_locks_per_op
+    Q[state.Q_WRITER_PROCESS] = int(s.writer_where == "process")
+    Q[state.Q_WRITER_STREAM] = _walk_key_stream(s.threads) + 1
     return P, Q
+
+
+def _walk_key_stream(threads: int) -> int:
+    """Streams: 3 per thread, 6 shared (writers, reclaim, background readers), then the walk key
+    and one per writer thread: appended, so that the streams of existing scenarios are unchanged
+    (``SeedSequence.generate_state`` is prefix-stable)."""
+    return 3 * threads + 6
+
+
+def _stream_count(scenario: Scenario) -> int:
+    writers = scenario.writer_threads if scenario.writer_mode != "poisson" else 0
+    return _walk_key_stream(scenario.threads) + 1 + writers
+
+
+#: largest group-walk permutation table (entries of int32) a run may allocate
+WALK_TABLE_LIMIT = 1 << 27
+
+
+def _check_walk_memory(scenario: Scenario) -> None:
+    if scenario.access_pattern != "group_walk" or scenario.walk_order != "random":
+        return
+    groups = scenario.threads // (scenario.group_size or scenario.threads)
+    entries = 2 * groups * scenario.walk_pages
+    if entries > WALK_TABLE_LIMIT:
+        raise ValueError(f"walk_pages={scenario.walk_pages} with {groups} groups is not allowed "
+                         f"by the Monte Carlo engine: its random walk keeps 2 permutations per "
+                         f"group, {entries * 4 / 2**20:.0f} MiB, more than "
+                         f"{WALK_TABLE_LIMIT * 4 / 2**20:.0f} MiB (use fewer pages per group, "
+                         "larger groups or walk_order='sequential')")
+
+
+def walk_extent(scenario: Scenario, S) -> dict:
+    """How far a group walk went: epochs walked and whether it wrapped the page space."""
+    if scenario.access_pattern != "group_walk":
+        return {"walk_epochs": 0, "walk_wrapped": False}
+    group = scenario.group_size or scenario.threads
+    most = int(S.t_walk.max()) if S.t_walk.size else 0
+    epochs = -(-most // scenario.walk_pages)
+    pages = epochs * (scenario.threads // group) * scenario.walk_pages
+    return {"walk_epochs": epochs,
+            "walk_wrapped": pages > scenario.vmas * scenario.pages_per_vma}
 
 
 _ALIAS_CACHE: dict[tuple[int, float], tuple[np.ndarray, np.ndarray]] = {}
@@ -131,7 +188,8 @@ def run_policy(scenario: Scenario, policy: str, seed: np.random.SeedSequence, *,
     """One engine run. Returns the final state and a summary dict."""
     P, Q = parameters(scenario, policy, operations=operations, batches=batches, warmup=warmup,
                       max_events=max_events, max_time=max_time, check=check)
-    streams = rng.seed_streams(seed, 3 * scenario.threads + 6)
+    _check_walk_memory(scenario)
+    streams = rng.seed_streams(seed, _stream_count(scenario))
     alias = _alias_table(int(Q[state.Q_TOTAL_PAGES]), scenario.page_popularity) if Q[state.Q_ZIPF_ALIAS] else None
     S = state.allocate(P, Q, streams, alias)
     if not engine.run.signatures:
@@ -148,6 +206,7 @@ def run_policy(scenario: Scenario, policy: str, seed: np.random.SeedSequence, *,
         "simulated_time": float(S.reals[R_NOW]),
         "measured_time": float(S.reals[R_NOW] - S.reals[R_WARMUP_END]) if S.reals[R_WARMUP_END] > 0 else 0.0,
         "wall_time": wall,
+        **walk_extent(scenario, S),
     }
 
 
@@ -192,8 +251,9 @@ def simulate(scenario: Scenario, policies=POLICIES, *, seed=0, operations: int =
     seed : int or numpy.random.SeedSequence
         Root of every random stream. The same seed gives the same numbers.
     operations : int
-        Operations (completed faults and writer critical sections) measured per replication after
-        the warm-up, cut into ``batches`` batches of equal counts.
+        Operations (completed faults and writer critical sections, a control writer's holds
+        included) measured per replication after the warm-up, cut into ``batches`` batches of
+        equal counts.
     warmup : float
         Operations discarded before measuring, as a fraction of ``operations``.
     replications : int
@@ -261,6 +321,8 @@ def simulate(scenario: Scenario, policies=POLICIES, *, seed=0, operations: int =
             "violations": sum(s["violations"] for s in summaries),
             "simulated_time": sum(s["simulated_time"] for s in summaries),
             "wall_time": sum(s["wall_time"] for s in summaries),
+            "walk_epochs": max(s["walk_epochs"] for s in summaries),
+            "walk_wrapped": any(s["walk_wrapped"] for s in summaries),
         }
         per_policy.append((np.concatenate(all_stats), np.concatenate(all_hist), summary))
     return _dataset(scenario, policies, per_policy, root, operations, batches, warmup, replications,
@@ -326,4 +388,14 @@ def _dataset(scenario, policies, per_policy, root, operations, batches, warmup, 
     }
     ds = xr.Dataset(data_vars, coords=coords)
     ds.attrs.update(_provenance(scenario, root, operations, batches, warmup, replications))
+    if scenario.access_pattern == "group_walk":
+        wrapped = any(p[2]["walk_wrapped"] for p in per_policy)
+        ds.attrs["walk_epochs"] = max(p[2]["walk_epochs"] for p in per_policy)
+        ds.attrs["walk_wrapped"] = int(wrapped)
+        if wrapped:
+            warnings.warn(f"the group walk wrapped the page space: {ds.attrs['walk_epochs']} "
+                          f"epochs of {scenario.threads // (scenario.group_size or scenario.threads)}"
+                          f" x {scenario.walk_pages} pages exceed vmas * pages_per_vma = "
+                          f"{scenario.vmas * scenario.pages_per_vma}, so later epochs touch pages "
+                          "already read (raise pages_per_vma for a cold walk)", stacklevel=3)
     return ds

@@ -10,7 +10,9 @@ and writes its own part of this state.
 Entities share one index space, so that the event calendar and the CPU run queue treat them alike:
 ``[0, threads)`` are the faulting threads, then the writer slots, then the read requests (one slot
 per thread suffices: a thread has at most one read of its own in flight), then the single source of
-writer arrivals, then the background-reader slots and their arrival source.
+writer arrivals, then the background-reader slots and their arrival source. Closed-loop writer
+threads (``writer_mode`` periodic or flat_out) are long-lived entities in the first
+``writer_threads`` writer slots; the Poisson arrival source then never fires.
 """
 
 from types import SimpleNamespace
@@ -46,7 +48,9 @@ P_ZIPF_H_N = 22
 P_ZIPF_S = 23
 P_READER_RATE = 24
 P_READER_HOLD = 25
-N_P = 26
+P_WRITER_PERIOD = 26     # 1 / writer_op_rate of a periodic writer thread (0 otherwise)
+P_WRITER_GAP = 27        # writer_gap_cpu
+N_P = 28
 
 # ---- parameters: integers ----------------------------------------------------------------------
 Q_THREADS = 0
@@ -85,7 +89,26 @@ Q_FIRST_READER = 32
 Q_READER_SLOTS = 33
 Q_READER_ARRIVAL = 34
 Q_ZIPF_ALIAS = 35        # 1 = draw pages from the alias table
-N_Q = 36
+Q_ACCESS_PATTERN = 36    # ACCESS_POPULARITY or ACCESS_GROUP_WALK
+Q_GROUP_SIZE = 37        # G of a group walk (resolved: never 0)
+Q_WALK_GROUPS = 38       # T / G
+Q_WALK_PAGES = 39        # N
+Q_WALK_SEQUENTIAL = 40   # 1 = identity order, 0 = a permutation per (group, epoch)
+Q_WALK_KEY_STREAM = 41   # the stream whose initial state keys the walk permutations
+Q_WRITER_MODE = 42       # WRITER_POISSON, WRITER_PERIODIC or WRITER_FLAT_OUT
+Q_WRITER_THREADS = 43    # W closed-loop writer threads, in writer slots [0, W)
+Q_WRITER_LOCKS = 44      # k write acquisitions per operation
+Q_WRITER_PROCESS = 45    # 1 = the writer threads are in another process: no lock of ours
+Q_WRITER_STREAM = 46     # stream of writer thread 0 (thread w: this + w)
+N_Q = 47
+
+ACCESS_POPULARITY = 0
+ACCESS_GROUP_WALK = 1
+WRITER_POISSON = 0
+WRITER_PERIODIC = 1
+WRITER_FLAT_OUT = 2
+WRITER_MODE_CODES = {"poisson": WRITER_POISSON, "periodic": WRITER_PERIODIC,
+                     "flat_out": WRITER_FLAT_OUT}
 
 # rwsem disciplines (scenario field ``rwsem``)
 RWSEM_LINUX = 0
@@ -168,14 +191,29 @@ S_READ_BUSY_TIME = 29      # time mmap_lock is held for read by anyone
 S_READ_BUSY_PERIODS = 30   # read-held periods begun
 S_READS_HOLDING_MMAP = 31  # reads a fault waited for while holding mmap_lock
 S_READS_HOLDING_VMA = 32   # reads a fault waited for while holding its VMA lock
-N_S = 33
+S_NOFAULT = 33             # accesses to a mapped page (no fault)
+S_CLASS_MAJOR = 34         # faults whose first attempt found the folio absent
+S_CLASS_WAITER = 35        # ... found it locked by another thread (under read or being installed)
+S_CLASS_MINOR = 36         # ... found it uptodate and unlocked
+S_MAJOR_LATENCY_SUM = 37
+S_WAITER_LATENCY_SUM = 38
+S_MINOR_LATENCY_SUM = 39
+S_KERNEL_MAJOR = 40        # faults mm_account_fault counts major (VM_FAULT_MAJOR or TRIED)
+S_WRITER_OPS = 41          # writer operations completed (a Poisson writer: one acquisition)
+S_WRITER_OP_LATENCY_SUM = 42
+S_WRITER_CPU = 43          # CPU time writers ran (gaps, holds, optimistic spinning)
+N_S = 44
 
 # histograms: fine log bins, HIST_PER_DECADE per decade from 10**HIST_LOG10_MIN s, bin 0 = below
 H_FAULT_LATENCY = 0
 H_READ_WAIT = 1
 H_WRITE_WAIT = 2
 H_WRITER_LATENCY = 3
-N_H = 4
+H_MAJOR_LATENCY = 4
+H_WAITER_LATENCY = 5
+H_MINOR_LATENCY = 6
+H_WRITER_OP_LATENCY = 7
+N_H = 8
 HIST_LOG10_MIN = -9.0
 HIST_PER_DECADE = 50
 HIST_DECADES = 12
@@ -200,11 +238,16 @@ K_FOLIO_RETRY_OWNED = 6    # woke owning the folio lock, fault lock dropped: unl
 K_FOLIO_RETRY = 7          # woke after folio_wait_locked, fault lock dropped: RETRY
 K_FOLIO_HOLD_OWNED = 8     # woke owning the folio lock, fault lock still held: map it
 K_IDLE_DONE = 9            # an idle sleep ended: access a page
+K_PTE_PRESENT_DONE = 10    # an attempt found the page mapped (PTE present): release, done
 K_W_START = 20
 K_W_GRANTED = 21
 K_W_DRAINED = 22
 K_W_HOLD_DONE = 23
 K_W_WOKEN = 24
+K_W_OP_START = 25          # a writer thread starts an operation (on a CPU)
+K_W_GAP_DONE = 26          # its CPU outside the lock is done: the next acquisition
+K_W_PROC_HOLD_DONE = 27    # a writer in another process finished its lock-free "hold"
+K_W_NEXT_ACQ = 28          # a writer thread that yielded its CPU goes on with its operation
 K_R_START = 30
 K_R_HOLD_DONE = 31
 EV_READER_ARRIVAL = 7
@@ -230,6 +273,11 @@ WRITER_NONE_VMA = 0
 WRITER_ONE_VMA = 1
 WRITER_FORK = 2
 
+# access classes of a fault (by what its first attempt found)
+CLASS_MAJOR = 0
+CLASS_WAITER = 1
+CLASS_MINOR = 2
+
 @structref.register
 class SimStateType(types.StructRef):
     def preprocess_fields(self, fields):
@@ -251,8 +299,12 @@ FIELDS = [
     # threads
     "t_key", "t_vma", "t_lock", "t_last_lock", "t_tried", "t_major", "t_io_seen",
     "t_retries", "t_waited_io", "t_want_vma", "t_is_retry", "t_fault_start", "t_slot", "t_io",
+    "t_class",
+    # group walks
+    "t_walk", "walk_perm", "walk_epoch",
     # writers
     "w_start", "w_kind", "w_vma", "w_next_vma", "w_free", "w_draining", "w_waiting",
+    "w_spin_start", "w_op_start", "w_next", "w_done_locks",
     # background readers
     "r_free",
     # VMAs
@@ -279,6 +331,10 @@ def allocate(P: np.ndarray, Q: np.ndarray, streams: np.ndarray,
     readaround = int(Q[Q_READAROUND])
     folio_slots = int(Q[Q_TOTAL_PAGES]) if Q[Q_FOLIO_DIRECT] else int(Q[Q_FOLIO_SET_MASK] + 1) * FOLIO_WAYS
     batches = int(Q[Q_BATCHES])
+    walk_shape = (1, 1)
+    if Q[Q_ACCESS_PATTERN] == ACCESS_GROUP_WALK and not Q[Q_WALK_SEQUENTIAL]:
+        # two epochs per group: members that lag into the previous epoch keep their permutation
+        walk_shape = (2 * int(Q[Q_WALK_GROUPS]), int(Q[Q_WALK_PAGES]))
 
     def ints(n, fill=0, dtype=np.int64):
         return np.full(n, fill, dtype=dtype)
@@ -293,7 +349,8 @@ def allocate(P: np.ndarray, Q: np.ndarray, streams: np.ndarray,
     scalars[I_CPU_FREE] = Q[Q_CPUS]
     scalars[I_BATCH] = -1
     scalars[I_IO_FREE] = threads
-    scalars[I_W_FREE] = writer_slots
+    # writer threads own their slots for the whole run: no slot is free for Poisson arrivals
+    scalars[I_W_FREE] = writer_slots if Q[Q_WRITER_MODE] == WRITER_POISSON else 0
     scalars[I_R_FREE] = reader_slots
     fields = dict(
         ints=scalars, reals=reals(N_R), streams=streams.copy(),
@@ -315,10 +372,15 @@ def allocate(P: np.ndarray, Q: np.ndarray, streams: np.ndarray,
         t_retries=ints(threads, 0, np.int32), t_waited_io=ints(threads, 0, np.int8),
         t_want_vma=ints(threads, 0, np.int8), t_is_retry=ints(threads, 0, np.int8),
         t_fault_start=reals(threads), t_slot=ints(threads, -1), t_io=ints(threads, -1),
+        t_class=ints(threads, CLASS_MINOR, np.int8),
+        t_walk=ints(threads),
+        walk_perm=ints(walk_shape, 0, np.int32), walk_epoch=ints(walk_shape[0], -1),
         w_start=reals(writer_slots), w_kind=ints(writer_slots, 0, np.int8),
         w_vma=ints(writer_slots, 0, np.int32), w_next_vma=ints(writer_slots, 0, np.int32),
         w_free=np.arange(writer_slots, dtype=np.int32),
         w_draining=ints(writer_slots, 0, np.int8), w_waiting=ints(writer_slots, 0, np.int8),
+        w_spin_start=reals(writer_slots, -1.0), w_op_start=reals(writer_slots),
+        w_next=reals(writer_slots), w_done_locks=ints(writer_slots, 0, np.int32),
         r_free=np.arange(reader_slots, dtype=np.int32),
         v_readers=ints(int(Q[Q_VMAS]), 0, np.int32), v_drainer=ints(int(Q[Q_VMAS]), -1, np.int32),
         v_write_locked=ints(int(Q[Q_VMAS]), 0, np.int8),

@@ -43,6 +43,16 @@ def observe(S, hist, value):
 
 
 @njit(cache=True, inline="always")
+def observe2(S, hist, other, value):
+    """``observe`` into two histograms (one bin computation)."""
+    b = S.ints[I_BATCH]
+    if b >= 0:
+        k = bin_of(value)
+        S.hist[b, hist, k] += 1.0
+        S.hist[b, other, k] += 1.0
+
+
+@njit(cache=True, inline="always")
 def advance_clock(S, when):
     """Integrate the waiting populations up to ``when`` (for Little's law), then move the clock."""
     b = S.ints[I_BATCH]

@@ -1,14 +1,17 @@
 """The faulting threads: a closed population, and the page-fault path of every policy.
 
 A thread computes for an exponential ``think_time`` (on a CPU), then touches a page drawn from the
-popularity law. A touch of a mapped page costs nothing more; any other touch is a fault, and the
-thread generates no load until the fault completes.
+popularity law, or the next page of its group walk (``access``). A touch of a mapped page costs
+nothing more; any other touch is a fault, and the thread generates no load until the fault
+completes.
 
 A fault is a sequence of *attempts* (``handle_mm_fault`` calls). An attempt takes a fault lock:
 the per-VMA lock first where the policy uses it (``lock_vma_under_rcu``; it fails, VMA_LOCK_ABORT,
 if the VMA is write-locked or draining), otherwise ``mmap_lock`` for read
 (``lock_mm_and_find_vma``). Under that lock it looks the folio up (``filemap_get_folio``):
 
+* mapped already (another thread installed the PTE meanwhile): ``handle_pte_fault`` finds the
+  PTE present and returns without touching the folio: done after the attempt's CPU time;
 * uptodate and unlocked: lock it, install the PTE (``fault_cpu_time``), unlock: done;
 * absent, swap-backed: zram decompresses it synchronously under the fault lock, no retry
   (``do_swap_page`` with ``SWP_SYNCHRONOUS_IO``);
@@ -32,24 +35,37 @@ retries were made.
 Between the retry's drop of its folio reference and the next attempt's lookup the folio is exposed
 to reclaim: under mainline that window contains the ``mmap_lock`` wait. A retry that finds its folio
 gone reads it again: a refault.
+
+Every fault is classed by what its first attempt found, as the harness classes its touches
+(``faultlock/measure/parse.py``): *major* (absent: it starts the read or the zram swap-in),
+*waiter* (locked by another thread: under read, or being installed), *minor* (uptodate and
+unlocked); an access to a mapped page is *no fault*. The kernel's own count (``mm_account_fault``,
+``ru_majflt``) is different: a fault is major if its completing attempt returned
+``VM_FAULT_MAJOR`` (it read or swapped the folio in) or ran with ``FAULT_FLAG_TRIED``, so a waiter
+whose retry found the folio still locked, or any fault retried under ``mmap_lock`` after a RETRY
+from ``mmap_lock``, counts major.
 """
 
 from numba import njit
 
+from . import access as walk
 from . import cpu, device, folio, rng, rwsem, stats, vma_lock
-from .state import (Q_ZIPF_ALIAS, EV_WAKE, K_IDLE_DONE, P_IDLE, P_WAKE, F_ABSENT, F_CACHED, F_MAPPED, F_READING, H_FAULT_LATENCY, H_READ_WAIT,
-                    I_IN_FAULT, I_READ_WAITING, K_ATTEMPT, K_INSTALL_DONE, K_MISS_SUBMIT, K_THINK_DONE,
-                    LOCK_MMAP, LOCK_NONE, LOCK_VMA, OWNER_IO, OWNER_NONE, P_FAULT_CPU, P_JANK,
-                    P_POPULARITY, P_THINK, P_ZIPF_H_N, P_ZIPF_H_X1, P_ZIPF_S, P_ZRAM, Q_DROP_ON_MMAP, Q_DROP_ON_VMA, Q_PAGE_MULT,
+from .state import (ACCESS_GROUP_WALK, CLASS_MAJOR, CLASS_MINOR, CLASS_WAITER, EV_WAKE, F_ABSENT,
+                    F_CACHED, F_MAPPED, F_READING, H_FAULT_LATENCY, H_MAJOR_LATENCY,
+                    H_MINOR_LATENCY, H_READ_WAIT, H_WAITER_LATENCY, I_IN_FAULT, I_READ_WAITING,
+                    K_ATTEMPT, K_IDLE_DONE, K_INSTALL_DONE, K_MISS_SUBMIT, K_PTE_PRESENT_DONE,
+                    K_THINK_DONE, LOCK_MMAP, LOCK_NONE, LOCK_VMA, OWNER_IO, OWNER_NONE, P_FAULT_CPU,
+                    P_IDLE, P_JANK, P_POPULARITY, P_THINK, P_WAKE, P_ZIPF_H_N, P_ZIPF_H_X1,
+                    P_ZIPF_S, P_ZRAM, Q_ACCESS_PATTERN, Q_DROP_ON_MMAP, Q_DROP_ON_VMA, Q_PAGE_MULT,
                     Q_PAGES_PER_VMA, Q_READAROUND, Q_RETRY_LIMIT, Q_RETRY_ON_VMA, Q_SWAP_VMAS,
-                    Q_TOTAL_PAGES, Q_TRIED_AFTER_MAJOR, Q_UPTODATE_WAIT, Q_USE_VMA_LOCK, R_NOW,
-                    S_ACCESSES, S_JANK, S_LATENCY_SUM, S_MAJOR, S_READ_ACQ,
-                    S_READ_SLOW_WAIT_SUM, S_READ_WAIT_DONE, S_READ_WAIT_MAX, S_READS_HOLDING_MMAP,
-                    S_READS_HOLDING_VMA, S_READ_WAIT_SUM, S_REFAULTS,
-                    S_RETRIES, S_RETRY_IO_WAITS, S_RETRY_MISSES, S_VMA_ABORTS, WAIT_EXCLUSIVE,
-                    WAIT_SHARED)
+                    Q_TOTAL_PAGES, Q_TRIED_AFTER_MAJOR, Q_UPTODATE_WAIT, Q_USE_VMA_LOCK,
+                    Q_ZIPF_ALIAS, R_NOW, S_ACCESSES, S_CLASS_MAJOR, S_CLASS_MINOR, S_CLASS_WAITER,
+                    S_JANK, S_KERNEL_MAJOR, S_LATENCY_SUM, S_MAJOR, S_MAJOR_LATENCY_SUM,
+                    S_MINOR_LATENCY_SUM, S_NOFAULT, S_READ_ACQ, S_READ_SLOW_WAIT_SUM,
+                    S_READ_WAIT_DONE, S_READ_WAIT_MAX, S_READ_WAIT_SUM, S_READS_HOLDING_MMAP,
+                    S_READS_HOLDING_VMA, S_REFAULTS, S_RETRIES, S_RETRY_IO_WAITS, S_RETRY_MISSES,
+                    S_VMA_ABORTS, S_WAITER_LATENCY_SUM, WAIT_EXCLUSIVE, WAIT_SHARED)
 from .stats import count, observe
-
 
 
 @njit(cache=True, inline="always")
@@ -89,17 +105,22 @@ def think_done(S, P, Q, t):
 def access(S, P, Q, t):
     """Touch a page: nothing more if it is mapped, otherwise start a fault."""
     count(S, S_ACCESSES, 1.0)
-    total = Q[Q_TOTAL_PAGES]
-    if Q[Q_ZIPF_ALIAS]:
-        rank = rng.alias_draw(S.streams, _access_stream(t), S.zipf_prob, S.zipf_alias)
+    if Q[Q_ACCESS_PATTERN] == ACCESS_GROUP_WALK:
+        key = walk.walk_page(S, Q, t)
     else:
-        rank = rng.zipf_rank(S.streams, _access_stream(t), total, P[P_POPULARITY],
-                             P[P_ZIPF_H_X1], P[P_ZIPF_H_N], P[P_ZIPF_S])
-    # Scatter popularity ranks over the address space, so that hot pages are spread over VMAs
-    # and read-around windows (multiplication by a unit modulo the page count is a bijection).
-    key = (rank * Q[Q_PAGE_MULT]) % total
+        total = Q[Q_TOTAL_PAGES]
+        if Q[Q_ZIPF_ALIAS]:
+            rank = rng.alias_draw(S.streams, _access_stream(t), S.zipf_prob, S.zipf_alias)
+        else:
+            rank = rng.zipf_rank(S.streams, _access_stream(t), total, P[P_POPULARITY],
+                                 P[P_ZIPF_H_X1], P[P_ZIPF_H_N], P[P_ZIPF_S])
+        # Scatter popularity ranks over the address space, so that hot pages are spread over
+        # VMAs and read-around windows (multiplication by a unit modulo the page count is a
+        # bijection).
+        key = (rank * Q[Q_PAGE_MULT]) % total
     slot = folio.slot_of(S, P, Q, key)
     if slot < 0 or S.f_state[slot] == F_MAPPED:
+        count(S, S_NOFAULT, 1.0)
         think(S, P, Q, t)
         return
     S.t_key[t] = key
@@ -111,6 +132,7 @@ def access(S, P, Q, t):
     S.t_waited_io[t] = 0
     S.t_is_retry[t] = 0
     S.t_want_vma[t] = Q[Q_USE_VMA_LOCK]
+    S.t_class[t] = CLASS_MINOR
     S.ints[I_IN_FAULT] += 1
     attempt(S, P, Q, t)
 
@@ -189,6 +211,19 @@ def _under_lock(S, P, Q, t):
     S.t_waited_io[t] = 0
     state = S.f_state[slot]
     now = S.reals[R_NOW]
+    if not S.t_is_retry[t]:        # the first attempt classes the fault
+        if state == F_ABSENT:
+            S.t_class[t] = CLASS_MAJOR
+        elif S.f_owner[slot] == OWNER_NONE:
+            S.t_class[t] = CLASS_MINOR
+        else:
+            S.t_class[t] = CLASS_WAITER
+    if state == F_MAPPED:
+        # The PTE is present: a retry after another thread mapped the folio (or a first attempt
+        # that lost the race) completes without the folio lock, even if a waiter handed the lock
+        # holds it. Waiting for that lock instead made retrying waiters pass it back and forth.
+        cpu.burst(S, P, Q, t, P[P_FAULT_CPU], K_PTE_PRESENT_DONE)
+        return
     if state == F_ABSENT:
         if waited_for_read:
             count(S, S_RETRY_MISSES, 1.0)
@@ -198,7 +233,9 @@ def _under_lock(S, P, Q, t):
         folio.get(S, slot)
         S.t_io_seen[t] = 1
         if S.t_vma[t] < Q[Q_SWAP_VMAS]:
-            # zram: decompressed in place, folio locked, under the fault lock, no retry
+            # zram: decompressed in place, folio locked, under the fault lock, no retry; the
+            # attempt returns VM_FAULT_MAJOR (t_major is read only after a RETRY otherwise)
+            S.t_major[t] = 1
             S.f_state[slot] = F_CACHED
             S.f_owner[slot] = t
             S.f_uptodate_at[slot] = now + P[P_ZRAM]
@@ -242,8 +279,7 @@ def _add_readaround(S, P, Q, io, key):
     vma_base = (key // pages) * pages
     page = key - vma_base
     first = page - readaround // 2
-    if first < 0:
-        first = 0
+    first = max(first, 0)
     last = first + readaround
     if last > pages:
         last = pages
@@ -316,12 +352,33 @@ def install_done(S, P, Q, t):
 
 
 @njit(cache=True)
+def pte_present_done(S, P, Q, t):
+    """The attempt found the PTE present: release the fault lock, the fault is done."""
+    _release_fault_lock(S, P, Q, t)
+    _finish(S, P, Q, t)
+
+
+@njit(cache=True)
 def _finish(S, P, Q, t):
     latency = S.reals[R_NOW] - S.t_fault_start[t]
     S.ints[I_IN_FAULT] -= 1
     count(S, S_LATENCY_SUM, latency)
     if latency > P[P_JANK]:
         count(S, S_JANK, 1.0)
-    observe(S, H_FAULT_LATENCY, latency)
+    cls = S.t_class[t]
+    if cls == CLASS_MAJOR:
+        count(S, S_CLASS_MAJOR, 1.0)
+        count(S, S_MAJOR_LATENCY_SUM, latency)
+        stats.observe2(S, H_FAULT_LATENCY, H_MAJOR_LATENCY, latency)
+    elif cls == CLASS_WAITER:
+        count(S, S_CLASS_WAITER, 1.0)
+        count(S, S_WAITER_LATENCY_SUM, latency)
+        stats.observe2(S, H_FAULT_LATENCY, H_WAITER_LATENCY, latency)
+    else:
+        count(S, S_CLASS_MINOR, 1.0)
+        count(S, S_MINOR_LATENCY_SUM, latency)
+        stats.observe2(S, H_FAULT_LATENCY, H_MINOR_LATENCY, latency)
+    if S.t_major[t] or S.t_tried[t]:     # mm_account_fault
+        count(S, S_KERNEL_MAJOR, 1.0)
     stats.fault_completed(S, Q)
     think(S, P, Q, t)
