@@ -20,7 +20,6 @@ import argparse
 import math
 import sys
 
-import numpy as np
 
 from .model.policies import POLICIES, check_policies
 from .model.scenario import Scenario

@@ -10,12 +10,10 @@ count among the ``mmap_lock`` read acquisitions and waits, as they do in the ker
 
 from numba import njit
 
-from . import cpu, rng, rwsem
-from .state import (EV_NONE, EV_READER_ARRIVAL, H_READ_WAIT, I_OVERLOAD, I_R_FREE,
-                    I_READ_WAITING, K_R_HOLD_DONE, K_R_START, P_READER_HOLD, P_READER_RATE,
-                    Q_FIRST_READER, Q_READER_ARRIVAL, Q_THREADS, R_NOW, S_READ_ACQ,
-                    S_READ_SLOW_WAIT_SUM, S_READ_WAIT_DONE, S_READ_WAIT_MAX, S_READ_WAIT_SUM)
-from .stats import count, observe, observe_max
+from . import cpu, rng, rwsem, stats
+from .state import (EV_NONE, EV_READER_ARRIVAL, I_OVERLOAD, I_R_FREE, K_R_HOLD_DONE, K_R_START,
+                    P_READER_HOLD, P_READER_RATE, Q_FIRST_READER, Q_READER_ARRIVAL, Q_THREADS,
+                    R_NOW)
 
 
 @njit(cache=True, inline="always")
@@ -54,25 +52,16 @@ def arrival(S, P, Q):
 def start(S, P, Q, entity):
     """On a CPU: ``mmap_read_lock``."""
     if rwsem.down_read(S, P, Q, entity):
-        count(S, S_READ_ACQ, 1.0)
-        observe(S, H_READ_WAIT, 0.0)
+        stats.mmap_read_fast(S)
         _hold(S, P, Q, entity)
         return
-    S.wait_start[entity] = S.reals[R_NOW]
-    S.ints[I_READ_WAITING] += 1
+    stats.mmap_read_wait_begins(S, entity)
     cpu.release_cpu(S, Q, entity)
 
 
 @njit(cache=True)
 def granted(S, P, Q, entity):
-    waited = S.reals[R_NOW] - S.wait_start[entity]
-    S.ints[I_READ_WAITING] -= 1
-    count(S, S_READ_ACQ, 1.0)
-    count(S, S_READ_WAIT_SUM, waited)
-    count(S, S_READ_WAIT_DONE, 1.0)
-    count(S, S_READ_SLOW_WAIT_SUM, waited)
-    observe(S, H_READ_WAIT, waited)
-    observe_max(S, S_READ_WAIT_MAX, waited)
+    stats.mmap_read_wait_ends(S, entity)
     _hold(S, P, Q, entity)
 
 

@@ -10,7 +10,8 @@ quantiles are read and the decade bins kernel developers publish are summed.
 import numpy as np
 from numba import njit
 
-from .state import (HIST_LOG10_MIN, HIST_PER_DECADE, I_BATCH, I_BATCH_FAULTS, I_FAULTS_DONE,
+from .state import (H_READ_WAIT, S_READ_ACQ, S_READ_SLOW_WAIT_SUM, S_READ_WAIT_DONE,
+                    S_READ_WAIT_MAX, S_READ_WAIT_SUM, HIST_LOG10_MIN, HIST_PER_DECADE, I_BATCH, I_BATCH_FAULTS, I_FAULTS_DONE,
                     I_IN_FAULT, I_OPS_DONE, I_READ_WAITING, I_RW_READERS, I_STOP,
                     I_WRITE_WAITING, N_BINS, Q_BATCH_FAULTS, Q_BATCHES, Q_WARMUP_FAULTS,
                     R_BATCH_START, R_LAST_EVENT, R_NOW, R_WARMUP_END, S_FAULTS, S_IN_FAULT_AREA,
@@ -116,3 +117,32 @@ def close_open_batch(S):
     b = S.ints[I_BATCH]
     if b >= 0:
         S.stats[b, S_TIME] = S.reals[R_NOW] - S.reals[R_BATCH_START]
+
+
+@njit(cache=True, inline="always")
+def mmap_read_fast(S):
+    """``mmap_lock`` taken for read at once (fast path or steal): an acquisition, no wait."""
+    count(S, S_READ_ACQ, 1.0)
+    observe(S, H_READ_WAIT, 0.0)
+
+
+@njit(cache=True)
+def mmap_read_wait_begins(S, entity):
+    """``entity`` sleeps in ``down_read``'s slow path."""
+    S.wait_start[entity] = S.reals[R_NOW]
+    S.ints[I_READ_WAITING] += 1
+
+
+@njit(cache=True)
+def mmap_read_wait_ends(S, entity):
+    """``entity`` runs again holding ``mmap_lock`` for read: count the acquisition and its wait
+    (to the moment it runs: wake-up and CPU wait included, as the kernel's contention
+    tracepoints see it)."""
+    waited = S.reals[R_NOW] - S.wait_start[entity]
+    S.ints[I_READ_WAITING] -= 1
+    count(S, S_READ_ACQ, 1.0)
+    count(S, S_READ_WAIT_SUM, waited)
+    count(S, S_READ_WAIT_DONE, 1.0)
+    count(S, S_READ_SLOW_WAIT_SUM, waited)
+    observe(S, H_READ_WAIT, waited)
+    observe_max(S, S_READ_WAIT_MAX, waited)

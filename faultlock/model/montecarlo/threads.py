@@ -52,8 +52,7 @@ from . import access as walk
 from . import cpu, device, folio, rng, rwsem, stats, vma_lock
 from .state import (ACCESS_GROUP_WALK, CLASS_MAJOR, CLASS_MINOR, CLASS_WAITER, EV_WAKE, F_ABSENT,
                     F_CACHED, F_MAPPED, F_READING, H_FAULT_LATENCY, H_MAJOR_LATENCY,
-                    H_MINOR_LATENCY, H_READ_WAIT, H_WAITER_LATENCY, I_IN_FAULT, I_READ_WAITING,
-                    K_ATTEMPT, K_IDLE_DONE, K_INSTALL_DONE, K_MISS_SUBMIT, K_PTE_PRESENT_DONE,
+                    H_MINOR_LATENCY, H_WAITER_LATENCY, I_IN_FAULT, K_ATTEMPT, K_IDLE_DONE, K_INSTALL_DONE, K_MISS_SUBMIT, K_PTE_PRESENT_DONE,
                     K_THINK_DONE, LOCK_MMAP, LOCK_NONE, LOCK_VMA, OWNER_IO, OWNER_NONE, P_FAULT_CPU,
                     P_IDLE, P_JANK, P_POPULARITY, P_THINK, P_WAKE, P_ZIPF_H_N, P_ZIPF_H_X1,
                     P_ZIPF_S, P_ZRAM, Q_ACCESS_PATTERN, Q_DROP_ON_MMAP, Q_DROP_ON_VMA, Q_PAGE_MULT,
@@ -61,11 +60,10 @@ from .state import (ACCESS_GROUP_WALK, CLASS_MAJOR, CLASS_MINOR, CLASS_WAITER, E
                     Q_TOTAL_PAGES, Q_TRIED_AFTER_MAJOR, Q_UPTODATE_WAIT, Q_USE_VMA_LOCK,
                     Q_ZIPF_ALIAS, R_NOW, S_ACCESSES, S_CLASS_MAJOR, S_CLASS_MINOR, S_CLASS_WAITER,
                     S_JANK, S_KERNEL_MAJOR, S_LATENCY_SUM, S_MAJOR, S_MAJOR_LATENCY_SUM,
-                    S_MINOR_LATENCY_SUM, S_NOFAULT, S_READ_ACQ, S_READ_SLOW_WAIT_SUM,
-                    S_READ_WAIT_DONE, S_READ_WAIT_MAX, S_READ_WAIT_SUM, S_READS_HOLDING_MMAP,
+                    S_MINOR_LATENCY_SUM, S_NOFAULT, S_READS_HOLDING_MMAP,
                     S_READS_HOLDING_VMA, S_REFAULTS, S_RETRIES, S_RETRY_IO_WAITS, S_RETRY_MISSES,
                     S_VMA_ABORTS, S_WAITER_LATENCY_SUM, WAIT_EXCLUSIVE, WAIT_SHARED)
-from .stats import count, observe
+from .stats import count
 
 
 @njit(cache=True, inline="always")
@@ -148,28 +146,19 @@ def attempt(S, P, Q, t):
             return
         count(S, S_VMA_ABORTS, 1.0)
     if rwsem.down_read(S, P, Q, t):
-        count(S, S_READ_ACQ, 1.0)
-        observe(S, H_READ_WAIT, 0.0)
+        stats.mmap_read_fast(S)
         S.t_lock[t] = LOCK_MMAP
         _under_lock(S, P, Q, t)
         return
     S.t_lock[t] = LOCK_NONE
-    S.wait_start[t] = S.reals[R_NOW]
-    S.ints[I_READ_WAITING] += 1
+    stats.mmap_read_wait_begins(S, t)
     cpu.release_cpu(S, Q, t)
 
 
 @njit(cache=True)
 def mmap_granted(S, P, Q, t):
     """The thread runs again holding ``mmap_lock`` for read after waiting for it."""
-    waited = S.reals[R_NOW] - S.wait_start[t]
-    S.ints[I_READ_WAITING] -= 1
-    count(S, S_READ_ACQ, 1.0)
-    count(S, S_READ_WAIT_SUM, waited)
-    count(S, S_READ_WAIT_DONE, 1.0)
-    count(S, S_READ_SLOW_WAIT_SUM, waited)
-    observe(S, H_READ_WAIT, waited)
-    stats.observe_max(S, S_READ_WAIT_MAX, waited)
+    stats.mmap_read_wait_ends(S, t)
     S.t_lock[t] = LOCK_MMAP
     _under_lock(S, P, Q, t)
 
