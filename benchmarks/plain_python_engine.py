@@ -2019,17 +2019,7 @@ def simulate_plain(scenario, policies=("mainline",), *, seed=0, operations=100_0
             all_stats.append(stats[done])
             all_hist.append(hist[done])
             summaries.append(summary)
-        summary = {
-            "completed": all(s["completed"] for s in summaries),
-            "overloaded": any(s["overloaded"] for s in summaries),
-            "events": sum(s["events"] for s in summaries),
-            "violations": sum(s["violations"] for s in summaries),
-            "simulated_time": sum(s["simulated_time"] for s in summaries),
-            "wall_time": sum(s["wall_time"] for s in summaries),
-            "walk_epochs": max(s["walk_epochs"] for s in summaries),
-            "walk_wrapped": any(s["walk_wrapped"] for s in summaries),
-        }
-        per_policy.append((np.concatenate(all_stats), np.concatenate(all_hist), summary))
+        per_policy.append(_sim.pool_replications(all_stats, all_hist, summaries))
     ds = _sim._dataset(scenario, policies, per_policy, root, operations, batches, warmup,
                        replications, rel_tolerance, check)
     ds.attrs["solver"] = "plain_python"

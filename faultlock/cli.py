@@ -175,20 +175,24 @@ def format_gap(analytic, montecarlo) -> str:
     return "\n".join(lines)
 
 
+def _check_output(path: str | None) -> None:
+    """Refuse a bad output path before any work is done."""
+    if path and not path.endswith((".nc", ".zarr")):
+        raise ValueError(f"output={path!r} is not allowed: a path ending in .nc or .zarr")
+
+
 def _save(ds, path: str) -> None:
+    _check_output(path)
     if path.endswith(".nc"):
         ds.to_netcdf(path)
-    elif path.endswith(".zarr"):
-        ds.to_zarr(path, mode="w")
     else:
-        raise ValueError(f"output={path!r} is not allowed: a path ending in .nc or .zarr")
+        ds.to_zarr(path, mode="w")
 
 
 def cmd_whatif(args: argparse.Namespace) -> int:
     scenario = scenario_from_args(args)
     policies = _policies(args.policies)
-    if args.output and not args.output.endswith((".nc", ".zarr")):
-        raise ValueError(f"output={args.output!r} is not allowed: a path ending in .nc or .zarr")
+    _check_output(args.output)
     name = args.preset or "scenario"
     results = {}
     if args.method in ("analytic", "both"):
@@ -217,8 +221,7 @@ def cmd_whatif(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from .model import validation
     policies = _policies(args.policies)
-    if args.output and not args.output.endswith((".nc", ".zarr")):
-        raise ValueError(f"output={args.output!r} is not allowed: a path ending in .nc or .zarr")
+    _check_output(args.output)
     scenarios = args.preset.split(",") if args.preset else None
     ds = validation.validate(scenarios, policies, operations=args.operations, seed=args.seed)
     table = validation.summary(ds)

@@ -42,6 +42,7 @@ def test_whatif_subset_of_policies(capsys):
     (["whatif", "--writer-spin", "maybe"], "writer_spin='maybe'"),
     (["whatif", "--bogus", "1"], "unrecognized arguments"),
     (["frobnicate"], "invalid choice"),
+    (["whatif", "-o", "result.txt"], "output='result.txt'"),
 ])
 def test_bad_input_is_one_line_and_status_2(args, fragment):
     result = run_cli(*args)

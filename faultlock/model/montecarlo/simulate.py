@@ -314,19 +314,24 @@ def simulate(scenario: Scenario, policies=POLICIES, *, seed=0, operations: int =
             all_stats.append(S.stats[done])
             all_hist.append(S.hist[done])
             summaries.append(summary)
-        summary = {
-            "completed": all(s["completed"] for s in summaries),
-            "overloaded": any(s["overloaded"] for s in summaries),
-            "events": sum(s["events"] for s in summaries),
-            "violations": sum(s["violations"] for s in summaries),
-            "simulated_time": sum(s["simulated_time"] for s in summaries),
-            "wall_time": sum(s["wall_time"] for s in summaries),
-            "walk_epochs": max(s["walk_epochs"] for s in summaries),
-            "walk_wrapped": any(s["walk_wrapped"] for s in summaries),
-        }
-        per_policy.append((np.concatenate(all_stats), np.concatenate(all_hist), summary))
+        per_policy.append(pool_replications(all_stats, all_hist, summaries))
     return _dataset(scenario, policies, per_policy, root, operations, batches, warmup, replications,
                     rel_tolerance, check)
+
+
+def pool_replications(all_stats, all_hist, summaries):
+    """One policy's replications as one run: their batches side by side, their summaries merged."""
+    summary = {
+        "completed": all(s["completed"] for s in summaries),
+        "overloaded": any(s["overloaded"] for s in summaries),
+        "events": sum(s["events"] for s in summaries),
+        "violations": sum(s["violations"] for s in summaries),
+        "simulated_time": sum(s["simulated_time"] for s in summaries),
+        "wall_time": sum(s["wall_time"] for s in summaries),
+        "walk_epochs": max(s["walk_epochs"] for s in summaries),
+        "walk_wrapped": any(s["walk_wrapped"] for s in summaries),
+    }
+    return np.concatenate(all_stats), np.concatenate(all_hist), summary
 
 
 def _provenance(scenario, root, operations, batches, warmup, replications) -> dict:
