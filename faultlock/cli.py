@@ -222,12 +222,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from .model import validation
     policies = _policies(args.policies)
     _check_output(args.output)
-    scenarios = args.preset.split(",") if args.preset else None
+    if args.preset and args.grid:
+        raise UsageError(f"--preset {args.preset} --grid {args.grid} is not allowed: one of them")
+    grid = args.grid or "issue3"
+    scenarios = args.preset.split(",") if args.preset else validation.GRIDS[grid]()
     ds = validation.validate(scenarios, policies, operations=args.operations, seed=args.seed)
     table = validation.summary(ds)
     print("analytic against Monte Carlo: share of cells agreeing (within the MC interval plus "
           "the stated tolerance)\nand |relative error| over "
-          f"{'the default grid' if scenarios is None else ', '.join(scenarios)}")
+          f"{', '.join(scenarios) if args.preset else 'the ' + grid + ' grid'}")
     print(table.to_string(float_format=lambda x: f"{x:.3g}"))
     if args.output:
         _save(ds, args.output)
@@ -278,6 +281,10 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="the analytic model against the Monte Carlo")
     validate.add_argument("--preset", help="comma-separated presets instead of the default grid "
                           "(threads x I/O latency x memory pressure x writer load)")
+    validate.add_argument("--grid", choices=["issue3", "workloads"],
+                          help="the grid: 'issue3' (default: threads x I/O latency x memory "
+                               "pressure x writer rate) or 'workloads' (group walks against "
+                               "writer threads, as the measurement harness runs them)")
     validate.add_argument("--policies", help="comma-separated subset of: " + ", ".join(POLICIES))
     validate.add_argument("--operations", type=int, default=20_000,
                           help="Monte Carlo operations per cell and policy (default 20000)")

@@ -133,7 +133,6 @@ def zipf_nodes(pages, exponent):
 # ----------------------------------------------------------------------------------------------
 
 #: Scenario fields whose other values the analytic model does not model (yet).
-_SUPPORTED = {"access_pattern": "popularity", "writer_mode": "poisson", "writer_where": "thread"}
 
 _SWITCHES = ("use_vma_lock", "drop_on_vma", "drop_on_mmap", "retry_on_vma", "uptodate_wait")
 
@@ -143,14 +142,17 @@ class _Inputs:
 
     def __init__(self, scenario: Scenario, policies: tuple[str, ...]):
         arrays, dims = scenario.as_arrays()
-        for name, supported in _SUPPORTED.items():
-            if name in arrays:
-                values = set(np.asarray(arrays[name]).ravel().tolist())
-                if values - {supported}:
-                    bad = min(values - {supported})
-                    raise ValueError(
-                        f"{name}={bad!r} is not allowed by the analytic model: it models "
-                        f"{name}={supported!r} only (use faultlock.simulate for {bad!r})")
+        walks = np.asarray(arrays["access_pattern"]) == "group_walk"
+        for name, allowed in (("readaround_pages", 1), ("swap_share", 0)):
+            values = np.broadcast_to(np.asarray(arrays[name]), np.broadcast_shapes(
+                walks.shape, np.shape(arrays[name])))[np.broadcast_to(walks, np.broadcast_shapes(
+                    walks.shape, np.shape(arrays[name])))]
+            if np.any(values != allowed):
+                bad = values[values != allowed][0].item()
+                raise ValueError(
+                    f"{name}={bad!r} is not allowed by the analytic model with "
+                    f"access_pattern='group_walk': it models group walks with {name}={allowed} "
+                    f"(the harness's MADV_RANDOM file walk); use faultlock.simulate")
         self.dims = dims
         self.shape = tuple(scenario.dims.values())
         self.flat = {k: np.asarray(v).reshape(-1) for k, v in arrays.items()}
@@ -190,6 +192,11 @@ class _Elements:
         self.swap_pages = swap_vmas * f["pages_per_vma"]
         self.file_share = self.file_pages / total
         self.readaround = np.minimum(f["readaround_pages"], f["pages_per_vma"])
+        mode = flat["writer_mode"][cell]
+        self.walk = flat["access_pattern"][cell] == "group_walk"
+        self.periodic = mode == "periodic"
+        self.writer_loop = mode != "poisson"                       # writer threads
+        self.writer_process = self.writer_loop & (flat["writer_where"][cell] == "process")
         self.linux = rw == "linux"
         self.spin = self.linux & flat["writer_spin"][cell].astype(bool)
         self.chain = self.spin | (rw == "writer_pref")             # writer busy periods
@@ -318,6 +325,13 @@ def _model_pass(x: _Inputs, st: dict) -> dict:
                             + np.where(untouched_s, mass, 0.0).sum(-1))
         count_s = np.where(untouched_s, 0.0, count / np.where(untouched_s, 1.0, total_s))
         reclaims_pages = reclaims_pages + x.swap_pages * (count_s * ws["mapped"] * th_m).sum(-1)
+    walk = _group_walk(x, st, c_f, gw, t_io, st["read_time_m2"])
+    if walk is not None:
+        on = x.walk
+        for name, share in walk["per"].items():
+            per[name] = np.where(on, share, per[name])
+        absent_uniform = np.where(on, 1.0, absent_uniform)
+        reclaims_pages = np.where(on, walk["reclaims_pages"], reclaims_pages)
     miss = per["major"] + per["minor"] + per["join_io"] + per["join_up"] + per["zram"]
 
     # ---- storage at this access rate (reads per fault from the previous pass) ----------------
@@ -416,6 +430,17 @@ def _model_pass(x: _Inputs, st: dict) -> dict:
             acc.zram_cpu += y * f["zram_latency"]
         class_latency[name] = elapsed() - before
 
+    # group walks: the leader's retry and the retries of the followers that dropped their lock
+    # to wait for its read are woken by the same folio unlock and queue for the folio lock to
+    # map the page; the lock passes from one to the next (a wake-up and c_f each), so each
+    # waits (n - 1)/2 hand-overs on average (filemap_fault: lock_folio_maybe_drop_mmap)
+    stampede_wakes = np.zeros_like(lam)
+    if walk is not None:
+        joiner_drops = V * dV + (1 - V) * dM
+        contenders = 1 + walk["followers"] * walk["in_read"] * joiner_drops
+        stampede_wakes = np.where(x.walk, (contenders - 1) / 2, 0.0)
+    stampede = stampede_wakes * (w + c_f)
+
     # -- class: major file faults ---------------------------------------------------------------
     before = elapsed()
     y = per["major"] / np.where(miss > 0, miss, 1.0)
@@ -439,7 +464,8 @@ def _model_pass(x: _Inputs, st: dict) -> dict:
         acc.retry_io_waits += dr
         acc.wakes += dr
         acc.cpu += dr * 2 * c_f                            # submit, re-entry
-        acc.latency += dr * (2 * c_f + t_io + w)
+        acc.latency += dr * (2 * c_f + t_io + w + stampede)
+        acc.wakes += dr * stampede_wakes
         hold(dr, is_vma, c_f, c_f**2, False)
         tried2 = np.maximum(np.maximum(1 - is_vma, tried_major), (limit == 1).astype(float))
         p_vma2, q2 = second_lock(dr, is_vma)
@@ -460,6 +486,9 @@ def _model_pass(x: _Inputs, st: dict) -> dict:
     # -- class: joiners while the read is in flight (not uptodate) -----------------------------
     residual_io = _safe_div((c_f + t_io) ** 2 + (t_io2 - t_io**2), 2 * (c_f + t_io))
     residual_up = (gw + c_f) / 2
+    if walk is not None:       # a follower joins a read its leader started a lag earlier
+        residual_io = np.where(x.walk, _group_walk(x, st, c_f, gw, t_io, t_io2)["residual_io"],
+                               residual_io)
     for name, residual, uptodate in (("join_io", residual_io, 0.0),
                                      ("join_up", residual_up, 1.0)):
         y = per[name] / np.where(miss > 0, miss, 1.0)
@@ -477,7 +506,8 @@ def _model_pass(x: _Inputs, st: dict) -> dict:
             acc.retry_io_waits += dr * (1 - uptodate)
             acc.wakes += dr
             acc.cpu += dr * c_f
-            acc.latency += dr * (residual + w + c_f)
+            acc.latency += dr * (residual + w + c_f + stampede * (1 - uptodate))
+            acc.wakes += dr * stampede_wakes * (1 - uptodate)
             p_vma2, q2 = second_lock(dr, is_vma)
             acc.cpu += dr * q2 * c_f
             acc.latency += dr * q2 * c_f
@@ -495,9 +525,45 @@ def _model_pass(x: _Inputs, st: dict) -> dict:
     fault_rate = lam * miss
     latency = acc.latency + acc.wakes * wc + acc.mmap_slow * st["cpu_wait_batch"]
     out = {"per_fault": acc, "miss": miss, "per": per, "fault_rate": fault_rate, "latency": latency, "io": io,
+               "residual_io": residual_io,
                "class_latency": class_latency,
                "absent_uniform": absent_uniform, "reclaims_pages": reclaims_pages}
     return out
+
+
+def _group_walk(x: _Elements, st: dict, c_f, gw, t_io, t_io2):
+    """Access classes of a group walk (``montecarlo/access.py``), or None if no element walks.
+
+    Every page of a walk is fresh: the first member of its group to touch it (the leader) takes
+    a major fault; each of the G - 1 others touches it a lag later.  A lag inside the leader's
+    read (``c_f + read``) joins the read and waits for the rest of it; inside the leader's
+    retry (wake-up and ``c_f`` more) waits for the folio lock; later finds the page mapped (no
+    fault).  The lag is exponential (``lag_inside_probability``): members released together by
+    the folio unlock each think an exponential ``think_time`` before their next touch, so by
+    memorylessness each follower trails the first of them by an exponential think (plus its CPU
+    wait).  Read-around (``readaround_pages > 1``) and swap VMAs are refused by ``_Inputs``.
+    """
+    if not np.any(x.walk):
+        return None
+    f = x.f
+    group = np.where(f["group_size"] > 0, f["group_size"], f["threads"])   # 0: every thread
+    followers = 1 - 1 / group
+    lag = st["think"] + st["cpu_wait"]
+    to_read = c_f + t_io
+    read_cv = _safe_div(np.sqrt(np.maximum(t_io2 - t_io**2, 0.0)), to_read)
+    to_map = to_read + gw + c_f
+    map_cv = _safe_div(np.sqrt(np.maximum(t_io2 - t_io**2, 0.0)), to_map)
+    in_read = _F["lag_inside_probability"](to_read, read_cv, lag)
+    in_fault = np.maximum(_F["lag_inside_probability"](to_map, map_cv, lag), in_read)
+    zero = np.zeros_like(in_read)
+    lead = 1 - followers
+    # every folio brought in leaves again where anything reclaims (or the table is full)
+    leaves = ((f["reclaim_rate_cached"] > 0) | (f["reclaim_rate_mapped"] > 0)
+              | np.isfinite(x.capacity))
+    return {"followers": group - 1, "per": {"major": lead + zero, "join_io": followers * in_read,
+                    "join_up": followers * (in_fault - in_read), "minor": zero, "zram": zero},
+            "residual_io": _F["lag_inside_residual"](to_read, read_cv, lag), "in_read": in_read,
+            "reclaims_pages": np.where(leaves, st["access_rate"] * lead, 0.0)}
 
 
 def _eviction_hazard(x: _Elements, a, rho, th_c, th_m, bounded, steps: int = 40):
@@ -657,7 +723,8 @@ def _locks(x: _Inputs, acc: _Acc, fault_rate, st, cpu_wait, cpu_wait_writer):
     f = x.f
     w = f["wakeup_latency"]
     vmas = f["vmas"]
-    lam_w = f["writer_rate"]
+    n_w = f["writer_threads"]
+    lam_w = st["writer_rate"]
     h_w = f["writer_hold"]
     var_h = (x.writer_cv * h_w) ** 2
     s1, sf = f["writer_vma_share"], f["writer_fork_share"]
@@ -690,7 +757,7 @@ def _locks(x: _Inputs, acc: _Acc, fault_rate, st, cpu_wait, cpu_wait_writer):
     # acquisitions hold through their wake-up
     # other readers (reader_rate, Poisson, exponential CPU holds) join the short holds
     lam_bg, m_bg = f["reader_rate"], f["reader_hold"]
-    slow = _safe_div(fault_rate * acc.mmap_slow + lam_bg * st["block"],
+    slow = _safe_div(fault_rate * acc.mmap_slow + lam_bg * st["block_open"],
                      fault_rate * acc.mmap_acq + lam_bg)    # share of acquisitions that slept
     extra = slow * wake
     lam_s = fault_rate * acc.hold_short_n + lam_bg
@@ -765,10 +832,47 @@ def _locks(x: _Inputs, acc: _Acc, fault_rate, st, cpu_wait, cpu_wait_writer):
     block_residual = np.where(x.spin, _safe_div(spin_shut2, 2 * spin_shut),
                               np.where(x.rwsem == "writer_pref", busy_res,
                                        _safe_div(shut2, 2 * shut)))
+    block_residual = np.nan_to_num(block_residual, posinf=0.0)
+    # that is what an open stream sees (PASTA: the other mmap_lock readers).  A thread of the
+    # closed population is blocked at most once per closed period: when its next acquisition, a
+    # lag after the period starts, falls inside it (lag_inside_probability).  Few threads that
+    # come back quickly phase-lock to the writer: nearly every period blocks each of them, for
+    # nearly the whole period; many slow threads give PASTA back.
+    period = np.where(x.spin, spin_shut,
+                      np.where(x.rwsem == "writer_pref", _safe_div(shut, 1 - np.minimum(
+                          _F["writer_utilisation"](lam_w, shut), 0.999)), shut))
+    # writer threads chain only with each other: periodic ones arrive together and spin on the
+    # running owner (one period of their holds per deadline); a flat-out one comes back after
+    # the readers granted at its release (one period per hold)
+    chain = np.where(x.periodic, np.maximum(n_w, 1.0), 1.0)
+    period = np.where(x.writer_loop, drain_q + chain * hold_x, period)
+    period_cv = np.sqrt(np.maximum(_safe_div(2 * block_residual, period) - 1, 0.0))
+    period_cv = np.where(x.writer_loop, _safe_div(np.sqrt(np.maximum(hold_x2 - hold_x**2, 0.0)),
+                                                  hold_x) / np.sqrt(chain), period_cv)
+    periods = np.where(x.writer_loop, lam_w / chain, _safe_div(block, period))   # per second
+    per_thread = fault_rate * acc.mmap_acq / f["threads"]    # a thread's acquisitions per second
+    blocked = st["block"] * (st["block_residual"] + wake)     # per acquisition, last pass
+    gap = np.where(per_thread > 0, 1 / np.where(per_thread > 0, per_thread, 1.0) - blocked, np.inf)
+    gap = np.maximum(gap, 1e-3 * _safe_div(1.0, per_thread, np.inf))
+    inside = _F["lag_inside_probability"](period, period_cv, gap)
+    closed = per_thread * period > 1e-9
+    block_thread = np.where(closed, np.minimum(periods * inside / np.where(
+        closed, per_thread, 1.0), 1.0), block)
+    residual_thread = np.where(closed & (inside > 0), _F["lag_inside_residual"](
+        period, period_cv, gap), block_residual)
 
     # the writer's own wait, from down_write on a CPU to running with the lock: the writers ahead
     # of it (M/G/1, P-K), its spin on short holders, its drain and wake-up when it queued
-    pk = _F["mg1_wait"](lam_w, excl, np.sqrt(np.maximum(_safe_div(excl2, excl**2) - 1, 0.0)))
+    excl_cv = np.sqrt(np.maximum(_safe_div(excl2, excl**2) - 1, 0.0))
+    pk = _F["mg1_wait"](lam_w, excl, excl_cv)
+    # writer threads: at most writer_threads - 1 ahead.  Periodic ones share their deadlines
+    # (montecarlo/writers.py: one period apart from t = 0), so they arrive together and queue
+    # one behind the other; flat-out ones find each other at the lock independently
+    # (finite_source_wait, one server)
+    at_lock = np.clip(_safe_div(lam_w * excl, n_w), 0.0, 1.0)
+    pk = np.where(x.writer_loop, np.where(
+        x.periodic, (n_w - 1) / 2 * excl,
+        _F["finite_source_wait"](1.0, np.maximum(n_w - 1, 0.0), at_lock, excl, excl_cv)), pk)
     pk = np.where(lam_w > 0, pk, 0.0)
     spin_wait = present_s * (1 - present_l) * np.minimum(busy_s, spin_limit)
     linux_wait = pk + spin_wait + p_queue_r * (_safe_div(drain_q, p_queue_r) + wake_w
@@ -780,7 +884,7 @@ def _locks(x: _Inputs, acc: _Acc, fault_rate, st, cpu_wait, cpu_wait_writer):
                      + any_wait * wake_w)
     write_wait = np.where(x.linux, linux_wait, textbook_wait)
     writer_queued = np.where(x.linux, p_queue_r, any_wait)
-    stable = rho_w < 1
+    stable = (rho_w < 1) | x.writer_loop           # a closed loop of writers cannot pile up
     # share of time mmap_lock is read-held: fast-path holds while it is open, plus the batches
     # granted at each writer's release (they overlap: one wake-up and hold per batch)
     fast_load = (1 - slow) * (lam_s * (m_s - extra) + lam_l * (m_l - extra))
@@ -788,8 +892,9 @@ def _locks(x: _Inputs, acc: _Acc, fault_rate, st, cpu_wait, cpu_wait_writer):
     batch_hold = wake + long_share * _safe_div(drain_l, present_l) + (1 - long_share) * (m_s - extra)
     held = np.minimum((1 - block) * -np.expm1(-fast_load * open_scale) + batches * batch_hold,
                       1.0)
-    return {"abort": abort, "abort_residual": abort_residual, "block": block,
-                "block_residual": np.nan_to_num(block_residual, posinf=0.0),
+    return {"abort": abort, "abort_residual": abort_residual, "block": block_thread,
+                "block_residual": residual_thread, "block_open": block,
+                "block_open_residual": block_residual,
                 "writer_util": np.minimum(rho_w, 1.0), "writer_queued": writer_queued,
                 "write_wait": write_wait, "writer_hold": hold_mean,
                 "writer_cpu_wait": cpu_wait_writer, "stable": stable, "read_held_share": held,
@@ -797,7 +902,32 @@ def _locks(x: _Inputs, acc: _Acc, fault_rate, st, cpu_wait, cpu_wait_writer):
                 "batch": lam_r * (hold_x + spin_wait)}
 
 
-def _cpu(x: _Inputs, miss, acc: _Acc, access_rate, think_stretched, batch):
+def _writer_rates(x: _Elements, st: dict) -> dict:
+    """Writer operations and acquisitions per second, and the CPUs they keep busy.
+
+    Poisson writers arrive at ``writer_rate``, one acquisition each.  Writer threads
+    (``montecarlo/writers.py``) loop over operations of ``writer_locks_per_op`` acquisitions,
+    each after ``writer_gap_cpu`` of CPU; one acquisition takes ``st["writer_acquisition"]``
+    (its CPU wait, lock wait and hold, from the last pass).  A flat-out thread starts the next
+    operation at once; a periodic one makes ``writer_op_rate`` operations a second, or fewer when
+    an operation outlasts its period (it restarts from now, no catch-up).  Writers in another
+    process take no lock of ours: their holds are CPU only.  Holds are not preempted; the CPU
+    outside the lock is, like a thread's computing (``montecarlo/cpu.py``).
+    """
+    f = x.f
+    k = f["writer_locks_per_op"]
+    gap = f["writer_gap_cpu"]
+    op_time = k * (gap + st["writer_acquisition"])
+    flat_out = 1.0 / np.maximum(op_time, 1e-12)
+    per_thread = np.where(x.periodic, np.minimum(f["writer_op_rate"], flat_out), flat_out)
+    ops = np.where(x.writer_loop, f["writer_threads"] * per_thread, f["writer_rate"])
+    acquisitions = np.where(x.writer_loop, ops * k, f["writer_rate"])
+    return {"ops": ops, "acquisitions": acquisitions,
+            "lock": np.where(x.writer_process, 0.0, acquisitions),
+            "cpu_holds": acquisitions * f["writer_hold"], "cpu_gaps": acquisitions * gap}
+
+
+def _cpu(x: _Inputs, miss, acc: _Acc, access_rate, think_stretched, batch, writers):
     """CPU waits, with wake-up preemption (``montecarlo/cpu.py``).
 
     A woken thread (or an arriving writer) takes a free CPU or preempts a thread that is only
@@ -824,9 +954,11 @@ def _cpu(x: _Inputs, miss, acc: _Acc, access_rate, think_stretched, batch):
     n = f["threads"]
     think = f["think_time"]
     u_fault = access_rate * miss * acc.cpu                       # CPUs busy with fault work
-    u_writer = (f["writer_rate"] * f["writer_hold"]              # CPUs busy with writers and
+    u_writer = (writers["cpu_holds"]                            # CPUs busy with writers and
                 + f["reader_rate"] * f["reader_hold"])          # other mmap_lock readers
-    low_servers = np.maximum(cpus - u_fault - u_writer, 1e-9)
+    # a writer thread's CPU outside the lock is preempted like computing: it shares the rest
+    # (taken off it here: the computing threads see those CPUs as busy)
+    low_servers = np.maximum(cpus - u_fault - u_writer - writers["cpu_gaps"], 1e-9)
     shape = np.broadcast_shapes(access_rate.shape, low_servers.shape)
     thinking = np.zeros(shape)
     mask = np.broadcast_to(limited & (n > low_servers), shape)   # fewer threads: no queue
@@ -864,9 +996,13 @@ def _pass(x: _Elements, st: dict):
     miss = out["miss"]
     fault_rate = out["fault_rate"]
     io = out["io"]
+    writers = _writer_rates(x, st)
     cpu_wait, cpu_wait_batch, cpu_wait_writer, think, cpu_wait_p = _cpu(
-        x, miss, acc, st["access_rate"], st["think"], st["batch"])
+        x, miss, acc, st["access_rate"], st["think"], st["batch"], writers)
     lk = _locks(x, acc, fault_rate, st, cpu_wait, cpu_wait_writer)
+    # one acquisition of a writer thread: CPU wait, lock wait, hold (no lock: CPU wait, hold)
+    acquisition = cpu_wait_writer + np.where(x.writer_process, f["writer_hold"],
+                                             lk["write_wait"] + lk["writer_hold"])
     gw = f["wakeup_latency"] + cpu_wait
     q_mmap = _F["refault_success_window"](f["reclaim_rate_cached"], f["fault_cpu_time"],
                                           lk["block"], gw, lk["block_residual"])
@@ -880,13 +1016,16 @@ def _pass(x: _Elements, st: dict):
                "cpu_wait_batch": cpu_wait_batch, "cpu_wait_p": cpu_wait_p, "batch": lk["batch"],
                "abort": lk["abort"],
                "abort_residual": lk["abort_residual"], "block": lk["block"],
-               "block_residual": lk["block_residual"], "writer_util": lk["writer_util"],
+               "block_residual": lk["block_residual"], "block_open": lk["block_open"],
+               "block_open_residual": lk["block_open_residual"], "writer_util": lk["writer_util"],
                "writer_queued": lk["writer_queued"],
-               "q_mmap": np.nan_to_num(q_mmap, nan=1.0), "q_vma": np.nan_to_num(q_vma, nan=1.0)}
+               "q_mmap": np.nan_to_num(q_mmap, nan=1.0), "q_vma": np.nan_to_num(q_vma, nan=1.0),
+               "writer_acquisition": np.nan_to_num(acquisition, posinf=1.0),
+               "writer_rate": writers["lock"]}
     return new, target, out, io, lk
 
 
-_CHECKED = ("read_time", "block", "cpu_wait_batch", "think", "abort")
+_CHECKED = ("read_time", "block", "cpu_wait_batch", "think", "abort", "writer_rate")
 
 
 def _solve(x: _Elements, iterations: int = _ITERATIONS):
@@ -907,9 +1046,12 @@ def _solve(x: _Elements, iterations: int = _ITERATIONS):
         "read_time": full(f["io_latency"]),
         "read_time_m2": full(f["io_latency"] ** 2 * (1 + x.io_cv**2)),
         "read_rate": full(0.0), "reads_per_fault": full(1.0), "abort": full(0.0), "abort_residual": full(0.0),
-        "block": full(0.0), "block_residual": full(0.0), "writer_util": full(0.0), "writer_queued": full(0.0),
+        "block": full(0.0), "block_residual": full(0.0), "block_open": full(0.0),
+        "block_open_residual": full(0.0), "writer_util": full(0.0), "writer_queued": full(0.0),
         "q_mmap": full(1.0), "q_vma": full(1.0),
+        "writer_acquisition": full(f["writer_hold"]),
     }
+    st["writer_rate"] = _writer_rates(x, st)["lock"]
     solver = {"lo": full(-np.inf), "hi": full(np.inf), "x_prev": full(np.nan),
                   "value_prev": full(np.nan)}
     converged = np.zeros(n, dtype=bool)
@@ -974,11 +1116,22 @@ def _metrics(x: _Elements, st, out, io, lk) -> dict[str, np.ndarray]:
     fault_rate = out["fault_rate"]
     read_wait_sum = acc.mmap_wait + acc.mmap_slow * st["cpu_wait_batch"]   # per fault
     bg_rate = f["reader_rate"]
-    bg_wait = st["block"] * (st["block_residual"] + f["wakeup_latency"] + st["cpu_wait_batch"])
+    bg_wait = st["block_open"] * (st["block_open_residual"] + f["wakeup_latency"]
+                                  + st["cpu_wait_batch"])
     read_rate = fault_rate * acc.mmap_acq + bg_rate
     read_wait_total = fault_rate * read_wait_sum + bg_rate * bg_wait     # per second
-    write_rate = np.broadcast_to(f["writer_rate"], fault_rate.shape)
+    writers = _writer_rates(x, st)
+    write_rate = np.broadcast_to(st["writer_rate"], fault_rate.shape)
     has_writers = write_rate > 0
+    # a Poisson writer's latency runs from its arrival (CPU wait included); a writer thread's
+    # from down_write, on its CPU (montecarlo/writers.py)
+    writer_latency = (np.where(x.writer_loop, 0.0, lk["writer_cpu_wait"]) + lk["write_wait"]
+                      + lk["writer_hold"])
+    acquisition = np.where(x.writer_process, lk["writer_cpu_wait"] + f["writer_hold"],
+                           lk["writer_cpu_wait"] + lk["write_wait"] + lk["writer_hold"])
+    op_latency = np.where(x.writer_loop, f["writer_locks_per_op"] * (
+        f["writer_gap_cpu"] + acquisition) - np.where(x.writer_process, 0.0,
+                                                      lk["writer_cpu_wait"]), writer_latency)
     nan = np.full(fault_rate.shape, np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
         m = {
@@ -988,8 +1141,10 @@ def _metrics(x: _Elements, st, out, io, lk) -> dict[str, np.ndarray]:
             "mmap_read_wait_mean": _safe_div(read_wait_total, read_rate, np.nan),
             "mmap_write_rate": write_rate + 0.0,
             "mmap_write_wait_mean": np.where(has_writers, lk["write_wait"], np.nan),
-            "writer_latency_mean": np.where(has_writers, lk["writer_cpu_wait"] + lk["write_wait"]
-                                            + lk["writer_hold"], np.nan),
+            "writer_latency_mean": np.where(has_writers, writer_latency, np.nan),
+            "writer_ops_rate": writers["ops"] + 0.0 * fault_rate,
+            "writer_op_latency_mean": np.where(writers["ops"] > 0, op_latency, np.nan),
+            "writer_cpu_share": writers["cpu_holds"] + writers["cpu_gaps"] + 0.0 * fault_rate,
             "retries_per_fault": np.where(fault_rate > 0, acc.retries, np.nan),
             "refaults_per_fault": np.where(fault_rate > 0, acc.refaults, np.nan),
             "retry_miss_ratio": _safe_div(acc.misses, acc.retry_io_waits, np.nan),
@@ -1268,10 +1423,14 @@ def _fault_components(x: _Inputs, st, out, lk):
     comps.append(_Component(y["major"] * (1 - p_ref), base_shift, 1, *wait1))
     wait2 = _combine(wait1, device, cpu)
     comps.append(_Component(y["major"] * p_ref, base_shift + c_f + w + read_const, 2, *wait2))
-    residual_io = _safe_div(io["read_time"] ** 2 + io["read_time_m2"] - io["read_time"] ** 2,
-                            2 * io["read_time"])
-    join = _combine(lock1, lock2, (np.zeros(1), residual_io), cpu)
-    comps.append(_Component(y["join_io"], 2 * c_f + w, 0, *join))
+    join = _combine(lock1, lock2, (np.zeros(1), out["residual_io"]), cpu)
+    walk = x.walk.astype(float)
+    comps.append(_Component(y["join_io"] * (1 - walk), 2 * c_f + w, 0, *join))
+    # a follower of a group walk joins its leader's read a short lag after it started: it waits
+    # for nearly the whole read, so its wait has the read's law (less the lag, in the mean)
+    lag = np.maximum(c_f + io["read_time"] - out["residual_io"], 0.0)
+    comps.append(_Component(y["join_io"] * walk, 2 * c_f + w + read_const - lag, 1,
+                            *_combine(lock1, lock2, cpu)))
     comps.append(_Component(y["join_up"], 2 * c_f + w, 0,
                             *_combine(lock1, (np.zeros(1), (w + wc + c_f) / 2))))
     # the paths above are a simplification of the accounting of _model_pass: put the difference
@@ -1376,8 +1535,9 @@ def _distribution(x: _Inputs, st, out, io, lk):
     acc = out["per_fault"]
     fr, bg = out["fault_rate"], f["reader_rate"]
     acquisitions = fr * acc.mmap_acq + bg
-    slept = fr * acc.mmap_slow + bg * st["block"]
-    waited = (fr * acc.mmap_wait + bg * st["block"] * (st["block_residual"] + f["wakeup_latency"]))
+    slept = fr * acc.mmap_slow + bg * st["block_open"]
+    waited = (fr * acc.mmap_wait + bg * st["block_open"] * (st["block_open_residual"]
+                                                            + f["wakeup_latency"]))
     slow = np.clip(_safe_div(slept, acquisitions), 0.0, 1.0)
     cond = np.maximum(_safe_div(waited, slept) - f["wakeup_latency"], 0.0)
     shift = f["wakeup_latency"] + st["cpu_wait_batch"]
@@ -1389,7 +1549,7 @@ def _distribution(x: _Inputs, st, out, io, lk):
     ww = lk["write_wait"]
     busy = np.clip(1 - (1 - lk["writer_util"]) * np.exp(-lk["read_held_share"]), 1e-12, 1.0)
     zero = np.zeros(shape)
-    has_w = np.broadcast_to(f["writer_rate"] > 0, shape)
+    has_w = np.broadcast_to(st["writer_rate"] > 0, shape)
     result["mmap_write_wait_p99"] = np.where(has_w, _atom_exp_quantile(
         1 - busy, zero, _safe_div(ww, busy), 0.99), np.nan)
     result["mmap_write_wait_hist"] = np.where(has_w[..., None], _atom_exp_shares(

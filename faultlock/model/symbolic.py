@@ -1337,6 +1337,93 @@ blocked_wait_mean = _register(Formula(
 ))
 
 # --------------------------------------------------------------------------------------------
+# A closed population against a period: an exponential lag falls inside a gamma period
+# --------------------------------------------------------------------------------------------
+
+period_mean = sp.Symbol("S", positive=True)  # mean length of a period (s)
+period_cv = sp.Symbol("c_S", positive=True)  # its coefficient of variation
+lag_mean = sp.Symbol("m_x", positive=True)  # mean of an exponential lag (s)
+
+PARAMETER_NAMES.update({period_mean: "period_mean", period_cv: "period_cv", lag_mean: "lag_mean"})
+SYMBOLS.update({"period_mean": period_mean, "period_cv": period_cv, "lag_mean": lag_mean})
+
+# E[exp(-S/m)] for S ~ Gamma(mean S, cv c_S): the Laplace-Stieltjes transform at 1/m
+_period_lst = (1 + period_cv**2 * period_mean / lag_mean) ** (-1 / period_cv**2)
+
+
+def _lag_inside(period_mean_, period_cv_, lag_mean_):
+    """(P(X < S), E[(S - X)^+]) for X ~ Exp(lag_mean), S ~ Gamma(period_mean, period_cv).
+
+    Without cancellation: where S/m is small, E[(S - X)^+] = E[S^2]/(2m) (1 + O(S/m)) comes from
+    the series of m (S/m - 1 + e^{-S/m}); cv = 0 is the deterministic period; m = inf gives 0.
+    """
+    s, cv, m = (np.asarray(v, dtype=float) for v in (period_mean_, period_cv_, lag_mean_))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        finite = np.isfinite(m) & (m > 0)
+        mm = np.where(finite, m, 1.0)
+        inside = np.where(finite, lst("gamma", np.maximum(s, 0.0), cv, 1.0 / mm,
+                                      complement=True), 0.0)
+        x = s / mm
+        c2 = cv**2
+        # m (x - (1 - L)): the series x^2 (1 + c2)/2 - x^3 (1 + c2)(1 + 2 c2)/6 where x is small
+        series = mm * (x**2 * (1 + c2) / 2 - x**3 * (1 + c2) * (1 + 2 * c2) / 6)
+        excess = np.where(x < 1e-3, series, s - mm * inside)
+        excess = np.where(finite, np.maximum(excess, 0.0), 0.0)
+    return inside, excess
+
+
+def lag_inside_probability(period_mean_, period_cv_, lag_mean_):
+    """P(X < S): the lag ends inside the period (see the registry entry)."""
+    return _scalar_or_array(_lag_inside(period_mean_, period_cv_, lag_mean_)[0])
+
+
+def lag_inside_residual(period_mean_, period_cv_, lag_mean_):
+    """E[S - X | X < S]: what is left of the period when the lag ends inside it (registry)."""
+    inside, excess = _lag_inside(period_mean_, period_cv_, lag_mean_)
+    # where the lag is long, E[(S - X)^+]/P(X < S) -> E[S^2]/(2 E[S]), the PASTA residual
+    pasta = np.asarray(period_mean_, dtype=float) * (1 + np.asarray(period_cv_) ** 2) / 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(inside > 1e-12, excess / np.where(inside > 0, inside, 1.0), pasta)
+    return _scalar_or_array(out)
+
+
+lag_inside_probability_formula = _register(Formula(
+    name="lag_inside_probability",
+    lhs=sp.Symbol(r"P(X < S)"),
+    expr=1 - _period_lst,
+    symbols=(period_mean, period_cv, lag_mean),
+    implementation=lag_inside_probability,
+    assumptions="A period S (gamma law: mean S, cv c_S; c_S -> 0 is deterministic) starts, and a "
+                "thread's next request comes after an exponential lag X of mean m_x, independent "
+                "of S: P(X < S) = 1 - E[e^{-S/m_x}].  Two uses.  (1) Closed readers against "
+                "mmap_lock writers: a thread can be blocked at most once per writer period, when "
+                "its next acquisition falls inside it, so its block probability per acquisition "
+                "is r_p T_a P(X < S) (r_p periods per second, T_a the thread's mean time between "
+                "acquisitions, m_x that time without the blocked waits); m_x >> S gives PASTA "
+                "(rho_w), m_x << S gives one block per period per thread: few threads phase-lock "
+                "to the writer.  (2) Group walks: a follower touches the leader's page a lag X "
+                "after it; it waits for the read if X < S (S the leader's fault up to the end of "
+                "its read).",
+    reference="Takacs (1962) / Kleinrock Vol. 1 §5 (residual life); the closed-population "
+              "(arrival theorem) correction to PASTA of Reiser & Lavenberg (1980); queueing.md "
+              "§1.3-1.4; issue 3 item 5 (phase locking against a periodic writer).",
+))
+
+lag_inside_residual_formula = _register(Formula(
+    name="lag_inside_residual",
+    lhs=sp.Symbol(r"\mathbb{E}[S - X \mid X < S]"),
+    expr=(period_mean - lag_mean * (1 - _period_lst)) / (1 - _period_lst),
+    symbols=(period_mean, period_cv, lag_mean),
+    implementation=lag_inside_residual,
+    assumptions="As lag_inside_probability: E[(S - X)^+] = E[S] - m_x (1 - E[e^{-S/m_x}]), divided "
+                "by P(X < S).  The wait of a request that falls inside the period.  Limits: "
+                "m_x -> inf gives E[S^2]/(2E[S]) (PASTA's residual: half a deterministic period); "
+                "m_x -> 0 gives the whole period S (a thread that comes back at once waits "
+                "nearly a whole writer hold, not half of one).",
+    reference="As lag_inside_probability.",
+))
+
+# --------------------------------------------------------------------------------------------
 # Per-VMA lock: the chance a fault finds its VMA write-locked or draining
 # --------------------------------------------------------------------------------------------
 

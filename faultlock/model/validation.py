@@ -24,7 +24,8 @@ from .montecarlo.simulate import simulate
 from .policies import POLICIES, check_policies
 from .scenario import PRESETS, Scenario
 
-__all__ = ["METRICS", "TOLERANCE", "default_grid", "summary", "validate"]
+__all__ = ["GRIDS", "METRICS", "NOT_COMPARED", "TOLERANCE", "default_grid", "summary",
+           "validate", "workload_grid"]
 
 #: metrics compared (both solvers give them), and the modelling tolerance stated for each: the
 #: relative error allowed beyond the Monte Carlo interval where the model's assumptions hold.
@@ -46,7 +47,11 @@ TOLERANCE: dict[str, float] = {
     "reads_holding_mmap_per_fault": 0.30,
     "reads_holding_vma_per_fault": 0.30,
     "mmap_read_held_share": 0.30,
-    "reclaim_rate": 0.30,
+    "waiter_share": 0.15,
+    "nofault_share": 0.15,
+    "waiter_latency_mean": 0.30,
+    "writer_ops_rate": 0.10,
+    "writer_op_latency_mean": 0.20,
     "fault_latency_p50": 0.15,
     "fault_latency_p90": 0.15,
     "fault_latency_p99": 0.20,
@@ -57,6 +62,12 @@ TOLERANCE: dict[str, float] = {
     "writer_latency_p99": 0.35,
 }
 METRICS = tuple(TOLERANCE)
+#: metrics both solvers give but that are not compared, and why.
+NOT_COMPARED = {
+    "reclaim_rate": "the Monte Carlo counts a reclaim when the page is next touched (reclaim is "
+                    "lazy: montecarlo/folio.py settle), so a run shorter than the pages' return "
+                    "time undercounts it; the analytic model gives the steady-state rate",
+}
 _Z = 1.0      # multiples of the 95 % half-width
 
 
@@ -82,6 +93,42 @@ def default_grid() -> Scenario:
         writer_rate=xr.DataArray([0.0, 300.0, 2000.0], dims="writer_rate",
                                  coords={"writer_rate": [0.0, 300.0, 2000.0]}),
     )
+
+
+def workload_grid() -> Scenario:
+    """The measurement harness's workloads: group walks against writer threads.
+
+    4 reader threads on 2 CPUs (this VM) walk a cold file in groups of ``group_size`` (1: each
+    its own pages; 4: all in lock step), MADV_RANDOM, think 1 µs, at ``io_latency`` 50 µs or
+    500 µs, against four writers (dimension ``writer``): none; one writer thread at 500
+    operations a second holding mmap_lock 200 µs (an mprotect of a populated region); one
+    flat-out writer thread holding it 20 µs (mmap + munmap); and the periodic one in another
+    process (the harness's control: its CPU without our lock).  16 cells.
+    """
+    writers = ["none", "periodic", "flat_out", "process"]
+
+    def by_writer(values):
+        return xr.DataArray(np.array(values, dtype=object if isinstance(values[0], str)
+                                     else None), dims="writer", coords={"writer": writers})
+
+    return Scenario(
+        threads=4, cpus=2, think_time=1e-6, vmas=1, pages_per_vma=1 << 20, readaround_pages=1,
+        access_pattern="group_walk", walk_pages=1024, reclaim_rate_cached=20.0,
+        reclaim_rate_mapped=2.0, io_latency_cv=0.3, writer_vma_share=0.0,
+        group_size=xr.DataArray([1, 4], dims="group_size", coords={"group_size": [1, 4]}),
+        io_latency=xr.DataArray([50e-6, 500e-6], dims="io_latency",
+                                coords={"io_latency": [50e-6, 500e-6]}),
+        writer_mode=by_writer(["poisson", "periodic", "flat_out", "periodic"]),
+        writer_rate=by_writer([0.0, 0.0, 0.0, 0.0]),
+        writer_threads=by_writer([0, 1, 1, 1]),
+        writer_op_rate=by_writer([0.0, 500.0, 0.0, 500.0]),
+        writer_where=by_writer(["thread", "thread", "thread", "process"]),
+        writer_hold=by_writer([20e-6, 200e-6, 20e-6, 200e-6]),
+    )
+
+
+#: the named validation grids (``faultlock validate --grid``).
+GRIDS = {"issue3": default_grid, "workloads": workload_grid}
 
 
 def _as_scenario(scenarios) -> Scenario:
