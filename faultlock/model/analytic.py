@@ -883,6 +883,17 @@ def _locks(x: _Inputs, acc: _Acc, fault_rate, st, cpu_wait, cpu_wait_writer):
     textbook_wait = (pk + np.where(x.drain_blocks, drain_q, reader_pref_drain)
                      + any_wait * wake_w)
     write_wait = np.where(x.linux, linux_wait, textbook_wait)
+    # a writer thread's acquisition that follows its own release (the next of an operation's
+    # acquisitions; every one of a flat-out thread) finds the readers its last hold blocked,
+    # granted at that release (rwsem_mark_wake), still there: it waits for their wake-up and
+    # hold.  B readers per period on average: the batch is non-empty with 1 - e^-B.
+    blocked_rate = fault_rate * acc.mmap_acq * block_thread + lam_bg * block
+    batch_size = _safe_div(blocked_rate, periods)
+    comeback = np.where(x.periodic, 1 - 1 / f["writer_locks_per_op"], 1.0) * x.writer_loop
+    batch_stay = wake + _safe_div(lam_l, lam_r) * _safe_div(drain_l, present_l) + (
+        1 - _safe_div(lam_l, lam_r)) * (m_s - extra)
+    write_wait = write_wait + comeback * -np.expm1(-batch_size) * np.maximum(
+        batch_stay - f["writer_gap_cpu"], 0.0)
     writer_queued = np.where(x.linux, p_queue_r, any_wait)
     stable = (rho_w < 1) | x.writer_loop           # a closed loop of writers cannot pile up
     # share of time mmap_lock is read-held: fast-path holds while it is open, plus the batches
@@ -981,6 +992,10 @@ def _cpu(x: _Inputs, miss, acc: _Acc, access_rate, think_stretched, batch, write
     single_p = np.where(limited, no_victim, 0.0)
     writer = np.where(limited, sym.finite_source_tail(n, busy_high, np.where(limited, cpus, 1.0))
                       * tail, 0.0)
+    # a writer thread gives way at each acquisition when anyone waits for a CPU (a computing
+    # thread queued behind the others: more than low_servers computing), then queues at the tail
+    queue_nonempty = sym.finite_source_tail(n, thinking, np.floor(low_servers) + 1)
+    writer = np.where(limited & x.writer_loop, np.maximum(writer, queue_nonempty * tail), writer)
     size = 1 + batch
     beyond = sym.finite_source_excess(np.maximum(np.ceil(8 * size + 64), n), _safe_div(
         batch, np.maximum(np.ceil(8 * size + 64), n)), cpus - 1) / size
@@ -1129,9 +1144,10 @@ def _metrics(x: _Elements, st, out, io, lk) -> dict[str, np.ndarray]:
                       + lk["writer_hold"])
     acquisition = np.where(x.writer_process, lk["writer_cpu_wait"] + f["writer_hold"],
                            lk["writer_cpu_wait"] + lk["write_wait"] + lk["writer_hold"])
+    # each acquisition of an operation first gives way to queued entities (a yield at the
+    # syscall boundary, montecarlo/writers.py next_acquisition): a CPU wait each
     op_latency = np.where(x.writer_loop, f["writer_locks_per_op"] * (
-        f["writer_gap_cpu"] + acquisition) - np.where(x.writer_process, 0.0,
-                                                      lk["writer_cpu_wait"]), writer_latency)
+        f["writer_gap_cpu"] + acquisition), writer_latency)
     nan = np.full(fault_rate.shape, np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
         m = {
