@@ -807,7 +807,13 @@ def _locks(x: _Inputs, acc: _Acc, fault_rate, st, cpu_wait, cpu_wait_writer):
     steal = np.where(x.linux, -np.expm1(-lam_r * wake_w), 0.0)
     long_share = _safe_div(lam_l, lam_r)
     batch_drain = long_share * _safe_div(drain_l, present_l) + (1 - long_share) * m_s
-    steal_extra = _safe_div(steal, 1 - steal) * (wake + batch_drain + wake_w)
+    # the steals repeat (each a wake-up, the stolen batch's drain and the writer's wake-up) until
+    # one fails, but not past the handoff timeout: then RWSEM_FLAG_HANDOFF stops them
+    # (rwsem_down_write_slowpath), so at most n = ceil(timeout / cycle) of them
+    cycle = wake + batch_drain + wake_w
+    steals = np.ceil(_safe_div(f["handoff_timeout"], cycle, 1.0)) + 1
+    steal_c = np.minimum(steal, 1 - 1e-12)
+    steal_extra = cycle * steal_c * -np.expm1(steals * np.log(steal_c)) / (1 - steal_c)
     # one writer's exclusive period: its queued drain, the steals, its hold (and the hand-over
     # wake-up of the textbook disciplines)
     queued = np.where(x.linux, p_queue_r, 1.0)
