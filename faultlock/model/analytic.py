@@ -80,7 +80,10 @@ METRICS_ABSENT = {
 _HEAD_RANKS = 8          # Zipf ranks summed exactly
 _TAIL_NODES = 16         # Gauss-Legendre nodes in log-rank for the rest
 _ITERATIONS = 200        # fixed-point iterations, at most
-_CHUNK = 8192            # (policy, cell) elements solved together
+_CHUNK = 1 << 17         # (policy, cell) elements solved together (each pass of the fixed
+                         # point costs ~3 ms of interpreter overhead however few elements remain
+                         # active, so one large chunk pays the slow tail once, not per chunk)
+_DIST_CHUNK = 8192       # elements whose latency distribution is built together (memory)
 _TOLERANCE = 1e-5        # relative residual and change that count as converged
 _UNDAMPED = ("read_time", "read_time_m2", "read_rate", "reads_per_fault", "think")
 _LAW_CV = {"exponential": 1.0, "deterministic": 0.0}
@@ -1086,18 +1089,37 @@ def _predict(scenario: Scenario, policies, distribution: bool) -> xr.Dataset:
         x = inputs.elements(index)
         st, out, io, lk, used, ok = _solve(x)
         iterations = max(iterations, used)
-        part = _metrics(x, st, out, io, lk)
+        parts = [(index, _metrics(x, st, out, io, lk))]
         if distribution:
-            part.update(_distribution(x, st, out, io, lk))
-        for name, value in part.items():
-            value = np.asarray(value, dtype=float)
-            if name not in metrics:
-                metrics[name] = np.empty((total,) + value.shape[1:])
-            metrics[name][index] = value
+            for sub in range(0, index.size, _DIST_CHUNK):
+                keep = np.arange(sub, min(index.size, sub + _DIST_CHUNK))
+                pieces = (_subset(v, keep, index.size) for v in (st, out, io, lk))
+                parts.append((index[keep], _distribution(x.take(keep), *pieces)))
+        for where, part in parts:
+            for name, value in part.items():
+                value = np.asarray(value, dtype=float)
+                if name not in metrics:
+                    metrics[name] = np.empty((total,) + value.shape[1:])
+                metrics[name][where] = value
         stable[index] = lk["stable"]
         converged[index] = ok
     return _dataset(scenario, inputs, metrics, stable, distribution, iterations,
                     int((~converged).sum()))
+
+
+def _subset(value, index: np.ndarray, n: int):
+    """The elements ``index`` of the per-element arrays (first axis of length ``n``) in a
+    result of :func:`_solve` (dicts, :class:`_Acc`, arrays); anything else unchanged."""
+    if isinstance(value, dict):
+        return {k: _subset(v, index, n) for k, v in value.items()}
+    if isinstance(value, _Acc):
+        sub = _Acc.__new__(_Acc)
+        for k, v in vars(value).items():
+            setattr(sub, k, _subset(v, index, n))
+        return sub
+    if isinstance(value, np.ndarray) and value.ndim >= 1 and value.shape[0] == n:
+        return value[index]
+    return value
 
 
 def _units(name: str) -> tuple[str, str]:
