@@ -239,8 +239,10 @@ def _share_fixed_point(rhs, shape, steps: int = 24, guess=None, args=()):
     previous pass of the outer fixed point) it starts from a bracket around the guess: the guess
     and a step past it, twice the residual there (enough while ``rhs`` has a slope below 1/2).
     ``args`` (arrays of ``shape``) are passed to ``rhs``, restricted to the elements still being
-    solved, so that the few slow elements do not make every element pay.  Elements where
-    ``rhs`` is not a number get what the bisection gives them (its lower end, 2^-25).
+    solved, so that the few slow elements do not make every element pay.  The result is the
+    bisection's, bit for bit (the middle of its last interval: two more evaluations check
+    which), so that the outer fixed point follows the same path.  Elements where ``rhs`` is
+    not a number get what the bisection gives them (its lower end, 2^-25).
     """
     tol = 0.5 ** (steps + 1)
     out = np.ones(shape)
@@ -294,12 +296,22 @@ def _share_fixed_point(rhs, shape, steps: int = 24, guess=None, args=()):
         hi = np.where(gx == 0, x, hi)                        # an exact root: both ends
         side = np.where(above, 1.0, -1.0)
         nan = np.isnan(gx)
-        finished = (hi - lo <= tol * np.maximum(hi, 1e-3)) | nan
+        finished = (hi - lo <= 0.5 * tol) | nan
         result[pending] = np.where(nan, tol, 0.5 * (lo + hi))
         if finished.any():
             keep = ~finished
             pending = pending[keep]
             lo, g_lo, hi, g_hi, side = (v[keep] for v in (lo, g_lo, hi, g_hi, side))
+    # return what the bisection returns, the middle of the cell k 2^-steps .. (k+1) 2^-steps
+    # that holds the root: the root is known within 2^-(steps+2), so k is right or one off, and
+    # the signs at the cell's ends say which
+    cells = 2.0 ** steps
+    ok = np.flatnonzero(result != tol)
+    if ok.size:
+        k = np.clip(np.floor(result[ok] * cells), 0, cells - 1)
+        k -= (k > 0) & (g(k / cells, ok) < 0)
+        k += (k < cells - 1) & (g((k + 1) / cells, ok) >= 0)
+        result[ok] = (k + 0.5) / cells
     out[idx] = result
     return out
 
