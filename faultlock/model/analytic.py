@@ -80,9 +80,13 @@ METRICS_ABSENT = {
 _HEAD_RANKS = 8          # Zipf ranks summed exactly
 _TAIL_NODES = 16         # Gauss-Legendre nodes in log-rank for the rest
 _ITERATIONS = 200        # fixed-point iterations, at most
-_CHUNK = 8192            # (policy, cell) elements solved together
+_CHUNK = 1 << 17         # (policy, cell) elements solved together (each pass of the fixed
+                         # point costs ~3 ms of interpreter overhead however few elements remain
+                         # active, so one large chunk pays the slow tail once, not per chunk)
+_DIST_CHUNK = 8192       # elements whose latency distribution is built together (memory)
 _TOLERANCE = 1e-5        # relative residual and change that count as converged
-_UNDAMPED = ("read_time", "read_time_m2", "read_rate", "reads_per_fault", "think")
+_UNDAMPED = ("read_time", "read_time_m2", "read_rate", "reads_per_fault", "think",
+             "thinking_share")
 _LAW_CV = {"exponential": 1.0, "deterministic": 0.0}
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(_TAIL_NODES)
 
@@ -232,25 +236,97 @@ def _law_cv(law: np.ndarray, cv: np.ndarray) -> np.ndarray:
     return out
 
 
-def _share_fixed_point(rhs, shape, steps: int = 24):
-    """Solve ``u = rhs(u)`` for a time share ``u`` in [0, 1], ``rhs`` increasing, by bisection.
+def _share_fixed_point(rhs, shape, steps: int = 24, guess=None, args=()):
+    """Solve ``u = rhs(u, *args)`` for a time share ``u`` in [0, 1], ``rhs`` increasing.
 
-    ``rhs(0) >= 0``; where ``rhs(1) >= 1`` the station is saturated and 1 is returned.
+    ``rhs(0) >= 0``; where ``rhs(1) >= 1`` the station is saturated and 1 is returned.  The root
+    is kept bracketed, ``rhs(lo) >= lo`` and ``rhs(hi) < hi``, as by a bisection of [0, 1] whose
+    ``steps`` halvings (2^-25 in u) give the accuracy asked for; the bracket shrinks by regula
+    falsi with the Illinois modification (superlinear).  With ``guess`` (the share at the
+    previous pass of the outer fixed point) it starts from a bracket around the guess: the guess
+    and a step past it, twice the residual there (enough while ``rhs`` has a slope below 1/2).
+    ``args`` (arrays of ``shape``) are passed to ``rhs``, restricted to the elements still being
+    solved, so that the few slow elements do not make every element pay.  The result is the
+    bisection's, bit for bit (the middle of its last interval: two more evaluations check
+    which), so that the outer fixed point follows the same path.  Elements where ``rhs`` is
+    not a number get what the bisection gives them (its lower end, 2^-25).
     """
-    lo = np.zeros(shape)
-    hi = np.ones(shape)
-    saturated = rhs(hi) >= 1.0
-    for _ in range(steps):
-        mid = 0.5 * (lo + hi)
-        above = rhs(mid) >= mid
-        lo = np.where(above, mid, lo)
-        hi = np.where(above, hi, mid)
-    return np.where(saturated, 1.0, 0.5 * (lo + hi))
+    tol = 0.5 ** (steps + 1)
+    out = np.ones(shape)
+    r1 = rhs(np.ones(shape), *args)
+    idx = np.flatnonzero(~(r1 >= 1.0))                       # not saturated
+    args = tuple(np.broadcast_to(a, shape)[idx] for a in args) if args else ()
+    full = not args                                          # rhs only takes whole arrays
+
+    def g(u, sub):
+        if full:
+            whole = np.full(shape, 0.5)
+            whole[idx[sub] if sub is not None else idx] = u
+            value = rhs(whole)
+            value = value[idx[sub] if sub is not None else idx]
+        else:
+            value = rhs(u, *(a if sub is None else a[sub] for a in args))
+        return value - u
+
+    n = idx.size
+    lo, g_lo = np.zeros(n), np.full(n, np.nan)
+    hi, g_hi = np.ones(n), r1[idx] - 1.0
+    if guess is not None and n:
+        u0 = np.clip(np.nan_to_num(np.broadcast_to(guess, shape)[idx], nan=0.5), tol, 1 - tol)
+        g0 = g(u0, None)
+        u1 = np.clip(u0 + np.where(g0 >= 0, 1, -1) * (2 * np.abs(g0) + 4 * tol), 0.0, 1.0)
+        g1 = g(u1, None)
+        for u, gu in ((u0, g0), (u1, g1)):
+            above, inside = gu >= 0, (u > lo) & (u < hi)
+            lo, g_lo = np.where(above & inside, u, lo), np.where(above & inside, gu, g_lo)
+            hi, g_hi = np.where(~above & inside, u, hi), np.where(~above & inside, gu, g_hi)
+    missing = np.isnan(g_lo)
+    if missing.any():
+        g_lo[missing] = g(lo[missing], np.flatnonzero(missing))
+    side = np.zeros(n)
+    result = np.where(np.isnan(g_lo) | np.isnan(g_hi), tol, 0.5 * (lo + hi))
+    pending = np.flatnonzero(~((hi - lo <= tol) | np.isnan(g_lo) | np.isnan(g_hi)))
+    lo, g_lo, hi, g_hi, side = (v[pending] for v in (lo, g_lo, hi, g_hi, side))
+    for _ in range(4 * steps):
+        if pending.size == 0:
+            break
+        x = (lo * g_hi - hi * g_lo) / (g_hi - g_lo)          # regula falsi
+        x = np.where((x > lo) & (x < hi), x, 0.5 * (lo + hi))
+        gx = g(x, pending)
+        above = gx >= 0
+        below = ~above
+        # Illinois: halve the value of the end kept twice in a row
+        g_hi = np.where(above & (side > 0), 0.5 * g_hi, g_hi)
+        g_lo = np.where(below & (side < 0), 0.5 * g_lo, g_lo)
+        lo, g_lo = np.where(above, x, lo), np.where(above, gx, g_lo)
+        hi, g_hi = np.where(below, x, hi), np.where(below, gx, g_hi)
+        hi = np.where(gx == 0, x, hi)                        # an exact root: both ends
+        side = np.where(above, 1.0, -1.0)
+        nan = np.isnan(gx)
+        finished = (hi - lo <= 0.5 * tol) | nan
+        result[pending] = np.where(nan, tol, 0.5 * (lo + hi))
+        if finished.any():
+            keep = ~finished
+            pending = pending[keep]
+            lo, g_lo, hi, g_hi, side = (v[keep] for v in (lo, g_lo, hi, g_hi, side))
+    # return what the bisection returns, the middle of the cell k 2^-steps .. (k+1) 2^-steps
+    # that holds the root: the root is known within 2^-(steps+2), so k is right or one off, and
+    # the signs at the cell's ends say which
+    cells = 2.0 ** steps
+    ok = np.flatnonzero(result != tol)
+    if ok.size:
+        k = np.clip(np.floor(result[ok] * cells), 0, cells - 1)
+        k -= (k > 0) & (g(k / cells, ok) < 0)
+        k += (k < cells - 1) & (g((k + 1) / cells, ok) >= 0)
+        result[ok] = (k + 0.5) / cells
+    out[idx] = result
+    return out
 
 
 def _safe_div(a, b, default=0.0):
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(b > 0, a / np.where(b > 0, b, 1.0), default)
+    """``a / b`` where ``b > 0``, else ``default`` (no division elsewhere, so no warnings)."""
+    out = np.full(np.broadcast_shapes(np.shape(a), np.shape(b)), default, dtype=float)
+    return np.divide(a, b, out=out, where=np.asarray(b) > 0)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -944,7 +1020,8 @@ def _writer_rates(x: _Elements, st: dict) -> dict:
             "cpu_holds": acquisitions * f["writer_hold"], "cpu_gaps": acquisitions * gap}
 
 
-def _cpu(x: _Inputs, miss, acc: _Acc, access_rate, think_stretched, batch, writers):
+def _cpu(x: _Inputs, miss, acc: _Acc, access_rate, think_stretched, batch, writers,
+         guess=None):
     """CPU waits, with wake-up preemption (``montecarlo/cpu.py``).
 
     A woken thread (or an arriving writer) takes a free CPU or preempts a thread that is only
@@ -962,8 +1039,9 @@ def _cpu(x: _Inputs, miss, acc: _Acc, access_rate, think_stretched, batch, write
     for a batch B = 1 + Poisson(batch).
 
     Returns the CPU wait of an isolated wake-up, of a batch-woken reader, of an arriving writer,
-    the mean computing time per access including its queueing, and the probability that an
-    isolated wake-up waits at all.
+    the mean computing time per access including its queueing, the probability that an
+    isolated wake-up waits at all, and the computing threads' CPU time share (``guess``: its
+    value at the previous pass, where the solve for it starts).
     """
     f = x.f
     cpus = f["cpus"]
@@ -983,8 +1061,9 @@ def _cpu(x: _Inputs, miss, acc: _Acc, access_rate, think_stretched, batch, write
         sub = lambda v: np.broadcast_to(v, shape)[mask]
         lam, z, pop, c = (sub(v) for v in (access_rate, think, n, low_servers))
         thinking[mask] = _share_fixed_point(
-            lambda u: lam * z * (1 + sym.finite_source_excess(pop - 1, u, c - 1) / c) / pop,
-            lam.shape)
+            lambda u, lam, z, pop, c: lam * z * (1 + sym.finite_source_excess(pop - 1, u, c - 1)
+                                                 / c) / pop,
+            lam.shape, guess=None if guess is None else sub(guess), args=(lam, z, pop, c))
     queued = sym.finite_source_excess(n - 1, thinking, low_servers - 1)
     stretch = 1 + queued / low_servers
     think_time = np.where(limited, think * stretch, think)
@@ -1006,7 +1085,7 @@ def _cpu(x: _Inputs, miss, acc: _Acc, access_rate, think_stretched, batch, write
     beyond = sym.finite_source_excess(np.maximum(np.ceil(8 * size + 64), n), _safe_div(
         batch, np.maximum(np.ceil(8 * size + 64), n)), cpus - 1) / size
     batch_wait = np.where(limited, single + np.clip(beyond, 0.0, 1.0) * tail, 0.0)
-    return single, batch_wait, writer, think_time, single_p
+    return single, batch_wait, writer, think_time, single_p, thinking
 
 
 def _pass(x: _Elements, st: dict):
@@ -1018,8 +1097,9 @@ def _pass(x: _Elements, st: dict):
     fault_rate = out["fault_rate"]
     io = out["io"]
     writers = _writer_rates(x, st)
-    cpu_wait, cpu_wait_batch, cpu_wait_writer, think, cpu_wait_p = _cpu(
-        x, miss, acc, st["access_rate"], st["think"], st["batch"], writers)
+    cpu_wait, cpu_wait_batch, cpu_wait_writer, think, cpu_wait_p, thinking = _cpu(
+        x, miss, acc, st["access_rate"], st["think"], st["batch"], writers,
+        st.get("thinking_share"))
     lk = _locks(x, acc, fault_rate, st, cpu_wait, cpu_wait_writer)
     # one acquisition of a writer thread: CPU wait, lock wait, hold (no lock: CPU wait, hold)
     acquisition = cpu_wait_writer + np.where(x.writer_process, f["writer_hold"],
@@ -1042,7 +1122,7 @@ def _pass(x: _Elements, st: dict):
                "writer_queued": lk["writer_queued"],
                "q_mmap": np.nan_to_num(q_mmap, nan=1.0), "q_vma": np.nan_to_num(q_vma, nan=1.0),
                "writer_acquisition": np.nan_to_num(acquisition, posinf=1.0),
-               "writer_rate": writers["lock"]}
+               "writer_rate": writers["lock"], "thinking_share": thinking}
     return new, target, out, io, lk
 
 
@@ -1071,6 +1151,7 @@ def _solve(x: _Elements, iterations: int = _ITERATIONS):
         "block_open_residual": full(0.0), "writer_util": full(0.0), "writer_queued": full(0.0),
         "q_mmap": full(1.0), "q_vma": full(1.0),
         "writer_acquisition": full(f["writer_hold"]),
+        "thinking_share": full(np.nan),        # where the CPU share's solve starts (nan: none)
     }
     st["writer_rate"] = _writer_rates(x, st)["lock"]
     solver = {"lo": full(-np.inf), "hi": full(np.inf), "x_prev": full(np.nan),
@@ -1263,18 +1344,37 @@ def _predict(scenario: Scenario, policies, distribution: bool) -> xr.Dataset:
         x = inputs.elements(index)
         st, out, io, lk, used, ok = _solve(x)
         iterations = max(iterations, used)
-        part = _metrics(x, st, out, io, lk)
+        parts = [(index, _metrics(x, st, out, io, lk))]
         if distribution:
-            part.update(_distribution(x, st, out, io, lk))
-        for name, value in part.items():
-            value = np.asarray(value, dtype=float)
-            if name not in metrics:
-                metrics[name] = np.empty((total,) + value.shape[1:])
-            metrics[name][index] = value
+            for sub in range(0, index.size, _DIST_CHUNK):
+                keep = np.arange(sub, min(index.size, sub + _DIST_CHUNK))
+                pieces = (_subset(v, keep, index.size) for v in (st, out, io, lk))
+                parts.append((index[keep], _distribution(x.take(keep), *pieces)))
+        for where, part in parts:
+            for name, value in part.items():
+                value = np.asarray(value, dtype=float)
+                if name not in metrics:
+                    metrics[name] = np.empty((total,) + value.shape[1:])
+                metrics[name][where] = value
         stable[index] = lk["stable"]
         converged[index] = ok
     return _dataset(scenario, inputs, metrics, stable, distribution, iterations,
                     int((~converged).sum()))
+
+
+def _subset(value, index: np.ndarray, n: int):
+    """The elements ``index`` of the per-element arrays (first axis of length ``n``) in a
+    result of :func:`_solve` (dicts, :class:`_Acc`, arrays); anything else unchanged."""
+    if isinstance(value, dict):
+        return {k: _subset(v, index, n) for k, v in value.items()}
+    if isinstance(value, _Acc):
+        sub = _Acc.__new__(_Acc)
+        for k, v in vars(value).items():
+            setattr(sub, k, _subset(v, index, n))
+        return sub
+    if isinstance(value, np.ndarray) and value.ndim >= 1 and value.shape[0] == n:
+        return value[index]
+    return value
 
 
 def _units(name: str) -> tuple[str, str]:

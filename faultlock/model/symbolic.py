@@ -28,11 +28,13 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 import sympy as sp
+from numba import vectorize
 from scipy import special, stats
 
 __all__ = [
@@ -1121,18 +1123,55 @@ _fs_tail = _phi_cdf((_fs_mean - servers + sp.Rational(1, 2)) / _fs_sd)
 _fs_excess = _fs_sd * sp.exp(-_fs_d**2 / 2) / sp.sqrt(2 * sp.pi) + (_fs_mean - servers) * _phi_cdf(_fs_d)
 
 
+# The two normal approximations below are evaluated as compiled ufuncs (numba): the analytic
+# model calls them some thirty times per pass of its fixed point, where numpy's temporaries and
+# error-state handling cost several times the arithmetic.  Same expressions as the registered
+# ``_fs_tail``/``_fs_excess`` (and the numpy forms they replace: tests), nan in, nan out.
+
+_SQRT1_2 = 0.7071067811865476
+_INV_SQRT_2PI = 0.3989422804014327
+
+
+@vectorize(["float64(float64, float64, float64)"], cache=True)
+def _finite_source_tail_ufunc(n, u, c):
+    if n < c:
+        return 0.0
+    if u < 0.0:
+        u = 0.0
+    elif u > 1.0:
+        u = 1.0
+    sd = math.sqrt(n * u * (1.0 - u))
+    top = n * u - c + 0.5
+    if sd > 0.0:
+        return 0.5 * math.erfc(-(top / sd) * _SQRT1_2)       # Phi(z) = erfc(-z/sqrt 2)/2
+    return 1.0 if top >= 0.0 else 0.0                        # Phi(+-inf); nan: 0
+
+
+@vectorize(["float64(float64, float64, float64)"], cache=True)
+def _finite_source_excess_ufunc(n, u, c):
+    if n < c:
+        return 0.0
+    if u < 0.0:
+        u = 0.0
+    elif u > 1.0:
+        u = 1.0
+    mean = n * u
+    sd = math.sqrt(n * u * (1.0 - u))
+    if sd > 0.0:
+        d = (mean - c) / sd
+        out = sd * math.exp(-0.5 * d * d) * _INV_SQRT_2PI + (mean - c) * 0.5 * math.erfc(
+            -d * _SQRT1_2)
+    else:
+        out = mean - c
+    return out if not out < 0.0 else 0.0                     # max(out, 0), nan kept
+
+
 def finite_source_tail(others, busy, level):
     """P(K >= level), K ~ Binomial(others, busy), normal approximation with continuity correction.
 
     Exactly 0 when ``others < level`` and 1 when ``busy = 1`` and ``others >= level``.
     """
-    n, u, c = (np.asarray(v, dtype=float) for v in (others, busy, level))
-    u = np.clip(u, 0.0, 1.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sd = np.sqrt(n * u * (1.0 - u))
-        z = (n * u - c + 0.5) / sd
-        out = special.ndtr(np.where(sd > 0, z, np.where(n * u - c + 0.5 >= 0, np.inf, -np.inf)))
-    return _scalar_or_array(np.where(n < c, 0.0, out))
+    return _scalar_or_array(_finite_source_tail_ufunc(others, busy, level))
 
 
 def finite_source_excess(others, busy, level):
@@ -1141,15 +1180,7 @@ def finite_source_excess(others, busy, level):
     sd phi(d) + (mean - level) Phi(d), d = (mean - level)/sd; 0 when ``others < level``
     (K cannot exceed the level); (mean - level)^+ when the spread vanishes.
     """
-    n, u, c = (np.asarray(v, dtype=float) for v in (others, busy, level))
-    u = np.clip(u, 0.0, 1.0)
-    mean = n * u
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sd = np.sqrt(n * u * (1.0 - u))
-        d = (mean - c) / sd
-        smooth = sd * np.exp(-0.5 * d * d) * 0.3989422804014327 + (mean - c) * special.ndtr(d)
-        out = np.where(sd > 0, smooth, np.maximum(mean - c, 0.0))
-    return _scalar_or_array(np.where(n < c, 0.0, np.maximum(out, 0.0)))
+    return _scalar_or_array(_finite_source_excess_ufunc(others, busy, level))
 
 
 def finite_source_wait(servers_, others, busy, visit_mean, visit_cv):
@@ -1224,19 +1255,49 @@ read_service_time = _register(Formula(
 # --------------------------------------------------------------------------------------------
 
 
+_EIN_SERIES = tuple((-1.0) ** (k + 1) / (k * math.factorial(k)) for k in range(1, 40))
+
+
+@vectorize(["float64(float64)"], cache=True)
+def _ein_ufunc(x):
+    if x != x:
+        return x
+    if x < 2.0:   # sum (-1)^(k+1) x^k / (k k!): to 1e-17 (13 terms at 0.5, 25 at 2)
+        total = 0.0
+        power = 1.0
+        for k in range(39):
+            power *= x
+            term = _EIN_SERIES[k] * power
+            total += term
+            if abs(term) < 1e-18 * abs(total):
+                break
+        return total
+    if x == math.inf:
+        return math.inf
+    # E1(x) by its continued fraction (modified Lentz; Numerical Recipes 6.3), fast for x >= 1
+    b = x + 1.0
+    c = 1e300
+    d = 1.0 / b
+    h = d
+    for i in range(1, 200):
+        an = -float(i * i)
+        b += 2.0
+        d = 1.0 / (an * d + b)
+        c = b + an / c
+        delta = c * d
+        h *= delta
+        if abs(delta - 1.0) < 1e-16:
+            break
+    return h * math.exp(-x) + math.log(x) + 0.5772156649015329
+
+
 def _ein(x):
-    """Ein(x) = int_0^x (1 - e^{-u})/u du = E1(x) + ln x + gamma, without cancellation."""
-    x = np.asarray(x, dtype=float)
-    small = x < 0.5
-    xs = np.where(small, x, 0.0)
-    series = np.zeros_like(xs)
-    term = np.ones_like(xs)
-    for k in range(1, 14):   # sum (-1)^(k+1) x^k / (k k!): 13 terms are exact to 1e-17 at 0.5
-        term = term * xs / k
-        series = series + (-1) ** (k + 1) * term / k
-    with np.errstate(divide="ignore", invalid="ignore"):
-        large = special.exp1(np.where(small, 1.0, x)) + np.log(np.where(small, 1.0, x)) + np.euler_gamma
-    return np.where(small, series, large)
+    """Ein(x) = int_0^x (1 - e^{-u})/u du = E1(x) + ln x + gamma, without cancellation.
+
+    Its power series below 2, else E1 by its continued fraction (compiled: the analytic model
+    calls it three times per pass of its fixed point).
+    """
+    return _ein_ufunc(np.asarray(x, dtype=float))
 
 
 def mginf_max_residual(arrival_rate_, service_mean_):
