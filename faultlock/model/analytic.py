@@ -506,15 +506,17 @@ def _model_pass(x: _Inputs, st: dict) -> dict:
             acc.zram_cpu += y * f["zram_latency"]
         class_latency[name] = elapsed() - before
 
-    # group walks: the leader's retry and the retries of the followers that dropped their lock
-    # to wait for its read are woken by the same folio unlock and queue for the folio lock to
-    # map the page; the lock passes from one to the next (a wake-up and c_f each), so each
-    # waits (n - 1)/2 hand-overs on average (filemap_fault: lock_folio_maybe_drop_mmap)
+    # group walks: the leader and the followers that dropped their lock to wait for its read
+    # all sleep in __folio_lock (exclusive waiters, montecarlo/threads.py).  The end of the read
+    # hands the folio lock to the first of them; each, woken owning it, unlocks at once and
+    # returns VM_FAULT_RETRY, handing it to the next; a retry that finds the folio still locked
+    # by the chain waits TRIED behind it.  The page is mapped once the chain has passed: every
+    # contender waits about n - 1 hand-overs (a wake-up and c_f each).
     stampede_wakes = np.zeros_like(lam)
     if walk is not None:
         joiner_drops = V * dV + (1 - V) * dM
         contenders = 1 + walk["followers"] * walk["in_read"] * joiner_drops
-        stampede_wakes = np.where(x.walk, (contenders - 1) / 2, 0.0)
+        stampede_wakes = np.where(x.walk, contenders - 1, 0.0)
     stampede = stampede_wakes * (w + c_f)
 
     # -- class: major file faults ---------------------------------------------------------------
@@ -617,15 +619,22 @@ def _group_walk(x: _Elements, st: dict, c_f, gw, t_io, t_io2):
     fault).  The lag is exponential (``lag_inside_probability``): members released together by
     the folio unlock each think an exponential ``think_time`` before their next touch, so by
     memorylessness each follower trails the first of them by an exponential think (plus its CPU
-    wait).  Read-around (``readaround_pages > 1``) and swap VMAs are refused by ``_Inputs``.
+    wait); with thinks longer than a read the group spreads out (see below).  Read-around (``readaround_pages > 1``) and swap VMAs are refused by ``_Inputs``.
     """
     if not np.any(x.walk):
         return None
     f = x.f
     group = np.where(f["group_size"] > 0, f["group_size"], f["threads"])   # 0: every thread
     followers = 1 - 1 / group
-    lag = st["think"] + st["cpu_wait"]
     to_read = c_f + t_io
+    # the lag behind the leader: in lock step (think << read), an exponential think after the
+    # common release; with long thinks the members drift apart between meetings, their gap a
+    # reflected random walk (steps: the difference of two thinks, variance 2 Z^2; drift: the
+    # leader pays each fault, ~to_read, so the others catch up), whose spread is Kingman's
+    # sigma^2/(2 drift) = Z^2/to_read.  The two regimes blended (a 4-norm).
+    think = st["think"] + st["cpu_wait"]
+    drift = think**2 / np.maximum(to_read, 1e-12)
+    lag = (think**4 + drift**4) ** 0.25
     read_cv = _safe_div(np.sqrt(np.maximum(t_io2 - t_io**2, 0.0)), to_read)
     to_map = to_read + gw + c_f
     map_cv = _safe_div(np.sqrt(np.maximum(t_io2 - t_io**2, 0.0)), to_map)
