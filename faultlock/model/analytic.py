@@ -603,7 +603,7 @@ def _model_pass(x: _Inputs, st: dict) -> dict:
     fault_rate = lam * miss
     latency = acc.latency + acc.wakes * wc + acc.mmap_slow * st["cpu_wait_batch"]
     out = {"per_fault": acc, "miss": miss, "per": per, "fault_rate": fault_rate, "latency": latency, "io": io,
-               "residual_io": residual_io,
+               "residual_io": residual_io, "stampede": stampede,
                "class_latency": class_latency,
                "absent_uniform": absent_uniform, "reclaims_pages": reclaims_pages}
     return out
@@ -1551,7 +1551,9 @@ def _fault_components(x: _Inputs, st, out, lk):
     comps.append(_Component(y["zram"], f["zram_latency"] + c_f + 0 * miss, 0, *lock1))
     base_shift = 3 * c_f + w + read_const
     wait1 = _combine(lock1, (1 - drops + drops * lock2[0], drops * lock2[1]), device, cpu)
-    comps.append(_Component(y["major"] * (1 - p_ref), base_shift, 1, *wait1))
+    # a group walk's hand-over chain (_model_pass): a fixed extra for the retries that dropped
+    chain = out["stampede"]
+    comps.append(_Component(y["major"] * (1 - p_ref), base_shift + drops * chain, 1, *wait1))
     wait2 = _combine(wait1, device, cpu)
     comps.append(_Component(y["major"] * p_ref, base_shift + c_f + w + read_const, 2, *wait2))
     join = _combine(lock1, lock2, (np.zeros(1), out["residual_io"]), cpu)
@@ -1560,8 +1562,8 @@ def _fault_components(x: _Inputs, st, out, lk):
     # a follower of a group walk joins its leader's read a short lag after it started: it waits
     # for nearly the whole read, so its wait has the read's law (less the lag, in the mean)
     lag = np.maximum(c_f + io["read_time"] - out["residual_io"], 0.0)
-    comps.append(_Component(y["join_io"] * walk, 2 * c_f + w + read_const - lag, 1,
-                            *_combine(lock1, lock2, cpu)))
+    comps.append(_Component(y["join_io"] * walk, 2 * c_f + w + read_const - lag + drops * chain,
+                            1, *_combine(lock1, lock2, cpu)))
     comps.append(_Component(y["join_up"], 2 * c_f + w, 0,
                             *_combine(lock1, (np.zeros(1), (w + wc + c_f) / 2))))
     # the paths above are a simplification of the accounting of _model_pass: put the difference
