@@ -24,6 +24,16 @@ derived in :mod:`faultlock.model.symbolic` (each formula lives there once, with 
   (reads under a TRIED retry, ``legacy_hold``); linux writers that spin on a running owner chain
   into writer busy periods (like ``writer_pref``), the textbook disciplines hand over directly and
   keep the lock through the grantee's wake-up.  ``rho_w >= 1`` is unstable: inf.
+* **closed readers** (``lag_inside_probability``, ``lag_inside_residual``): a thread is blocked
+  at most once per writer period, when its next acquisition falls inside it; few threads that
+  come back quickly phase-lock to a (periodic) writer and wait nearly a whole hold, many slow
+  ones give PASTA back.  Other mmap_lock readers (``reader_rate``) are an open stream: PASTA.
+* **writer threads** (``_writer_rates``): periodic or flat out, ``writer_locks_per_op``
+  acquisitions an operation, in this process or another (CPU only); periodic ones arrive
+  together and chain, a flat-out one comes back to find the readers its last hold blocked.
+* **group walks** (``_group_walk``): one major fault per page and group, followers that trail
+  the leader by an exponential lag join its read or find the page mapped, and the retries pass
+  the folio lock along a chain of wake-ups.
 * **the per-VMA lock** (``vma_abort_probability``): a fault falls back to ``mmap_lock`` while its
   VMA is write-locked or draining; under ``vma_wait`` a writer's drain waits for the reads of the
   VMA's readers (the largest residual of an M/G/infinity system).
@@ -44,9 +54,8 @@ derived in :mod:`faultlock.model.symbolic` (each formula lives there once, with 
 What is not modelled (and so absent from the dataset): the engine's event rate and the longest
 waits of a run (``mmap_read_wait_max``, ``mmap_write_wait_max``: they grow with the run length),
 and the engine's newer metrics that need per-thread histories (``METRICS_ABSENT`` and any other
-``simulate`` variable not produced here).  Scenarios with ``access_pattern`` other than
-'popularity', ``writer_mode`` other than 'poisson' or ``writer_where`` other than 'thread' are
-refused (ValueError).  The model is a steady state: a scenario without reclaim
+``simulate`` variable not produced here).  Group walks with read-around
+(``readaround_pages > 1``) or swap VMAs are refused (ValueError).  The model is a steady state: a scenario without reclaim
 (``reclaim_rate_mapped = 0``) maps every page it touches and has no faults in steady state (the
 Monte Carlo then measures its cold start).
 
