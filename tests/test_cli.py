@@ -43,6 +43,10 @@ def test_whatif_subset_of_policies(capsys):
     (["whatif", "--bogus", "1"], "unrecognized arguments"),
     (["frobnicate"], "invalid choice"),
     (["whatif", "-o", "result.txt"], "output='result.txt'"),
+    (["validate", "--grid", "nope"], "invalid choice: 'nope'"),
+    (["validate", "--grid", "workloads", "--preset", "fork_heavy"], "one of them"),
+    (["whatif", "--access-pattern", "group_walk", "--readaround-pages", "8", "--method",
+      "analytic"], "readaround_pages=8 is not allowed by the analytic model"),
 ])
 def test_bad_input_is_one_line_and_status_2(args, fragment):
     result = run_cli(*args)
@@ -60,3 +64,12 @@ def test_format_quantity_units():
     assert format_quantity(12500.0, "1/s") == "12.5k/s"
     assert format_quantity(0.015, "%") == "1.5%"
     assert format_quantity(float("inf"), "s") == "inf"
+
+
+def test_validate_on_the_workloads_grid(capsys, tmp_path):
+    out_file = tmp_path / "v.nc"
+    assert main(["validate", "--grid", "workloads", "--policies", "mainline", "--operations",
+                 "2000", "-o", str(out_file)]) == 0
+    out = capsys.readouterr().out
+    assert "the workloads grid" in out and "fault_latency_mean" in out
+    assert out_file.exists()
