@@ -34,7 +34,7 @@ from typing import Callable
 
 import numpy as np
 import sympy as sp
-from numba import vectorize
+from numba import njit, vectorize
 from scipy import special, stats
 
 __all__ = [
@@ -1132,16 +1132,19 @@ _SQRT1_2 = 0.7071067811865476
 _INV_SQRT_2PI = 0.3989422804014327
 
 
+@njit(cache=True, inline="always")
+def _binomial_mean_sd(n, u):
+    """Mean and standard deviation of Binomial(n, u), the share u clipped to [0, 1]."""
+    u = min(max(u, 0.0), 1.0) if u == u else u
+    return n * u, math.sqrt(n * u * (1.0 - u))
+
+
 @vectorize(["float64(float64, float64, float64)"], cache=True)
 def _finite_source_tail_ufunc(n, u, c):
     if n < c:
         return 0.0
-    if u < 0.0:
-        u = 0.0
-    elif u > 1.0:
-        u = 1.0
-    sd = math.sqrt(n * u * (1.0 - u))
-    top = n * u - c + 0.5
+    mean, sd = _binomial_mean_sd(n, u)
+    top = mean - c + 0.5
     if sd > 0.0:
         return 0.5 * math.erfc(-(top / sd) * _SQRT1_2)       # Phi(z) = erfc(-z/sqrt 2)/2
     return 1.0 if top >= 0.0 else 0.0                        # Phi(+-inf); nan: 0
@@ -1151,12 +1154,7 @@ def _finite_source_tail_ufunc(n, u, c):
 def _finite_source_excess_ufunc(n, u, c):
     if n < c:
         return 0.0
-    if u < 0.0:
-        u = 0.0
-    elif u > 1.0:
-        u = 1.0
-    mean = n * u
-    sd = math.sqrt(n * u * (1.0 - u))
+    mean, sd = _binomial_mean_sd(n, u)
     if sd > 0.0:
         d = (mean - c) / sd
         out = sd * math.exp(-0.5 * d * d) * _INV_SQRT_2PI + (mean - c) * 0.5 * math.erfc(
