@@ -156,8 +156,11 @@ def test_group_walks_against_monte_carlo(group):
         for name in ("fault_latency_mean", "fault_rate", "major_faults_per_fault",
                      "fault_latency_p50", "fault_latency_p90"):
             _agrees(an, mc, name, policy)
+        _agrees(an, mc, "major_latency_p50", policy)
         if group > 1:
             _agrees(an, mc, "waiter_latency_mean", policy)
+            _agrees(an, mc, "waiter_latency_p50", policy)
+            _agrees(an, mc, "waiter_latency_p90", policy)
         # in lock step every page is one leader's major fault and G - 1 waiters
         share = float(an.waiter_share.sel(policy=policy))
         assert share == pytest.approx(1 - 1 / group, abs=0.01)

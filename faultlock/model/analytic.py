@@ -1480,10 +1480,11 @@ def _law_strata(x: _Elements, reads: int):
 
 
 class _Component:
-    """One path of a fault: weight, fixed time, reads (0, 1, 2) and an atom-or-exponential wait."""
+    """One path of a fault: weight, fixed time, reads (0, 1, 2) and an atom-or-exponential wait;
+    ``kind`` is the access class of the harness it belongs to (major, waiter, minor)."""
 
-    def __init__(self, weight, shift, reads, p_zero, wait_mean):
-        self.weight, self.shift, self.reads = weight, shift, reads
+    def __init__(self, weight, shift, reads, p_zero, wait_mean, kind):
+        self.weight, self.shift, self.reads, self.kind = weight, shift, reads, kind
         self.p_zero = np.clip(p_zero, 0.0, 1.0)
         self.wait_mean = np.maximum(wait_mean, 0.0)
 
@@ -1556,25 +1557,27 @@ def _fault_components(x: _Inputs, st, out, lk):
     read_const = io["read_service"] - f["io_latency"]
     p_ref = np.clip(_safe_div(acc.refaults, y["major"] + y["join_io"]), 0.0, 1.0)
     comps = []
-    comps.append(_Component(y["minor"], c_f + 0 * miss, 0, *lock1))
-    comps.append(_Component(y["zram"], f["zram_latency"] + c_f + 0 * miss, 0, *lock1))
+    comps.append(_Component(y["minor"], c_f + 0 * miss, 0, *lock1, "minor"))
+    comps.append(_Component(y["zram"], f["zram_latency"] + c_f + 0 * miss, 0, *lock1, "major"))
     base_shift = 3 * c_f + w + read_const
     wait1 = _combine(lock1, (1 - drops + drops * lock2[0], drops * lock2[1]), device, cpu)
     # a group walk's hand-over chain (_model_pass): a fixed extra for the retries that dropped
     chain = out["stampede"]
-    comps.append(_Component(y["major"] * (1 - p_ref), base_shift + drops * chain, 1, *wait1))
+    comps.append(_Component(y["major"] * (1 - p_ref), base_shift + drops * chain, 1, *wait1,
+                            "major"))
     wait2 = _combine(wait1, device, cpu)
-    comps.append(_Component(y["major"] * p_ref, base_shift + c_f + w + read_const, 2, *wait2))
+    comps.append(_Component(y["major"] * p_ref, base_shift + c_f + w + read_const, 2, *wait2,
+                            "major"))
     join = _combine(lock1, lock2, (np.zeros(1), out["residual_io"]), cpu)
     walk = x.walk.astype(float)
-    comps.append(_Component(y["join_io"] * (1 - walk), 2 * c_f + w, 0, *join))
+    comps.append(_Component(y["join_io"] * (1 - walk), 2 * c_f + w, 0, *join, "waiter"))
     # a follower of a group walk joins its leader's read a short lag after it started: it waits
     # for nearly the whole read, so its wait has the read's law (less the lag, in the mean)
     lag = np.maximum(c_f + io["read_time"] - out["residual_io"], 0.0)
     comps.append(_Component(y["join_io"] * walk, 2 * c_f + w + read_const - lag + drops * chain,
-                            1, *_combine(lock1, lock2, cpu)))
+                            1, *_combine(lock1, lock2, cpu), "waiter"))
     comps.append(_Component(y["join_up"], 2 * c_f + w, 0,
-                            *_combine(lock1, (np.zeros(1), (w + wc + c_f) / 2))))
+                            *_combine(lock1, (np.zeros(1), (w + wc + c_f) / 2)), "waiter"))
     # the paths above are a simplification of the accounting of _model_pass: put the difference
     # of means into the waits, so that the mixture has exactly the model's mean latency
     mix_mean = sum(c.weight * (c.shift + c.mean_wait + c.reads * f["io_latency"]) for c in comps)
@@ -1673,6 +1676,18 @@ def _distribution(x: _Inputs, st, out, io, lk):
     at_edges = np.maximum.accumulate(np.clip(at_edges, 0.0, 1.0), axis=-1)
     upper = np.concatenate([at_edges[..., 1:], np.ones(shape + (1,))], axis=-1)
     result["fault_latency_hist"] = np.maximum(upper - at_edges, 0.0)
+    # the latency of each access class of the harness: the same mixture, restricted to its paths
+    for kind in ("major", "waiter", "minor"):
+        part = [c for c in comps if c.kind == kind]
+        weight = _cdf(part, strata, np.full(shape + (1,), np.inf))[..., 0]
+        present = weight > 1e-12
+        scale_k = np.where(present, weight, 1.0)[..., None]
+        cdf_k = np.maximum.accumulate(_cdf(part, strata, t) / scale_k, axis=-1)
+        levels = {f"{kind}_latency_p{q}": q / 100 for q in (50, 90, 99)}
+        for name, value in _quantiles(t, cdf_k, levels,
+                                      lambda v, part=part, scale_k=scale_k:
+                                      _cdf(part, strata, v) / scale_k).items():
+            result[name] = np.where(present, value, np.nan)
     # mmap_lock read wait per acquisition: 0, or the wake-up plus an exponential residual
     acc = out["per_fault"]
     fr, bg = out["fault_rate"], f["reader_rate"]

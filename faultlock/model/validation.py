@@ -50,6 +50,9 @@ TOLERANCE: dict[str, float] = {
     "waiter_share": 0.15,
     "nofault_share": 0.15,
     "waiter_latency_mean": 0.30,
+    "major_latency_p50": 0.15,
+    "waiter_latency_p50": 0.15,
+    "waiter_latency_p90": 0.15,
     "writer_ops_rate": 0.20,            # flat out: 1 / the operation latency (0.20)
     "writer_op_latency_mean": 0.20,
     "fault_latency_p50": 0.15,
