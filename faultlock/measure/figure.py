@@ -13,7 +13,7 @@ __all__ = ["plot_comparison", "plot_device"]
 _METRICS = (("fault_latency_p50", "fault latency p50"),
             ("fault_latency_p90", "fault latency p90"),
             ("fault_latency_p99", "fault latency p99"),
-            ("waiter_latency_p50", "folio-lock waiter latency p50 (measured only)"))
+            ("waiter_latency_p50", "folio-lock waiter latency p50"))
 _STYLE = {"measured": dict(marker="o", linestyle="-"),
           "montecarlo": dict(marker="s", linestyle="--", fillstyle="none"),
           "analytic": dict(marker="^", linestyle=":", fillstyle="none")}
