@@ -318,7 +318,7 @@ class Engine:
         # entities
         "ent_event", "ent_cont", "burst_rem", "burst_end", "wait_start", "ent_cpu", "cpu_running",
         "free_cpus",
-        "run_queue",
+        "run_queue", "rq_woken",
         # rwsem
         "rw_readers", "rw_writer", "rw_qhead", "rw_qtail", "rw_qlen", "rw_qwriters", "rw_handoff",
         "rw_next", "rw_prev", "rw_enq_time", "rw_is_writer", "rw_woken", "spinners",
@@ -485,6 +485,7 @@ class Engine:
         self.cpu_running = [-1] * max(1, self.cpus)
         self.free_cpus = list(range(self.cpus))       # a stack: the top is taken first
         self.run_queue = deque()
+        self.rq_woken = 0                               # woken entities at its front
 
         self.rw_readers = 0
         self.rw_writer = -1
@@ -762,6 +763,11 @@ class Engine:
                     self.run_queue.append(victim)
                     self._give(e, cpu)
                     return
+            # no CPU to take: at the front, behind the woken ones (EEVDF: its lag)
+            self.ent_cpu[e] = -1
+            self.run_queue.insert(self.rq_woken, e)
+            self.rq_woken += 1
+            return
         self.ent_cpu[e] = -1
         self.run_queue.append(e)
 
@@ -771,12 +777,22 @@ class Engine:
         cpu = self.ent_cpu[e]
         self.ent_cpu[e] = -1
         if self.run_queue:
+            if self.rq_woken:
+                self.rq_woken -= 1
             self._give(self.run_queue.popleft(), cpu)
         else:
             self.cpu_running[cpu] = -1
             self.free_cpus.append(cpu)
 
     def burst(self, e, duration, cont):
+        if self.rq_woken and (cont == K_THINK_DONE or cont == K_W_GAP_DONE):
+            # a preemption point: the woken task at the front takes the CPU
+            self.ent_cont[e] = cont
+            self.burst_rem[e] = duration
+            self.release_cpu(e)
+            self.ent_event[e] = EV_RUN
+            self.run_queue.append(e)
+            return
         self.ent_cont[e] = cont
         self.ent_event[e] = EV_BURST
         run = duration

@@ -1044,17 +1044,20 @@ def _cpu(x: _Inputs, miss, acc: _Acc, access_rate, think_stretched, batch, write
 
     A woken thread (or an arriving writer) takes a free CPU or preempts a thread that is only
     computing between accesses; it waits only if every CPU runs work that is not preempted
-    (fault CPU work, zram decompression, writer critical sections, spinning).  It then joins the
-    tail of the FIFO run queue, behind every computing thread waiting there, and gets a CPU after
-    ``Q + 1`` CPU releases, a release each ``run/c`` (``run``: a thread's time on a CPU between
-    two sleeps).  The computing between accesses is the low-priority class: it shares what is
+    (fault CPU work, zram decompression, writer critical sections, spinning).  It then waits at
+    the front of the run queue (EEVDF: its lag) for the first CPU whose task ends its fault
+    work, the minimum of ``c`` residual stretches: ``run_fault / c``.  A writer thread that
+    gives way at an acquisition boundary queues at the tail instead, behind every computing
+    thread there, and gets a CPU after ``Q + 1`` CPU releases, a release each ``run/c``
+    (``run``: a thread's time on a CPU between two sleeps).  The computing between accesses is
+    the low-priority class: it shares what is
     left, ``cpus - U_fault - U_writers`` CPUs, as a processor-sharing station (a thread computing
     with K others progresses at rate min(1, c/(K + 1)): ``finite_source_excess``).
 
     Readers granted ``mmap_lock`` together at a writer's release (``batch``: the mean number of
     others granted with one) wake at the same instant; the first ``c`` preempt computing threads,
-    the others find every CPU busy with fault work and queue at the tail: P = E[(B - c)^+]/E[B]
-    for a batch B = 1 + Poisson(batch).
+    the others find every CPU busy with fault work and queue at the front, one behind the other:
+    P = E[(B - c)^+]/E[B] for a batch B = 1 + Poisson(batch).
 
     Returns the CPU wait of an isolated wake-up, of a batch-woken reader, of an arriving writer,
     the mean computing time per access including its queueing, the probability that an
@@ -1089,12 +1092,14 @@ def _cpu(x: _Inputs, miss, acc: _Acc, access_rate, think_stretched, batch, write
     sleeps = miss * (acc.wakes + acc.mmap_slow) + (f["idle_time"] > 0)
     run = np.where(sleeps > 0, _safe_div(demand, sleeps), 0.0)
     tail = (queued + 1) * run / np.where(limited, cpus, 1.0)     # wait at the run queue's tail
+    run_fault = _safe_div(miss * acc.cpu, sleeps)                # fault work between two sleeps
+    front = run_fault / np.where(limited, cpus, 1.0)            # wait at the run queue's front
     busy_high = np.clip((u_fault + u_writer) / n, 0.0, 1.0)
     no_victim = sym.finite_source_tail(n - 1, busy_high, np.where(limited, cpus, 1.0))
-    single = np.where(limited, no_victim * tail, 0.0)
+    single = np.where(limited, no_victim * front, 0.0)
     single_p = np.where(limited, no_victim, 0.0)
     writer = np.where(limited, sym.finite_source_tail(n, busy_high, np.where(limited, cpus, 1.0))
-                      * tail, 0.0)
+                      * front, 0.0)
     # a writer thread gives way at each acquisition when anyone waits for a CPU (a computing
     # thread queued behind the others: more than low_servers computing), then queues at the tail
     queue_nonempty = sym.finite_source_tail(n, thinking, np.floor(low_servers) + 1)
@@ -1102,7 +1107,8 @@ def _cpu(x: _Inputs, miss, acc: _Acc, access_rate, think_stretched, batch, write
     size = 1 + batch
     beyond = sym.finite_source_excess(np.maximum(np.ceil(8 * size + 64), n), _safe_div(
         batch, np.maximum(np.ceil(8 * size + 64), n)), cpus - 1) / size
-    batch_wait = np.where(limited, single + np.clip(beyond, 0.0, 1.0) * tail, 0.0)
+    beyond = np.clip(beyond, 0.0, 1.0)
+    batch_wait = np.where(limited, single + beyond * front * (1 + 0.5 * beyond * size), 0.0)
     return single, batch_wait, writer, think_time, single_p, thinking
 
 

@@ -13,7 +13,10 @@ thread running outside the lock (wake-up preemption: a task that slept has earne
 that ran, ``check_preempt_wakeup_fair``); the preempted thread goes to the tail of the run queue
 with the rest of its burst. Lock holders and fault work are not preempted. If no CPU can be taken
 the woken task queues, so the cost of a wake-up grows with load, as traces of a 6.18 kernel show
-(``MODEL.md``).
+(``MODEL.md``): at the front of the run queue, behind the woken tasks already there and ahead of
+the threads that were computing (EEVDF places a woken task with its lag, so its virtual deadline
+is earlier than theirs: ``place_entity``, ``pick_eevdf``), and the first CPU whose task reaches a
+preemption point (the end of its fault work, where it would start computing) gives it the CPU.
 
 A writer thread runs burst after burst and may never sleep (flat out): at each acquisition
 boundary (a syscall return, where a wake-up's ``need_resched`` takes effect) it gives its CPU to a
@@ -23,8 +26,8 @@ queued entity (``yield_cpu``), so that nobody starves behind it.
 from numba import njit
 
 from . import calendar
-from .state import (EV_BURST, EV_RUN, EV_WAKE, I_CPU_FREE, I_RQ_HEAD, I_RQ_LEN, K_THINK_DONE,
-                    K_W_GAP_DONE, P_SLICE, P_WAKE, Q_CPUS, R_NOW)
+from .state import (EV_BURST, EV_RUN, EV_WAKE, I_CPU_FREE, I_RQ_HEAD, I_RQ_LEN, I_RQ_WOKEN,
+                    K_THINK_DONE, K_W_GAP_DONE, P_SLICE, P_WAKE, Q_CPUS, R_NOW)
 
 
 @njit(cache=True, inline="always")
@@ -66,6 +69,19 @@ def _enqueue(S, entity):
 
 
 @njit(cache=True)
+def _enqueue_woken(S, entity):
+    """Queue a woken task behind the woken ones at the front, ahead of the computing threads."""
+    n = S.run_queue.shape[0]
+    head = S.ints[I_RQ_HEAD]
+    at = S.ints[I_RQ_WOKEN]
+    for k in range(S.ints[I_RQ_LEN], at, -1):
+        S.run_queue[(head + k) % n] = S.run_queue[(head + k - 1) % n]
+    S.run_queue[(head + at) % n] = entity
+    S.ints[I_RQ_LEN] += 1
+    S.ints[I_RQ_WOKEN] += 1
+
+
+@njit(cache=True)
 def request_cpu(S, Q, entity, woken):
     """``entity`` is runnable: give it a CPU now, preempt a computing thread if it was woken, or
     queue it."""
@@ -91,6 +107,9 @@ def request_cpu(S, Q, entity, woken):
                 _enqueue(S, victim)
                 _give(S, entity, cpu)
                 return
+        S.ent_cpu[entity] = -1
+        _enqueue_woken(S, entity)
+        return
     S.ent_cpu[entity] = -1
     _enqueue(S, entity)
 
@@ -107,6 +126,8 @@ def release_cpu(S, Q, entity):
         nxt = S.run_queue[head]
         S.ints[I_RQ_HEAD] = (head + 1) % S.run_queue.shape[0]
         S.ints[I_RQ_LEN] -= 1
+        if S.ints[I_RQ_WOKEN] > 0:
+            S.ints[I_RQ_WOKEN] -= 1
         _give(S, nxt, cpu)
     else:
         S.cpu_running[cpu] = -1
@@ -133,7 +154,18 @@ def yield_cpu(S, Q, entity, cont):
 
 @njit(cache=True, inline="always")
 def burst(S, P, Q, entity, duration, cont):
-    """``entity`` (on a CPU) computes for ``duration``, then runs ``cont``."""
+    """``entity`` (on a CPU) computes for ``duration``, then runs ``cont``.
+
+    Computing between accesses (or a writer thread's CPU outside the lock) starts at a preemption
+    point: if a woken task waits at the front of the run queue, it takes this CPU first and the
+    burst waits at the tail."""
+    if S.ints[I_RQ_WOKEN] > 0 and (cont == K_THINK_DONE or cont == K_W_GAP_DONE):
+        S.ent_cont[entity] = cont
+        S.burst_rem[entity] = duration
+        release_cpu(S, Q, entity)
+        S.ent_event[entity] = EV_RUN
+        _enqueue(S, entity)
+        return
     S.ent_cont[entity] = cont
     S.ent_event[entity] = EV_BURST
     run = duration

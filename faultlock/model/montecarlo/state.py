@@ -148,7 +148,8 @@ I_WRITE_WAITING = 24
 I_IN_FAULT = 25
 I_OPS_DONE = 26          # completed faults and writer sections (batches count these)
 I_R_FREE = 27            # free background-reader slots (stack)
-N_I = 28
+I_RQ_WOKEN = 28          # woken entities at the front of the run queue (they run first)
+N_I = 29
 
 # ---- mutable real scalars ----------------------------------------------------------------------
 R_NOW = 0
