@@ -866,9 +866,10 @@ ANDROID_WARM_START: dict[str, Any] = {
     # Tuned by hand with 60,000-operation Monte Carlo runs so that mainline versus vma_retry
     # reproduces the direction and rough size of the Douyin rows (kernel.md §1.4). Measured with
     # seed 0: read acquisitions 3.3x fewer under vma_retry (published 3.5x); mean read wait
-    # 229 -> 27 µs (published 534 -> 71); mean write wait 645 -> 26 µs (published 598 -> 107).
-    # The mainline waits are very sensitive to memory pressure: reclaim_rate_cached 500 gives a
-    # 171 µs read wait, 550 gives 847 µs (a refault storm under mmap_lock). Reproduce with
+    # 346 -> 26 µs (published 534 -> 71); mean write wait 995 -> 26 µs (published 598 -> 107).
+    # The mainline waits sit near the edge of a refault storm under mmap_lock and vary from run
+    # to run: reclaim_rate_cached 500, 525 (this preset) and 550 give 270, 346 and 197 µs read
+    # waits with seed 0. Reproduce with
     # `faultlock whatif --preset android_warm_start --policies mainline,vma_retry`.
     "threads": 300,               # "hundreds of threads" per Android app (kernel.md §5)
     "cpus": 8,                    # 8-core phone SoC
