@@ -41,8 +41,9 @@ derived in :mod:`faultlock.model.symbolic` (each formula lives there once, with 
   ``io_parallelism`` slots, seen by a thread's read among the other threads' reads.
 * **CPUs** (``finite_source_wait``, ``finite_source_excess``): as in the engine, a woken thread
   preempts a thread that is only computing, so it waits only while every CPU runs fault work,
-  writers or other readers, and then at the tail of the run queue; readers granted together at a
-  writer's release wake together, and those beyond the CPUs queue there.  The computing between
+  writers or other readers, and then at the front of the run queue, until a CPU's fault work
+  ends; readers granted together at a writer's release wake together, and those beyond the CPUs
+  queue there one behind the other.  The computing between
   accesses shares what is left of the CPUs (processor sharing), which is where CPU saturation
   shows.
 * **the closed loop** (``interactive_response_time_law``): N threads, access rate
