@@ -182,3 +182,25 @@ def test_workload_grid_validates():
     table = validation.summary(ds)
     assert table.loc["fault_latency_mean", "agree"] >= 0.75, table.loc["fault_latency_mean"]
     assert table.loc["fault_rate", "agree"] >= 0.75, table.loc["fault_rate"]
+
+
+def test_lag_inside_degenerate_inputs():
+    """No period, an infinite lag or no lag at all, a NaN spread: limits, never an exception."""
+    prob = S.lag_inside_probability([0.0, 1e-4, 1e-4, 1e-4], [0.5, np.nan, 0.5, 0.5],
+                                    [1e-4, 1e-4, np.inf, 0.0])
+    assert prob.tolist() == pytest.approx([0.0, -np.expm1(-1.0), 0.0, 1.0])
+    assert S.lag_inside_residual(1e-4, 0.5, 0.0) == pytest.approx(1e-4)
+
+
+def test_predict_on_the_paper_grid_corners():
+    """The paper's grid mixes no reclaim (no faults: empty writer periods) with busy writers;
+    every cell solves (a regression: the closed-reader formula was given a zero period)."""
+    import xarray as xr
+    grid = Scenario.preset("android_warm_start").replace(
+        threads=xr.DataArray([1, 16, 256], dims="threads"),
+        reclaim_rate_cached=xr.DataArray([0.0, 5000.0], dims="pressure"),
+        reclaim_rate_mapped=xr.DataArray([0.0, 50.0], dims="pressure"),
+        writer_rate=xr.DataArray([100.0, 2000.0], dims="writers"))
+    ds = predict(grid)
+    assert ds.fault_latency_mean.shape == (7, 3, 2, 2)
+    assert np.isfinite(ds.fault_rate.values[ds.stable.values]).all()

@@ -1418,16 +1418,22 @@ def _lag_inside(period_mean_, period_cv_, lag_mean_):
     """
     s, cv, m = (np.asarray(v, dtype=float) for v in (period_mean_, period_cv_, lag_mean_))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        finite = np.isfinite(m) & (m > 0)
+        finite = np.isfinite(m) & (m > 0) & np.isfinite(s) & (s > 0)
         mm = np.where(finite, m, 1.0)
-        inside = np.where(finite, lst("gamma", np.maximum(s, 0.0), cv, 1.0 / mm,
-                                      complement=True), 0.0)
-        x = s / mm
-        c2 = cv**2
+        x = np.where(finite, s, 0.0) / mm
+        c2 = np.where(np.isfinite(cv), cv**2, 0.0)
+        # 1 - E[exp(-S/m)], S ~ Gamma(mean s, cv): 1 - (1 + c2 x)^(-1/c2), or 1 - e^-x at c2 = 0
+        safe_c2 = np.where(c2 > 0, c2, 1.0)
+        inside = np.where(c2 > 0, -np.expm1(-np.log1p(safe_c2 * x) / safe_c2), -np.expm1(-x))
+        inside = np.where(finite, inside, 0.0)
         # m (x - (1 - L)): the series x^2 (1 + c2)/2 - x^3 (1 + c2)(1 + 2 c2)/6 where x is small
         series = mm * (x**2 * (1 + c2) / 2 - x**3 * (1 + c2) * (1 + 2 * c2) / 6)
         excess = np.where(x < 1e-3, series, s - mm * inside)
         excess = np.where(finite, np.maximum(excess, 0.0), 0.0)
+        # no lag at all: always inside, the whole period left
+        at_once = (m == 0) & np.isfinite(s) & (s > 0)
+        inside = np.where(at_once, 1.0, inside)
+        excess = np.where(at_once, s, excess)
     return inside, excess
 
 
