@@ -195,8 +195,9 @@ def validate(scenarios=None, policies: Sequence[str] = POLICIES, operations: int
         For each metric of :data:`METRICS`: ``<metric>`` with dimension ``source``
         (``analytic``, ``montecarlo``) before ``policy`` and the grid's dimensions,
         ``<metric>_ci`` (the Monte Carlo 95 % half-width), ``<metric>_rel_error``
-        (analytic / montecarlo - 1), ``<metric>_compared`` (the Monte Carlo observed it: not
-        NaN, e.g. a run with no folio-lock waiter has no waiter latency) and ``<metric>_agrees``
+        (analytic / montecarlo - 1), ``<metric>_compared`` (both solvers give it: not NaN of a
+        stable solution, e.g. a run with no folio-lock waiter has no waiter latency, a steady
+        state without reclaim has no faults) and ``<metric>_agrees``
         (compared, and within ``ci`` plus the stated ``TOLERANCE``; false where one solver gives
         a finite number and the other an infinite one).
         ``stable`` per source.  ``attrs["tolerance"]`` records the tolerances.
@@ -223,6 +224,7 @@ def compare(analytic: xr.Dataset, mc: xr.Dataset) -> xr.Dataset:
                 var = var.sel({dim: like[dim].values})
         return xr.DataArray(var.transpose(*like.dims).values, dims=like.dims, coords=like.coords)
 
+    mc_stable = aligned(mc.stable, analytic.stable)
     for name in METRICS:
         if name not in analytic or name not in mc:
             continue
@@ -247,15 +249,19 @@ def compare(analytic: xr.Dataset, mc: xr.Dataset) -> xr.Dataset:
         allowed = _Z * ci.fillna(0.0) + TOLERANCE[name] * np.abs(m)
         if name in _SHARES:
             allowed = allowed + 3.0 / float(mc.attrs.get("operations_per_replication", np.inf))
-        # a Monte Carlo NaN is a class the run never observed (a ratio 0/0: no waiter in the
-        # run, no writer): there is nothing to compare the analytic number with
-        compared = ~np.isnan(m)
+        # A NaN is a ratio 0/0 of a stable solution: a class the Monte Carlo run never observed
+        # (no waiter, no writer), or one the analytic model's steady state does not have (no
+        # faults where nothing is reclaimed, while a short run measures its cold start).  There
+        # is nothing to compare; the rate or share it is conditioned on is compared instead, so
+        # the disagreement is counted there once.  A NaN of an unstable solution is compared
+        # (it disagrees with a finite number).
+        compared = ((~np.isnan(m) | ~mc_stable) & (~np.isnan(a) | ~analytic.stable))
         agrees = ((finite_both & (gap <= allowed)) | same_inf) & compared
         data_vars[name + "_agrees"] = agrees.assign_attrs(
             long_name=f"within the Monte Carlo interval plus {TOLERANCE[name]:.0%}")
         data_vars[name + "_compared"] = compared.assign_attrs(
-            long_name="the Monte Carlo observed it (not NaN): the cell counts in the agreement")
-    mc_stable = aligned(mc.stable, analytic.stable)
+            long_name="both solvers give it (not NaN, or NaN because unstable): the cell counts "
+                      "in the agreement")
     stable = xr.concat([analytic.stable, mc_stable],
                        dim=xr.DataArray(["analytic", "montecarlo"], dims="source"))
     data_vars["stable"] = stable.assign_attrs(long_name="steady state exists (per solver)")
