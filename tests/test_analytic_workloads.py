@@ -78,11 +78,11 @@ def test_lag_inside_against_sampling():
 
 #: one thread faulting every ~70 µs under mmap_lock, one writer thread holding it 1 ms every
 #: 10 ms: a thread can only be blocked once per hold, for nearly all of it
-PHASE = dict(threads=1, cpus=2, think_time=20e-6, io_latency=50e-6, io_latency_cv=0.2,
-             vmas=4, pages_per_vma=4096, page_popularity=0.0, reclaim_rate_cached=20.0,
-             reclaim_rate_mapped=5.0,
-             writer_mode="periodic", writer_rate=0.0, writer_threads=1, writer_op_rate=100.0,
-             writer_hold=1e-3, writer_hold_cv=0.1, writer_vma_share=0.0)
+PHASE = {"threads": 1, "cpus": 2, "think_time": 20e-6, "io_latency": 50e-6,
+         "io_latency_cv": 0.2, "vmas": 4, "pages_per_vma": 4096, "page_popularity": 0.0,
+         "reclaim_rate_cached": 20.0, "reclaim_rate_mapped": 5.0, "writer_mode": "periodic",
+         "writer_rate": 0.0, "writer_threads": 1, "writer_op_rate": 100.0, "writer_hold": 1e-3,
+         "writer_hold_cv": 0.1, "writer_vma_share": 0.0}
 
 
 @pytest.fixture(scope="module")
@@ -109,9 +109,10 @@ def test_phase_locking_against_a_periodic_writer(policy, phase_mc):
 
 # ---- writer threads ---------------------------------------------------------------------------
 
-WRITERS = dict(threads=4, cpus=2, think_time=30e-6, io_latency=100e-6, vmas=4, page_popularity=0.0,
-               pages_per_vma=4096, reclaim_rate_cached=50.0, reclaim_rate_mapped=10.0,
-               writer_rate=0.0, writer_vma_share=0.2, writer_hold=50e-6)
+WRITERS = {"threads": 4, "cpus": 2, "think_time": 30e-6, "io_latency": 100e-6, "vmas": 4,
+           "page_popularity": 0.0, "pages_per_vma": 4096, "reclaim_rate_cached": 50.0,
+           "reclaim_rate_mapped": 10.0, "writer_rate": 0.0, "writer_vma_share": 0.2,
+           "writer_hold": 50e-6}
 
 
 @pytest.mark.parametrize("mode, where, threads, rate, locks", [
@@ -141,9 +142,9 @@ def test_writer_threads_against_monte_carlo(mode, where, threads, rate, locks):
 
 # ---- group walks ------------------------------------------------------------------------------
 
-WALK = dict(threads=4, cpus=4, think_time=1e-6, io_latency=500e-6, io_latency_cv=0.3,
-            access_pattern="group_walk", readaround_pages=1, vmas=1, pages_per_vma=1 << 20,
-            reclaim_rate_cached=20.0, reclaim_rate_mapped=2.0, writer_rate=0.0)
+WALK = {"threads": 4, "cpus": 4, "think_time": 1e-6, "io_latency": 500e-6, "io_latency_cv": 0.3,
+        "access_pattern": "group_walk", "readaround_pages": 1, "vmas": 1, "pages_per_vma": 1 << 20,
+        "reclaim_rate_cached": 20.0, "reclaim_rate_mapped": 2.0, "writer_rate": 0.0}
 
 
 @pytest.mark.parametrize("group", [1, 2, 4])

@@ -56,9 +56,9 @@ What is not modelled (and so absent from the dataset): the engine's event rate a
 waits of a run (``mmap_read_wait_max``, ``mmap_write_wait_max``: they grow with the run length),
 and the engine's newer metrics that need per-thread histories (``METRICS_ABSENT`` and any other
 ``simulate`` variable not produced here).  Group walks with read-around
-(``readaround_pages > 1``) or swap VMAs are refused (ValueError).  The model is a steady state: a scenario without reclaim
-(``reclaim_rate_mapped = 0``) maps every page it touches and has no faults in steady state (the
-Monte Carlo then measures its cold start).
+(``readaround_pages > 1``) or swap VMAs are refused (ValueError).  The model is a steady state:
+a scenario without reclaim (``reclaim_rate_mapped = 0``) maps every page it touches and has no
+faults in steady state (the Monte Carlo then measures its cold start).
 
 Where it holds and where it does not: see ``faultlock.model.validation`` and the README.
 """
@@ -145,8 +145,6 @@ def zipf_nodes(pages, exponent):
 # ----------------------------------------------------------------------------------------------
 # Inputs
 # ----------------------------------------------------------------------------------------------
-
-#: Scenario fields whose other values the analytic model does not model (yet).
 
 _SWITCHES = ("use_vma_lock", "drop_on_vma", "drop_on_mmap", "retry_on_vma", "uptodate_wait")
 
@@ -612,8 +610,8 @@ def _model_pass(x: _Inputs, st: dict) -> dict:
     # ---- rates ----------------------------------------------------------------------------------
     fault_rate = lam * miss
     latency = acc.latency + acc.wakes * wc + acc.mmap_slow * st["cpu_wait_batch"]
-    out = {"per_fault": acc, "miss": miss, "per": per, "fault_rate": fault_rate, "latency": latency, "io": io,
-               "residual_io": residual_io, "stampede": stampede,
+    out = {"per_fault": acc, "miss": miss, "per": per, "fault_rate": fault_rate,
+               "latency": latency, "io": io, "residual_io": residual_io, "stampede": stampede,
                "class_latency": class_latency,
                "absent_uniform": absent_uniform, "reclaims_pages": reclaims_pages}
     return out
@@ -629,7 +627,8 @@ def _group_walk(x: _Elements, st: dict, c_f, gw, t_io, t_io2):
     fault).  The lag is exponential (``lag_inside_probability``): members released together by
     the folio unlock each think an exponential ``think_time`` before their next touch, so by
     memorylessness each follower trails the first of them by an exponential think (plus its CPU
-    wait); with thinks longer than a read the group spreads out (see below).  Read-around (``readaround_pages > 1``) and swap VMAs are refused by ``_Inputs``.
+    wait); with thinks longer than a read the group spreads out (see below).  Read-around
+    (``readaround_pages > 1``) and swap VMAs are refused by ``_Inputs``.
     """
     if not np.any(x.walk):
         return None
@@ -655,8 +654,9 @@ def _group_walk(x: _Elements, st: dict, c_f, gw, t_io, t_io2):
     # every folio brought in leaves again where anything reclaims (or the table is full)
     leaves = ((f["reclaim_rate_cached"] > 0) | (f["reclaim_rate_mapped"] > 0)
               | np.isfinite(x.capacity))
-    return {"followers": group - 1, "per": {"major": lead + zero, "join_io": followers * in_read,
-                    "join_up": followers * (in_fault - in_read), "minor": zero, "zram": zero},
+    per = {"major": lead + zero, "join_io": followers * in_read,
+           "join_up": followers * (in_fault - in_read), "minor": zero, "zram": zero}
+    return {"followers": group - 1, "per": per,
             "residual_io": _F["lag_inside_residual"](to_read, read_cv, lag), "in_read": in_read,
             "reclaims_pages": np.where(leaves, st["access_rate"] * lead, 0.0)}
 

@@ -1135,7 +1135,7 @@ _INV_SQRT_2PI = 0.3989422804014327
 @njit(cache=True, inline="always")
 def _binomial_mean_sd(n, u):
     """Mean and standard deviation of Binomial(n, u), the share u clipped to [0, 1]."""
-    u = min(max(u, 0.0), 1.0) if u == u else u
+    u = u if math.isnan(u) else min(max(u, 0.0), 1.0)
     return n * u, math.sqrt(n * u * (1.0 - u))
 
 
