@@ -43,9 +43,8 @@ derived in :mod:`faultlock.model.symbolic` (each formula lives there once, with 
   preempts a thread that is only computing, so it waits only while every CPU runs fault work,
   writers or other readers, and then at the front of the run queue, until a CPU's fault work
   ends; readers granted together at a writer's release wake together, and those beyond the CPUs
-  queue there one behind the other.  The computing between
-  accesses shares what is left of the CPUs (processor sharing), which is where CPU saturation
-  shows.
+  queue there one behind the other.  The computing between accesses shares what is left of the
+  CPUs (processor sharing), which is where CPU saturation shows.
 * **the closed loop** (``interactive_response_time_law``): N threads, access rate
   ``N / (think_time + miss x fault latency)``, so the model saturates as N grows.
 * **the latency distribution**: a mixture over fault classes of fixed CPU and wake-up times, the
@@ -1051,9 +1050,9 @@ def _cpu(x: _Inputs, miss, acc: _Acc, access_rate, think_stretched, batch, write
     gives way at an acquisition boundary queues at the tail instead, behind every computing
     thread there, and gets a CPU after ``Q + 1`` CPU releases, a release each ``run/c``
     (``run``: a thread's time on a CPU between two sleeps).  The computing between accesses is
-    the low-priority class: it shares what is
-    left, ``cpus - U_fault - U_writers`` CPUs, as a processor-sharing station (a thread computing
-    with K others progresses at rate min(1, c/(K + 1)): ``finite_source_excess``).
+    the low-priority class: it shares what is left, ``cpus - U_fault - U_writers`` CPUs, as a
+    processor-sharing station (a thread computing with K others progresses at rate
+    min(1, c/(K + 1)): ``finite_source_excess``).
 
     Readers granted ``mmap_lock`` together at a writer's release (``batch``: the mean number of
     others granted with one) wake at the same instant; the first ``c`` preempt computing threads,
