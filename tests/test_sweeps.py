@@ -582,10 +582,11 @@ def test_winners_without_intervals():
     assert winner_maps(close, [FAULT])["winner_fault_p99"].values.tolist() == [0, 0, 1]
     assert winner_maps(close, [FAULT], rtol=0.01)["winner_fault_p99"].values.tolist() == \
         [UNDECIDED, 0, 1]
-    # an unstable policy (inf) loses; a missing value (nan) does not compete
+    # an unstable policy (inf) loses; a missing value (nan) does not compete; a computed cell
+    # where no policy has a value (no faults) has no feasible policy, it is not "not computed"
     ds = _dataset({"fault_latency_p99": [[np.inf, 2, np.nan], [np.nan] * 3, [5, np.inf, 4]]})
     maps = winner_maps(ds, [FAULT], done=xr.DataArray([True, True, False], dims="x"))
-    assert maps["winner_fault_p99"].values.tolist() == [1, NO_DATA, NO_DATA]
+    assert maps["winner_fault_p99"].values.tolist() == [1, NONE_FEASIBLE, NO_DATA]
     assert maps["margin_fault_p99"].values[0] == np.inf
 
 

@@ -41,8 +41,9 @@ __all__ = [
 ]
 
 UNDECIDED = -1       #: intervals overlap (or an exact tie)
-NO_DATA = -2         #: cell not computed, or no policy has the metric
-NONE_FEASIBLE = -3   #: every policy is unstable (inf) or breaks a bound
+NO_DATA = -2         #: cell not computed (or, without ``done``, no policy has the metric)
+NONE_FEASIBLE = -3   #: every policy is unstable (inf), breaks a bound, or (a computed cell) has
+                     #: no value at all: no faults in steady state, so no latency to compare
 CODES = {UNDECIDED: "undecided", NO_DATA: "no_data", NONE_FEASIBLE: "none_feasible"}
 
 
@@ -104,6 +105,9 @@ def winner_maps(ds: xr.Dataset, objectives: Iterable[Objective], *, done: xr.Dat
         winner_code = np.where(decided, leader, np.where(has_leader, UNDECIDED, leader_code))
         if done is not None:
             not_done = ~done.transpose(*axes).values.reshape(-1).astype(bool)
+            # computed, but no policy has a value (no faults without reclaim): not "not computed"
+            leader_code = np.where(~any_data & ~not_done, NONE_FEASIBLE, leader_code)
+            winner_code = np.where(~any_data & ~not_done, NONE_FEASIBLE, winner_code)
             leader_code = np.where(not_done, NO_DATA, leader_code)
             winner_code = np.where(not_done, NO_DATA, winner_code)
             margin = np.where(not_done, np.nan, margin)
