@@ -110,6 +110,7 @@ _writer_utilisation = sym.FORMULAS["writer_utilisation"].compiled()
 _fs_tail = sym.finite_source_tail_scalar
 _fs_excess = sym.finite_source_excess_scalar
 _page_state_weights = sym.page_state_weights_scalar
+_lag_inside_pair = sym.lag_inside_pair_scalar         # both lag_inside formulas at one point
 
 _HALF_STEPS = 24                 # _share_fixed_point's steps
 _EVICTION_STEPS = 40             # _eviction_hazard's steps
@@ -533,11 +534,11 @@ def _group_walk(xi, st, c_f, gw, t_io, t_io2):
     read_cv = _safe_div(math.sqrt(_max(t_io2 - t_io**2, 0.0)), to_read, 0.0)
     to_map = to_read + gw + c_f
     map_cv = _safe_div(math.sqrt(_max(t_io2 - t_io**2, 0.0)), to_map, 0.0)
-    in_read = _lag_inside_probability(to_read, read_cv, lag)
+    in_read, residual_io = _lag_inside_pair(to_read, read_cv, lag)
     in_fault = _max(_lag_inside_probability(to_map, map_cv, lag), in_read)
     lead = 1 - followers
     return (group - 1, lead + 0.0, followers * in_read, followers * (in_fault - in_read), 0.0,
-            0.0, _lag_inside_residual(to_read, read_cv, lag), in_read)
+            0.0, residual_io, in_read)
 
 
 @njit(**_JIT)
@@ -704,19 +705,21 @@ def _cpu(xi, miss, acc, access_rate, batch, cpu_holds, cpu_gaps, guess):
     tail = (queued + 1) * run / cpus1                           # wait at the run queue's tail
     run_fault = _safe_div(miss * acc[CPU], sleeps, 0.0)          # fault work between two sleeps
     front = run_fault / cpus1                                   # wait at the run queue's front
+    if not limited:
+        return 0.0, 0.0, 0.0, think_time, 0.0, thinking
     busy_high = _clip((u_fault + u_writer) / n, 0.0, 1.0)
     no_victim = _fs_tail(n - 1, busy_high, cpus1)
-    single = no_victim * front if limited else 0.0
-    single_p = no_victim if limited else 0.0
-    writer = _fs_tail(n, busy_high, cpus1) * front if limited else 0.0
-    queue_nonempty = _fs_tail(n, thinking, np.floor(low_servers) + 1)
-    if limited and xi[WRITER_LOOP] > 0:
+    single = no_victim * front
+    single_p = no_victim
+    writer = _fs_tail(n, busy_high, cpus1) * front
+    if xi[WRITER_LOOP] > 0:
+        queue_nonempty = _fs_tail(n, thinking, np.floor(low_servers) + 1)
         writer = _max(writer, queue_nonempty * tail)
     size = 1 + batch
     big = _max(np.ceil(8 * size + 64), n)
     beyond = _fs_excess(big, _safe_div(batch, big, 0.0), cpus - 1) / size
     beyond = _clip(beyond, 0.0, 1.0)
-    batch_wait = single + beyond * front * (1 + 0.5 * beyond * size) if limited else 0.0
+    batch_wait = single + beyond * front * (1 + 0.5 * beyond * size)
     return single, batch_wait, writer, think_time, single_p, thinking
 
 
@@ -832,12 +835,11 @@ def _locks(xi, acc, fault_rate, st, cpu_wait, cpu_wait_writer, lk):
     hold_b2 = _safe_div(hold_x2, (1 - rho_c) ** 3, 0.0)
     spin_shut = drain_q + hold_b
     spin_shut2 = hold_b2 + 2 * drain_q * hold_b + 2 * drain_q**2
-    busy_res = _mg1_busy_period_residual(lam_w, shut, math.sqrt(_max(
-        _safe_div(shut2, shut**2, 0.0) - 1, 0.0)))
     if spins:
         block_residual = _safe_div(spin_shut2, 2 * spin_shut, 0.0)
     elif writer_pref:
-        block_residual = busy_res
+        block_residual = _mg1_busy_period_residual(lam_w, shut, math.sqrt(_max(
+            _safe_div(shut2, shut**2, 0.0) - 1, 0.0)))
     else:
         block_residual = _safe_div(shut2, 2 * shut, 0.0)
     block_residual = _nan_to_num(block_residual, 0.0, 0.0, -_BIG)
@@ -860,28 +862,25 @@ def _locks(xi, acc, fault_rate, st, cpu_wait, cpu_wait_writer, lk):
     blocked = st[BLOCK] * (st[BLOCK_RESIDUAL] + wake)         # per acquisition, last pass
     gap = 1 / per_thread - blocked if per_thread > 0 else _INF
     gap = _max(gap, 1e-3 * _safe_div(1.0, per_thread, _INF))
-    inside = _lag_inside_probability(period, period_cv, gap)
     closed = per_thread * period > 1e-9
+    block_thread, residual_thread = block, block_residual
     if closed:
+        inside, residual = _lag_inside_pair(period, period_cv, gap)
         block_thread = _min(periods * inside / per_thread, 1.0)
-    else:
-        block_thread = block
-    if closed and inside > 0:
-        residual_thread = _lag_inside_residual(period, period_cv, gap)
-    else:
-        residual_thread = block_residual
+        if inside > 0:
+            residual_thread = residual
 
     # the writer's own wait
     excl_cv = math.sqrt(_max(_safe_div(excl2, excl**2, 0.0) - 1, 0.0))
-    pk = _mg1_wait(lam_w, excl, excl_cv)
-    at_lock = _clip(_safe_div(lam_w * excl, n_w, 0.0), 0.0, 1.0)
-    if writer_loop:
-        if xi[PERIODIC] > 0:
-            pk = (n_w - 1) / 2 * excl
-        else:
-            pk = _finite_source_wait(1.0, _max(n_w - 1, 0.0), at_lock, excl, excl_cv)
     if not lam_w > 0:
         pk = 0.0
+    elif not writer_loop:
+        pk = _mg1_wait(lam_w, excl, excl_cv)
+    elif xi[PERIODIC] > 0:
+        pk = (n_w - 1) / 2 * excl
+    else:
+        at_lock = _clip(_safe_div(lam_w * excl, n_w, 0.0), 0.0, 1.0)
+        pk = _finite_source_wait(1.0, _max(n_w - 1, 0.0), at_lock, excl, excl_cv)
     spin_wait = present_s * (1 - present_l) * _min(busy_s, spin_limit)
     writer_busy = _min(rho_w, 1.0)
     any_wait = 1 - (1 - writer_busy) * math.exp(-(load_s + load_l))

@@ -1323,6 +1323,8 @@ def ein_scalar(x):
     """Scalar Ein(x) (see :func:`_ein`), for compiled code; the ufunc wraps it."""
     if x != x:
         return x
+    if x == 0.0:  # the series' value, without its 39 zero terms (no holders: no drain)
+        return 0.0
     if x < 2.0:   # sum (-1)^(k+1) x^k / (k k!): to 1e-17 (13 terms at 0.5, 25 at 2)
         total = 0.0
         power = 1.0
@@ -1550,6 +1552,14 @@ def lag_inside_scalar(s, cv, m):
 
 
 @njit(cache=True, error_model="numpy")
+def lag_inside_pair_scalar(period_mean_, period_cv_, lag_mean_):
+    """Scalar (:func:`lag_inside_probability`, :func:`lag_inside_residual`) at one point."""
+    inside, excess = lag_inside_scalar(period_mean_, period_cv_, lag_mean_)
+    pasta = period_mean_ * (1 + period_cv_**2) / 2
+    return inside, excess / (inside if inside > 0 else 1.0) if inside > 1e-12 else pasta
+
+
+@njit(cache=True, error_model="numpy")
 def lag_inside_probability_scalar(period_mean_, period_cv_, lag_mean_):
     """Scalar :func:`lag_inside_probability`."""
     return lag_inside_scalar(period_mean_, period_cv_, lag_mean_)[0]
@@ -1558,9 +1568,7 @@ def lag_inside_probability_scalar(period_mean_, period_cv_, lag_mean_):
 @njit(cache=True, error_model="numpy")
 def lag_inside_residual_scalar(period_mean_, period_cv_, lag_mean_):
     """Scalar :func:`lag_inside_residual`."""
-    inside, excess = lag_inside_scalar(period_mean_, period_cv_, lag_mean_)
-    pasta = period_mean_ * (1 + period_cv_**2) / 2
-    return excess / (inside if inside > 0 else 1.0) if inside > 1e-12 else pasta
+    return lag_inside_pair_scalar(period_mean_, period_cv_, lag_mean_)[1]
 
 
 lag_inside_probability_formula = _register(Formula(
