@@ -2,12 +2,15 @@
 
     python benchmarks/bench_analytic.py [--cells N]
 
-Three numbers, each on one core (numpy releases no threads here):
+Four numbers, each on one core (numpy releases no threads here):
 
 * ``predict(..., distribution=False)``: the closed forms and the fixed point of the model
   (means, rates, ratios) on a DataArray grid over threads x io_latency x memory pressure x
   writer_rate, times the 7 policies;
 * ``predict(...)``: the same plus the latency distribution (quantiles, jank share, histograms);
+* the compiled fixed point (the default, ``faultlock.model.fixed_point``) against the numpy
+  reference iteration (``predict(..., compiled=False)``), side by side in one run: their ratio
+  (the machine is shared and noisy, so the ratio is what compares);
 * the formula registry alone: every ``Formula.numeric()`` of ``symbolic.FORMULAS`` evaluated on
   arrays of a million points (what a sweep of one closed form costs).
 
@@ -38,10 +41,11 @@ def grid(cells: int) -> Scenario:
     )
 
 
-def rate(scenario: Scenario, distribution: bool) -> tuple[float, int, float]:
+def rate(scenario: Scenario, distribution: bool,
+         compiled: bool | None = None) -> tuple[float, int, float, int]:
     evaluations = len(POLICIES) * int(np.prod(list(scenario.dims.values())))
     start = time.perf_counter()
-    ds = predict(scenario, POLICIES, distribution=distribution)
+    ds = predict(scenario, POLICIES, distribution=distribution, compiled=compiled)
     elapsed = time.perf_counter() - start
     return evaluations / elapsed, evaluations, elapsed, ds.attrs["fixed_point_unconverged"]
 
@@ -65,11 +69,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cells", type=int, default=4096, help="grid cells (times 7 policies)")
     args = parser.parse_args()
-    predict(Scenario(), POLICIES)                           # import and cache warm-up
+    start = time.perf_counter()
+    predict(Scenario(), POLICIES)                           # import, numba cache / compilation
+    print(f"warm-up (import, compiled code load or compilation): "
+          f"{time.perf_counter() - start:.1f} s")
     big = grid(args.cells)
     per_s, n, elapsed, bad = rate(big, distribution=False)
     print(f"predict, closed forms + fixed point : {per_s:12,.0f} evaluations/s "
           f"({n:,} scenario-policy evaluations in {elapsed:.1f} s; {bad} unconverged)")
+    fast, _, _, _ = rate(big, distribution=False, compiled=True)
+    slow, _, _, _ = rate(big, distribution=False, compiled=False)
+    print(f"compiled vs numpy fixed point, same run: {fast:12,.0f} vs {slow:,.0f} evaluations/s "
+          f"(x{fast / slow:.2f})")
     small = grid(max(16, args.cells // 8))
     per_s, n, elapsed, bad = rate(small, distribution=True)
     print(f"predict, with the distribution       : {per_s:12,.0f} evaluations/s "

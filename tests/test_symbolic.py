@@ -766,3 +766,83 @@ def test_law_quantile_and_sum_of_reads():
     law, cv = S.sum_of_reads_law("exponential", 1.0, 2)
     np.testing.assert_allclose(S.law_quantile(law, 4.0, cv, levels),
                                stats.gamma(2.0, scale=2.0).ppf(levels), rtol=1e-9)
+
+
+#: the formulas the analytic model's compiled fixed point uses (faultlock.model.fixed_point)
+COMPILED_FORMULAS = ("finite_source_wait", "lag_inside_probability", "lag_inside_residual",
+                     "mg1_busy_period_residual", "mg1_wait", "mginf_busy_period",
+                     "mginf_max_residual", "read_service_time", "refault_success_window",
+                     "vma_abort_probability", "writer_utilisation")
+
+
+def _random_point(formula, rng):
+    point = []
+    for s in formula.symbols:
+        if s.is_integer:
+            point.append(float(rng.integers(1, 64)))
+        else:
+            point.append(float(10 ** rng.uniform(-4, 1) if rng.random() < 0.8 else rng.random()))
+    return point
+
+
+@pytest.mark.parametrize("name", COMPILED_FORMULAS)
+def test_compiled_formula_equals_numeric(name):
+    """Formula.compiled() (scalar numba) equals numeric() to 1e-12 on random points, the
+    condition included (inf where it fails), nan in nan out."""
+    formula = FORMULAS[name]
+    fast, ref = formula.compiled(), formula.numeric()
+    rng = np.random.default_rng(abs(hash(name)) % 2**32)
+    for _ in range(300):
+        point = _random_point(formula, rng)
+        got, want = fast(*point), float(ref(*point))
+        rel = 1e-12
+        if name == "mginf_busy_period":   # exp(x) - 1 cancels: numpy's and libm's exp may
+            rel *= max(1.0, 1.0 / (point[0] * point[1]))   # differ by an ulp
+        if np.isfinite(want):
+            assert got == pytest.approx(want, rel=rel, abs=1e-300), (point, got, want)
+        else:
+            assert got == want or (np.isnan(got) and np.isnan(want)), (point, got, want)
+    nan_point = [np.nan] + _random_point(formula, rng)[1:]
+    assert np.isnan(fast(*nan_point)) == np.isnan(ref(*nan_point))
+
+
+def test_compiled_conditions_give_inf():
+    assert FORMULAS["mg1_wait"].compiled()(2.0, 1.0, 1.0) == np.inf
+    assert np.isnan(FORMULAS["mg1_wait"].compiled()(np.nan, 1.0, 1.0))
+
+
+def test_compiled_formulas_without_an_implementation_compile():
+    """Every registered formula without a Sum has a compiled form equal to numeric()."""
+    rng = np.random.default_rng(3)
+    for name, formula in FORMULAS.items():
+        if formula.expr.has(sp.Sum) or name in COMPILED_FORMULAS:
+            continue
+        if formula.implementation is not None and formula.compiled_implementation is None:
+            with pytest.raises(NotImplementedError):
+                formula.compiled()
+            continue
+        point = _random_point(formula, rng)
+        got, want = formula.compiled()(*point), float(formula.numeric()(*point))
+        assert got == pytest.approx(want, rel=1e-12, abs=1e-300) or (
+            np.isnan(got) and np.isnan(want)) or got == want, name
+
+
+def test_scalar_kernels_equal_the_vectorised_ones():
+    rng = np.random.default_rng(5)
+    n, u, c = rng.integers(0, 300, 500).astype(float), rng.random(500), rng.integers(0, 40, 500) * 1.0
+    u[:5] = [0.0, 1.0, np.nan, 0.5, 1.0]
+    for scalar, vector in ((S.finite_source_tail_scalar, S.finite_source_tail),
+                           (S.finite_source_excess_scalar, S.finite_source_excess)):
+        want = vector(n, u, c)
+        got = np.array([scalar(*p) for p in zip(n, u, c)])
+        np.testing.assert_array_equal(got, want)
+    vals = rng.uniform(0.01, 10, size=(6, 50))
+    weights = S.page_state_weights(*vals)
+    got = np.array([S.page_state_weights_scalar(*p) for p in vals.T]).T
+    np.testing.assert_allclose(got, np.array(list(weights.values())), rtol=1e-15)
+    s, cv, m = rng.uniform(0, 1e-3, 200), rng.uniform(0, 2, 200), rng.uniform(0, 1e-3, 200)
+    s[:4], cv[:4], m[:4] = [0.0, 1e-4, 1e-4, 1e-4], [0.5, np.nan, 0.5, 0.5], [1e-4, 1e-4, np.inf, 0.0]
+    for scalar, vector in ((S.lag_inside_probability_scalar, S.lag_inside_probability),
+                           (S.lag_inside_residual_scalar, S.lag_inside_residual)):
+        np.testing.assert_allclose([scalar(*p) for p in zip(s, cv, m)], vector(s, cv, m),
+                                   rtol=1e-14)

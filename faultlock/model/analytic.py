@@ -67,6 +67,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from . import fixed_point
 from . import symbolic as sym
 from .montecarlo import output
 from .montecarlo.state import FOLIO_DIRECT_LIMIT, H_FAULT_LATENCY
@@ -1153,13 +1154,21 @@ def _pass(x: _Elements, st: dict):
 _CHECKED = ("read_time", "block", "cpu_wait_batch", "think", "abort", "writer_rate")
 
 
-def _solve(x: _Elements, iterations: int = _ITERATIONS):
+#: run the fixed point's iteration compiled (fixed_point.py), else the numpy reference below
+COMPILED = True
+
+
+def _solve(x: _Elements, iterations: int = _ITERATIONS, compiled: bool | None = None):
     """The fixed point for every element; converged elements leave the active set.
 
     The access rate is found by a safeguarded secant (regula falsi) on
     ``F(log rate) = log(target/rate)`` (decreasing in the rate: more load, longer cycles); the
     other coupled quantities follow it, those of the locks damped by half.  Returns the state,
     the pieces of a last pass at it, the iterations used and which elements converged.
+
+    ``compiled`` (default :data:`COMPILED`): the iteration runs in :mod:`fixed_point` (the same
+    steps, compiled, one element at a time); the numpy loop below is the reference.  Either way
+    the pieces come from one numpy :func:`_pass` at the state reached.
     """
     f = x.f
     n = f["threads"].size
@@ -1178,6 +1187,10 @@ def _solve(x: _Elements, iterations: int = _ITERATIONS):
         "thinking_share": full(np.nan),        # where the CPU share's solve starts (nan: none)
     }
     st["writer_rate"] = _writer_rates(x, st)["lock"]
+    if COMPILED if compiled is None else compiled:
+        st, used, converged = fixed_point.solve(x, st, iterations, _TOLERANCE)
+        _, _, out, io, lk = _pass(x, st)
+        return st, out, io, lk, int(used.max(initial=0)), converged
     solver = {"lo": full(-np.inf), "hi": full(np.inf), "x_prev": full(np.nan),
                   "value_prev": full(np.nan)}
     converged = np.zeros(n, dtype=bool)
@@ -1312,7 +1325,8 @@ def _metrics(x: _Elements, st, out, io, lk) -> dict[str, np.ndarray]:
     return m
 
 
-def predict(scenario: Scenario, policies=POLICIES, *, distribution: bool = True) -> xr.Dataset:
+def predict(scenario: Scenario, policies=POLICIES, *, distribution: bool = True,
+            compiled: bool | None = None) -> xr.Dataset:
     """The analytic model's metrics for every policy (and every cell of a grid scenario).
 
     Parameters
@@ -1326,6 +1340,10 @@ def predict(scenario: Scenario, policies=POLICIES, *, distribution: bool = True)
         Also give the latency distribution: ``fault_latency_p50/p90/p99/p999``, ``jank_share``,
         the lock-wait 99th percentiles and the histograms.  ``False`` gives the closed forms and
         fixed points only (means, rates, ratios), several times faster.
+    compiled : bool or None
+        Run the fixed point's iteration compiled (:mod:`faultlock.model.fixed_point`; None:
+        :data:`COMPILED`, True unless changed) or in numpy (the reference implementation; same results within the fixed
+        point's tolerance, several times slower).
 
     Returns
     -------
@@ -1348,10 +1366,11 @@ def predict(scenario: Scenario, policies=POLICIES, *, distribution: bool = True)
     # Cells past capacity or without faults produce inf/nan on the way; they are reported through
     # ``stable`` and NaN, so numpy's warnings would only be noise.
     with np.errstate(all="ignore"):
-        return _predict(scenario, policies, distribution)
+        return _predict(scenario, policies, distribution, compiled)
 
 
-def _predict(scenario: Scenario, policies, distribution: bool) -> xr.Dataset:
+def _predict(scenario: Scenario, policies, distribution: bool,
+             compiled: bool | None = None) -> xr.Dataset:
     if not isinstance(scenario, Scenario):
         raise ValueError(f"scenario={scenario!r} is not allowed: a faultlock.Scenario")  # noqa: TRY004
     policies = check_policies(policies)
@@ -1366,7 +1385,7 @@ def _predict(scenario: Scenario, policies, distribution: bool) -> xr.Dataset:
     for start in range(0, total, _CHUNK):
         index = np.arange(start, min(total, start + _CHUNK))
         x = inputs.elements(index)
-        st, out, io, lk, used, ok = _solve(x)
+        st, out, io, lk, used, ok = _solve(x, compiled=compiled)
         iterations = max(iterations, used)
         parts = [(index, _metrics(x, st, out, io, lk))]
         if distribution:

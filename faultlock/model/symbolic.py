@@ -142,6 +142,8 @@ class Formula:
     implementation : optional vectorised numeric implementation that :meth:`numeric` returns
         instead of the lambdified expression (used when the expression, e.g. a finite ``Sum``,
         overflows in floating point); it must agree with :meth:`lambdified` where both are finite.
+    compiled_implementation : optional scalar numba function that :meth:`compiled` returns for a
+        formula with an ``implementation`` (the same computation, one point at a time; tests).
     """
 
     name: str
@@ -152,6 +154,7 @@ class Formula:
     reference: str
     condition: sp.Basic | None = None
     implementation: Callable[..., np.ndarray] | None = field(default=None, compare=False)
+    compiled_implementation: Callable[..., float] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         free = set(self.expr.free_symbols)
@@ -196,6 +199,17 @@ class Formula:
         """A numpy-vectorised callable of :attr:`symbols` (positional) or parameter names
         (keywords); ``inf`` where :attr:`condition` fails; cached."""
         return _numeric(self)
+
+    def compiled(self) -> Callable[..., float]:
+        """A scalar numba function of :attr:`symbols` (positional, floats), for compiled code.
+
+        Built from the same expression as :meth:`numeric` (``sp.lambdify(symbols, expr,
+        "math")`` under ``numba.njit``), ``inf`` where :attr:`condition` fails (``nan`` in,
+        ``nan`` out, as :meth:`numeric`); a formula with an ``implementation`` returns its
+        ``compiled_implementation``.  Cached; compiled at the first call from compiled code (the
+        callers' ``cache=True`` keeps the machine code between processes).
+        """
+        return _compiled(self)
 
     def __call__(self, *args, **kwargs):
         return self.numeric()(*args, **kwargs)
@@ -250,6 +264,31 @@ def _numeric(formula: Formula) -> Callable[..., np.ndarray | float]:
     evaluate.__name__ = formula.name
     evaluate.__doc__ = f"{formula.name}({', '.join(params)}) = {formula.expr}"
     return evaluate
+
+
+@functools.cache
+def _compiled(formula: Formula) -> Callable[..., float]:
+    if formula.implementation is not None:
+        if formula.compiled_implementation is None:
+            raise NotImplementedError(f"{formula.name}: no compiled_implementation")
+        return formula.compiled_implementation
+    if formula.expr.has(sp.Sum):
+        raise NotImplementedError(f"{formula.name}: a Sum has no scalar compiled form")
+    value = njit(error_model="numpy")(sp.lambdify(formula.symbols, formula.expr, "math"))
+    if formula.condition is None:
+        return value
+    cond = njit(error_model="numpy")(sp.lambdify(formula.symbols, formula.condition, "math"))
+    names = [f"a{i}" for i in range(len(formula.symbols))]
+    args = ", ".join(names)
+    nan_in = " or ".join(f"{a} != {a}" for a in names)
+    source = (f"def {formula.name}({args}):\n"
+              f"    out = value({args})\n"
+              f"    if cond({args}) or {nan_in}:\n"
+              f"        return out\n"
+              f"    return math.inf\n")
+    scope = {"value": value, "cond": cond, "math": math}
+    exec(source, scope)  # noqa: S102 -- a fixed arity wrapper, the text above
+    return njit(error_model="numpy")(scope[formula.name])
 
 
 FORMULAS: dict[str, Formula] = {}
@@ -1139,8 +1178,9 @@ def _binomial_mean_sd(n, u):
     return n * u, math.sqrt(n * u * (1.0 - u))
 
 
-@vectorize(["float64(float64, float64, float64)"], cache=True)
-def _finite_source_tail_ufunc(n, u, c):
+@njit(cache=True, error_model="numpy")
+def finite_source_tail_scalar(n, u, c):
+    """Scalar :func:`finite_source_tail` (compiled code calls it; the ufunc wraps it)."""
     if n < c:
         return 0.0
     mean, sd = _binomial_mean_sd(n, u)
@@ -1150,8 +1190,9 @@ def _finite_source_tail_ufunc(n, u, c):
     return 1.0 if top >= 0.0 else 0.0                        # Phi(+-inf); nan: 0
 
 
-@vectorize(["float64(float64, float64, float64)"], cache=True)
-def _finite_source_excess_ufunc(n, u, c):
+@njit(cache=True, error_model="numpy")
+def finite_source_excess_scalar(n, u, c):
+    """Scalar :func:`finite_source_excess` (compiled code calls it; the ufunc wraps it)."""
     if n < c:
         return 0.0
     mean, sd = _binomial_mean_sd(n, u)
@@ -1162,6 +1203,16 @@ def _finite_source_excess_ufunc(n, u, c):
     else:
         out = mean - c
     return out if not out < 0.0 else 0.0                     # max(out, 0), nan kept
+
+
+@vectorize(["float64(float64, float64, float64)"], cache=True)
+def _finite_source_tail_ufunc(n, u, c):
+    return finite_source_tail_scalar(n, u, c)
+
+
+@vectorize(["float64(float64, float64, float64)"], cache=True)
+def _finite_source_excess_ufunc(n, u, c):
+    return finite_source_excess_scalar(n, u, c)
 
 
 def finite_source_tail(others, busy, level):
@@ -1196,6 +1247,16 @@ def finite_source_wait(servers_, others, busy, visit_mean, visit_cv):
     return _scalar_or_array(np.where(c > 0, out, 0.0))
 
 
+@njit(cache=True, error_model="numpy")
+def finite_source_wait_scalar(servers_, others, busy, visit_mean, visit_cv):
+    """Scalar :func:`finite_source_wait`, for compiled code (same operations)."""
+    safe_c = servers_ if servers_ > 0 else 1.0
+    tail = finite_source_tail_scalar(others, busy, safe_c)
+    excess = finite_source_excess_scalar(others, busy, safe_c)
+    out = visit_mean / safe_c * ((1.0 + visit_cv**2) / 2.0 * tail + excess)
+    return out if servers_ > 0 else 0.0
+
+
 finite_source_wait_formula = _register(Formula(
     name="finite_source_wait",
     lhs=sp.Symbol("W_c"),
@@ -1204,6 +1265,7 @@ finite_source_wait_formula = _register(Formula(
         (_m / servers * ((1 + _cv**2) / 2 * _fs_tail + _fs_excess), True)),
     symbols=(servers, _n, _u, _m, _cv),
     implementation=finite_source_wait,
+    compiled_implementation=finite_source_wait_scalar,
     assumptions="A thread arriving at a station of c servers (CPUs, or device slots) finds K of "
                 "the n = N - 1 other threads there, each independently with probability u (its "
                 "time share at the station: the arrival theorem with an independence "
@@ -1256,10 +1318,13 @@ read_service_time = _register(Formula(
 _EIN_SERIES = tuple((-1.0) ** (k + 1) / (k * math.factorial(k)) for k in range(1, 40))
 
 
-@vectorize(["float64(float64)"], cache=True)
-def _ein_ufunc(x):
+@njit(cache=True, error_model="numpy")
+def ein_scalar(x):
+    """Scalar Ein(x) (see :func:`_ein`), for compiled code; the ufunc wraps it."""
     if x != x:
         return x
+    if x == 0.0:  # the series' value, without its 39 zero terms (no holders: no drain)
+        return 0.0
     if x < 2.0:   # sum (-1)^(k+1) x^k / (k k!): to 1e-17 (13 terms at 0.5, 25 at 2)
         total = 0.0
         power = 1.0
@@ -1289,6 +1354,11 @@ def _ein_ufunc(x):
     return h * math.exp(-x) + math.log(x) + 0.5772156649015329
 
 
+@vectorize(["float64(float64)"], cache=True)
+def _ein_ufunc(x):
+    return ein_scalar(x)
+
+
 def _ein(x):
     """Ein(x) = int_0^x (1 - e^{-u})/u du = E1(x) + ln x + gamma, without cancellation.
 
@@ -1305,12 +1375,19 @@ def mginf_max_residual(arrival_rate_, service_mean_):
     return _scalar_or_array(m * _ein(lam * m))
 
 
+@njit(cache=True, error_model="numpy")
+def mginf_max_residual_scalar(arrival_rate_, service_mean_):
+    """Scalar :func:`mginf_max_residual`, for compiled code."""
+    return service_mean_ * ein_scalar(arrival_rate_ * service_mean_)
+
+
 mginf_max_residual_formula = _register(Formula(
     name="mginf_max_residual",
     lhs=sp.Symbol(r"\mathbb{E}[D]"),
     expr=_m * (sp.expint(1, _lam * _m) + sp.log(_lam * _m) + sp.EulerGamma),
     symbols=(_lam, _m),
     implementation=mginf_max_residual,
+    compiled_implementation=mginf_max_residual_scalar,
     assumptions="Holders arrive as Poisson(lambda) and hold Exp(mean m), any number at once "
                 "(M/M/infinity; readers of a lock).  Seen at a random time, the time until the "
                 "last current holder leaves, D, has P(D > t) = 1 - exp(-lambda int_t^oo P(S > u) "
@@ -1452,12 +1529,55 @@ def lag_inside_residual(period_mean_, period_cv_, lag_mean_):
     return _scalar_or_array(out)
 
 
+@njit(cache=True, error_model="numpy")
+def lag_inside_scalar(s, cv, m):
+    """Scalar :func:`_lag_inside` (P(X < S), E[(S - X)^+]), the same steps, for compiled code."""
+    finite = math.isfinite(m) and m > 0 and math.isfinite(s) and s > 0
+    mm = m if finite else 1.0
+    x = (s if finite else 0.0) / mm
+    c2 = cv**2 if math.isfinite(cv) else 0.0
+    safe_c2 = c2 if c2 > 0 else 1.0
+    inside = -math.expm1(-math.log1p(safe_c2 * x) / safe_c2) if c2 > 0 else -math.expm1(-x)
+    inside = inside if finite else 0.0
+    series = mm * (x**2 * (1 + c2) / 2 - x**3 * (1 + c2) * (1 + 2 * c2) / 6)
+    excess = series if x < 1e-3 else s - mm * inside
+    if finite:
+        excess = excess if (excess != excess or excess > 0.0) else 0.0   # np.maximum(, 0)
+    else:
+        excess = 0.0
+    if m == 0 and math.isfinite(s) and s > 0:
+        inside = 1.0
+        excess = s
+    return inside, excess
+
+
+@njit(cache=True, error_model="numpy")
+def lag_inside_pair_scalar(period_mean_, period_cv_, lag_mean_):
+    """Scalar (:func:`lag_inside_probability`, :func:`lag_inside_residual`) at one point."""
+    inside, excess = lag_inside_scalar(period_mean_, period_cv_, lag_mean_)
+    pasta = period_mean_ * (1 + period_cv_**2) / 2
+    return inside, excess / (inside if inside > 0 else 1.0) if inside > 1e-12 else pasta
+
+
+@njit(cache=True, error_model="numpy")
+def lag_inside_probability_scalar(period_mean_, period_cv_, lag_mean_):
+    """Scalar :func:`lag_inside_probability`."""
+    return lag_inside_scalar(period_mean_, period_cv_, lag_mean_)[0]
+
+
+@njit(cache=True, error_model="numpy")
+def lag_inside_residual_scalar(period_mean_, period_cv_, lag_mean_):
+    """Scalar :func:`lag_inside_residual`."""
+    return lag_inside_pair_scalar(period_mean_, period_cv_, lag_mean_)[1]
+
+
 lag_inside_probability_formula = _register(Formula(
     name="lag_inside_probability",
     lhs=sp.Symbol(r"P(X < S)"),
     expr=1 - _period_lst,
     symbols=(period_mean, period_cv, lag_mean),
     implementation=lag_inside_probability,
+    compiled_implementation=lag_inside_probability_scalar,
     assumptions="A period S (gamma law: mean S, cv c_S; c_S -> 0 is deterministic) starts, and a "
                 "thread's next request comes after an exponential lag X of mean m_x, independent "
                 "of S: P(X < S) = 1 - E[e^{-S/m_x}].  Two uses.  (1) Closed readers against "
@@ -1480,6 +1600,7 @@ lag_inside_residual_formula = _register(Formula(
     expr=(period_mean - lag_mean * (1 - _period_lst)) / (1 - _period_lst),
     symbols=(period_mean, period_cv, lag_mean),
     implementation=lag_inside_residual,
+    compiled_implementation=lag_inside_residual_scalar,
     assumptions="As lag_inside_probability: E[(S - X)^+] = E[S] - m_x (1 - E[e^{-S/m_x}]), divided "
                 "by P(X < S).  The wait of a request that falls inside the period.  Limits: "
                 "m_x -> inf gives E[S^2]/(2E[S]) (PASTA's residual: half a deterministic period); "
@@ -1615,3 +1736,13 @@ def page_state_weights(a, rho, theta_c, theta_m, fault_locked, read_time_):
         "cached": rho * theta_m,
         "mapped": a * (cached_or_reclaimed + rho),
     }
+
+
+@njit(cache=True, error_model="numpy")
+def page_state_weights_scalar(a, rho, theta_c, theta_m, fault_locked, read_time_):
+    """Scalar :func:`page_state_weights`: (absent, fault_locked, readaround_locked, cached,
+    mapped), the same operations, for compiled code."""
+    cached_or_reclaimed = a + theta_c
+    base = theta_m * cached_or_reclaimed
+    return (base, a * fault_locked * base, rho * read_time_ * base, rho * theta_m,
+            a * (cached_or_reclaimed + rho))
