@@ -120,6 +120,8 @@ def test_bad_input_raises_valueerror_naming_the_field():
         predict(Scenario(), policies=["nope"])
     with pytest.raises(ValueError, match="distribution="):
         predict(Scenario(), distribution="yes")
+    with pytest.raises(ValueError, match="compiled='fast' is not allowed"):
+        predict(Scenario(), compiled="fast")
 
 
 def test_exact_closed_loop_without_contention():

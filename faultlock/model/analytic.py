@@ -1342,8 +1342,8 @@ def predict(scenario: Scenario, policies=POLICIES, *, distribution: bool = True,
         fixed points only (means, rates, ratios), several times faster.
     compiled : bool or None
         Run the fixed point's iteration compiled (:mod:`faultlock.model.fixed_point`; None:
-        :data:`COMPILED`, True unless changed) or in numpy (the reference implementation; same results within the fixed
-        point's tolerance, several times slower).
+        :data:`COMPILED`, True unless changed) or in numpy (the reference implementation; the
+        same results within the fixed point's tolerance, about 3x slower).
 
     Returns
     -------
@@ -1376,6 +1376,8 @@ def _predict(scenario: Scenario, policies, distribution: bool,
     policies = check_policies(policies)
     if not isinstance(distribution, (bool, np.bool_)):
         raise ValueError(f"distribution={distribution!r} is not allowed: True or False")  # noqa: TRY004
+    if compiled is not None and not isinstance(compiled, (bool, np.bool_)):
+        raise ValueError(f"compiled={compiled!r} is not allowed: True, False or None")  # noqa: TRY004
     inputs = _Inputs(scenario, policies)
     total = len(policies) * inputs.cells
     metrics: dict[str, np.ndarray] = {}
