@@ -991,17 +991,16 @@ def _locks(x: _Inputs, acc: _Acc, fault_rate, st, cpu_wait, cpu_wait_writer):
     blocked_rate = fault_rate * acc.mmap_acq * block_thread + lam_bg * block
     batch_size = _safe_div(blocked_rate, periods)
     comeback = np.where(x.periodic, 1 - 1 / f["writer_locks_per_op"], 1.0) * x.writer_loop
-    batch_stay = wake + _safe_div(lam_l, lam_r) * _safe_div(drain_l, present_l) + (
-        1 - _safe_div(lam_l, lam_r)) * (m_s - extra)
+    # a batch granted at a writer's release holds for one wake-up and one hold
+    batch_hold = wake + long_share * _safe_div(drain_l, present_l) + (1 - long_share) * (m_s - extra)
     write_wait = write_wait + comeback * -np.expm1(-batch_size) * np.maximum(
-        batch_stay - f["writer_gap_cpu"], 0.0)
+        batch_hold - f["writer_gap_cpu"], 0.0)
     writer_queued = np.where(x.linux, p_queue_r, any_wait)
     stable = (rho_w < 1) | x.writer_loop           # a closed loop of writers cannot pile up
     # share of time mmap_lock is read-held: fast-path holds while it is open, plus the batches
     # granted at each writer's release (they overlap: one wake-up and hold per batch)
     fast_load = (1 - slow) * (lam_s * (m_s - extra) + lam_l * (m_l - extra))
     batches = lam_w * -np.expm1(-lam_r * excl)
-    batch_hold = wake + long_share * _safe_div(drain_l, present_l) + (1 - long_share) * (m_s - extra)
     held = np.minimum((1 - block) * -np.expm1(-fast_load * open_scale) + batches * batch_hold,
                       1.0)
     return {"abort": abort, "abort_residual": abort_residual, "block": block_thread,
@@ -1188,7 +1187,8 @@ def _solve(x: _Elements, iterations: int = _ITERATIONS, compiled: bool | None = 
     }
     st["writer_rate"] = _writer_rates(x, st)["lock"]
     if COMPILED if compiled is None else compiled:
-        st, used, converged = fixed_point.solve(x, st, iterations, _TOLERANCE)
+        st, used, converged = fixed_point.solve(x, st, iterations, _TOLERANCE, _CHECKED,
+                                                _UNDAMPED)
         _, _, out, io, lk = _pass(x, st)
         return st, out, io, lk, int(used.max(initial=0)), converged
     solver = {"lo": full(-np.inf), "hi": full(np.inf), "x_prev": full(np.nan),

@@ -894,10 +894,10 @@ def _locks(xi, acc, fault_rate, st, cpu_wait, cpu_wait_writer, lk):
     blocked_rate = fault_rate * acc[MMAP_ACQ] * block_thread + lam_bg * block
     batch_size = _safe_div(blocked_rate, periods, 0.0)
     comeback = ((1 - 1 / xi[WRITER_LOCKS_PER_OP]) if xi[PERIODIC] > 0 else 1.0) * xi[WRITER_LOOP]
-    batch_stay = wake + _safe_div(lam_l, lam_r, 0.0) * _safe_div(drain_l, present_l, 0.0) + (
-        1 - _safe_div(lam_l, lam_r, 0.0)) * (m_s - extra)
+    batch_hold = (wake + long_share * _safe_div(drain_l, present_l, 0.0)
+                  + (1 - long_share) * (m_s - extra))
     write_wait = write_wait + comeback * -math.expm1(-batch_size) * _max(
-        batch_stay - xi[WRITER_GAP_CPU], 0.0)
+        batch_hold - xi[WRITER_GAP_CPU], 0.0)
     writer_queued = p_queue_r if linux else any_wait
     lk[0] = abort
     lk[1] = abort_residual
@@ -961,13 +961,6 @@ def _pass(xi, prob, mass, count, st, new, acc, io, lk):
 # ----------------------------------------------------------------------------------------------
 # The fixed point (analytic._solve), one element at a time
 # ----------------------------------------------------------------------------------------------
-
-_CHECKED = np.array([READ_TIME, BLOCK, CPU_WAIT_BATCH, THINK, ABORT, WRITER_RATE_])
-_DAMPED = np.array([i for i, name in enumerate(STATE)
-                    if name not in ("access_rate", "read_time", "read_time_m2", "read_rate",
-                                    "reads_per_fault", "think", "thinking_share")])
-_UNDAMPED = np.array([READ_TIME, READ_TIME_M2, READ_RATE, READS_PER_FAULT, THINK,
-                      THINKING_SHARE])
 
 
 @njit(**_JIT)
@@ -1091,12 +1084,18 @@ def pass_once(x, st: dict):
     return unpack_state(new), target
 
 
-def solve(x, st: dict, iterations: int, tolerance: float):
+def solve(x, st: dict, iterations: int, tolerance: float, checked, undamped):
     """Run the fixed point from the state ``st`` (dict of arrays over the elements of ``x``).
 
+    ``checked``: the state quantities whose relative change decides convergence; ``undamped``:
+    those taken as they come, every other one (but the access rate, which the secant moves) is
+    damped by half (``analytic._CHECKED``, ``analytic._UNDAMPED``).
     Returns (state dict at the end, iterations used per element, converged per element).
     """
+    index = {name: i for i, name in enumerate(STATE)}
+    damped = [i for name, i in index.items() if name not in undamped and name != "access_rate"]
     state = pack_state(st)
     used, converged = _solve_all(pack_inputs(x), *_nodes(x), state, iterations, tolerance,
-                                 _CHECKED, _DAMPED, _UNDAMPED)
+                                 np.array([index[k] for k in checked]), np.array(damped),
+                                 np.array([index[k] for k in undamped]))
     return unpack_state(state), used, converged
