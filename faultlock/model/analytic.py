@@ -67,7 +67,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from . import fixed_point
+from . import fixed_point, laws
 from . import metrics as contract  # the result contract (local `metrics` are values)
 from . import symbolic as sym
 from .montecarlo.state import FOLIO_DIRECT_LIMIT
@@ -1492,9 +1492,9 @@ def _law_strata(x: _Elements, reads: int):
     out = np.zeros(f["io_latency"].shape + (_LEVELS.size,))
     for law in np.unique(x.io_law):
         rows = x.io_law == law
-        name, cv = sym.sum_of_reads_law(law, x.io_cv[rows], reads)
+        name, cv = laws.sum_of_reads(law, x.io_cv[rows], reads)
         mean = reads * f["io_latency"][rows]
-        q = sym.law_quantile(name, mean[:, None], cv[:, None], _LEVELS[None, :])
+        q = laws.quantile(name, mean[:, None], cv[:, None], _LEVELS[None, :])
         out[rows] = np.maximum.accumulate(np.nan_to_num(q, posinf=0.0), axis=-1)
     return out
 
