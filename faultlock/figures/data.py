@@ -33,7 +33,7 @@ __all__ = ["FigureDataError", "methods", "open_data", "combine", "base_scenario"
            "spec_description"]
 
 #: dimensions that are not parameter axes
-NON_GRID_DIMS = ("policy", "latency_bin", "wait_bin", "seed_word", "method", "source")
+NON_GRID_DIMS = ("policy", *metrics.BINS, "seed_word", "method", "source")
 
 #: short labels of the metrics (long names are in the datasets' attributes)
 METRIC_LABELS = {

@@ -87,7 +87,7 @@ __all__ = [
 METHODS = ("analytic", "mc")
 
 #: dimension names the stores use themselves; an axis may not take them
-RESERVED_DIMS = ("policy", "latency_bin", "wait_bin", "method", "seed_word")
+RESERVED_DIMS = ("policy", *metrics.BINS, "method", "seed_word")
 
 
 #: metric name -> units, for objectives and their bounds: every scalar metric of the result
