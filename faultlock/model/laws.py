@@ -224,19 +224,20 @@ class Law:
 
     def cdf(self, t):
         """P(X <= t)."""
-        t = np.asarray(t, dtype=float)
-        atom = np.where(t >= np.asarray(self.mean), 1.0, 0.0)
-        with np.errstate(invalid="ignore"):
-            smooth = self.scipy().cdf(t)
-        return _output(np.where(self._degenerate, atom, smooth))
+        return self._scipy_or_atom("cdf", t)
 
     def sf(self, t):
         """P(X > t), without cancellation in the tail."""
+        return self._scipy_or_atom("sf", t)
+
+    def _scipy_or_atom(self, function: str, t):
+        """``scipy.stats``' ``cdf`` or ``sf`` at ``t``, an atom's step where the law is one."""
         t = np.asarray(t, dtype=float)
-        atom = np.where(t >= np.asarray(self.mean), 0.0, 1.0)
+        at_or_above = t >= np.asarray(self.mean)
+        atom = at_or_above if function == "cdf" else ~at_or_above
         with np.errstate(invalid="ignore"):
-            smooth = self.scipy().sf(t)
-        return _output(np.where(self._degenerate, atom, smooth))
+            smooth = getattr(self.scipy(), function)(t)
+        return _output(np.where(self._degenerate, atom.astype(float), smooth))
 
     def ppf(self, levels):
         """Quantiles at ``levels`` in [0, 1] (the inverse of :meth:`cdf`)."""
