@@ -276,17 +276,18 @@ def quantile(name: str, mean, cv, levels):
     _check_mean_cv(mean, cv)
     _check("levels", levels, (levels >= 0) & (levels <= 1), "probabilities in [0, 1]")
     if name == "deterministic":
-        return mean.copy()
+        return _output(mean.copy())
     if name == "exponential":
-        return -mean * np.log1p(-levels)
+        return _output(-mean * np.log1p(-levels))
     with np.errstate(divide="ignore", invalid="ignore"):
         if name == "lognormal":
             sigma2 = np.log1p(cv**2)
-            return np.exp(np.log(mean) - sigma2 / 2 + np.sqrt(sigma2) * special.ndtri(levels))
+            return _output(np.exp(np.log(mean) - sigma2 / 2
+                                  + np.sqrt(sigma2) * special.ndtri(levels)))
         safe_cv = np.where(cv > 0, cv, 1.0)
         shape = 1.0 / safe_cv**2
         out = special.gammaincinv(shape, levels) * mean / shape
-    return np.where(cv > 0, out, mean)
+    return _output(np.where(cv > 0, out, mean))
 
 
 def sum_of_reads(name: str, cv, reads: int):
