@@ -17,8 +17,7 @@ from scipy import optimize
 
 import faultlock
 from faultlock import POLICIES, Scenario
-from faultlock.model import analytic, metrics, validation
-from faultlock.model import symbolic as S
+from faultlock.model import analytic, laws, metrics, validation
 from faultlock.model.analytic import METRICS_ABSENT, predict
 
 #: the model's assumptions hold: no CPU contention, pages spread out, writers well below capacity
@@ -185,8 +184,8 @@ def test_latency_distribution_against_sampling_of_the_same_mixture():
             continue
         v = np.full(k, float(c.shift[0]))
         if c.reads:
-            _, cv = S.sum_of_reads_law("lognormal", 1.5, c.reads)
-            m2, s2 = S.lognormal_params(1.0, float(cv))
+            _, cv = laws.sum_of_reads("lognormal", 1.5, c.reads)
+            m2, s2 = laws.lognormal_params(1.0, float(cv))
             v += c.reads * EASY_IO(s) * rng.lognormal(m2, s2, k)
         p0 = float(c.p_zero[0])
         cond = float(c.wait_mean[0]) / (1 - p0) if p0 < 1 else 0.0

@@ -17,6 +17,7 @@ import pytest
 import sympy as sp
 from scipy import integrate, linalg, stats
 
+from faultlock.model import laws
 from faultlock.model import symbolic as S
 from faultlock.model.symbolic import FORMULAS
 
@@ -247,7 +248,7 @@ def test_refault_fresh_general_helpers_match_closed_form():
     np.testing.assert_allclose(m.time_mean, FORMULAS["refault_time_fresh"](L, theta, h),
                                rtol=1e-13)
     # low-level helpers from the LST value alone
-    q = S.refault_success_probability(S.lst("exponential", h, 1.0, theta))
+    q = S.refault_success_probability(laws.lst("exponential", h, 1.0, theta))
     np.testing.assert_allclose(S.refault_attempts_mean(q), 1 + theta * h, rtol=1e-13)
     np.testing.assert_allclose(S.refault_attempts_var(q), theta * h * (1 + theta * h), rtol=1e-12)
     np.testing.assert_allclose(S.refault_time_mean(L, theta, q, h), L * (1 + theta * h) + h,
@@ -274,7 +275,7 @@ def test_refault_fresh_lognormal_against_monte_carlo():
     # the general (any window law) formulas against a direct simulation of the loop
     rng = np.random.default_rng(20260501)
     n, L, theta, mean, cv = 200_000, 1e-3, 800.0, 1e-3, 1.5
-    mu, sigma = S.lognormal_params(mean, cv)
+    mu, sigma = laws.lognormal_params(mean, cv)
     attempts = np.zeros(n)
     total = np.zeros(n)
     active = np.ones(n, dtype=bool)
