@@ -17,10 +17,8 @@ from scipy import optimize
 
 import faultlock
 from faultlock import POLICIES, Scenario
-from faultlock.model import analytic, validation
-from faultlock.model import symbolic as S
+from faultlock.model import analytic, laws, metrics, validation
 from faultlock.model.analytic import METRICS_ABSENT, predict
-from faultlock.model.montecarlo import output
 
 #: the model's assumptions hold: no CPU contention, pages spread out, writers well below capacity
 EASY = {"cpus": 0, "vmas": 4, "pages_per_vma": 50_000, "page_popularity": 0.0, "readaround_pages": 1,
@@ -68,8 +66,8 @@ def test_dataset_contract_matches_simulate(easy_mc):
     # the metrics of MODEL.md: all of them, except those the model says it cannot derive
     for name in CORE_METRICS:
         assert name in ds or name in METRICS_ABSENT, name
-    np.testing.assert_array_equal(ds.latency_bin.values, output.LATENCY_EDGES)
-    np.testing.assert_array_equal(ds.wait_bin.values, output.WAIT_DECADE_EDGES)
+    np.testing.assert_array_equal(ds.latency_bin.values, metrics.LATENCY_EDGES)
+    np.testing.assert_array_equal(ds.wait_bin.values, metrics.WAIT_DECADE_EDGES)
     np.testing.assert_allclose(ds.fault_latency_hist.sum("latency_bin"), 1.0, atol=1e-9)
     assert ds.attrs["solver"] == "analytic"
     assert ds.attrs["fixed_point_unconverged"] == 0
@@ -186,8 +184,8 @@ def test_latency_distribution_against_sampling_of_the_same_mixture():
             continue
         v = np.full(k, float(c.shift[0]))
         if c.reads:
-            _, cv = S.sum_of_reads_law("lognormal", 1.5, c.reads)
-            m2, s2 = S.lognormal_params(1.0, float(cv))
+            _, cv = laws.sum_of_reads("lognormal", 1.5, c.reads)
+            m2, s2 = laws.lognormal_params(1.0, float(cv))
             v += c.reads * EASY_IO(s) * rng.lognormal(m2, s2, k)
         p0 = float(c.p_zero[0])
         cond = float(c.wait_mean[0]) / (1 - p0) if p0 < 1 else 0.0

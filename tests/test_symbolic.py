@@ -17,6 +17,7 @@ import pytest
 import sympy as sp
 from scipy import integrate, linalg, stats
 
+from faultlock.model import laws
 from faultlock.model import symbolic as S
 from faultlock.model.symbolic import FORMULAS
 
@@ -247,7 +248,7 @@ def test_refault_fresh_general_helpers_match_closed_form():
     np.testing.assert_allclose(m.time_mean, FORMULAS["refault_time_fresh"](L, theta, h),
                                rtol=1e-13)
     # low-level helpers from the LST value alone
-    q = S.refault_success_probability(S.lst("exponential", h, 1.0, theta))
+    q = S.refault_success_probability(laws.lst("exponential", h, 1.0, theta))
     np.testing.assert_allclose(S.refault_attempts_mean(q), 1 + theta * h, rtol=1e-13)
     np.testing.assert_allclose(S.refault_attempts_var(q), theta * h * (1 + theta * h), rtol=1e-12)
     np.testing.assert_allclose(S.refault_time_mean(L, theta, q, h), L * (1 + theta * h) + h,
@@ -274,7 +275,7 @@ def test_refault_fresh_lognormal_against_monte_carlo():
     # the general (any window law) formulas against a direct simulation of the loop
     rng = np.random.default_rng(20260501)
     n, L, theta, mean, cv = 200_000, 1e-3, 800.0, 1e-3, 1.5
-    mu, sigma = S.lognormal_params(mean, cv)
+    mu, sigma = laws.lognormal_params(mean, cv)
     attempts = np.zeros(n)
     total = np.zeros(n)
     active = np.ones(n, dtype=bool)
@@ -488,96 +489,6 @@ def test_mmc_wait_registry():
 
 
 # ------------------------------------------------------------------------------------------
-# Distributions and LSTs
-# ------------------------------------------------------------------------------------------
-
-
-def test_param_conversions_against_scipy():
-    mean, cv = np.array([1e-4, 2.0, 5.0]), np.array([0.3, 1.0, 4.0])
-    mu, sigma = S.lognormal_params(mean, cv)
-    dist = stats.lognorm(s=sigma, scale=np.exp(mu))
-    np.testing.assert_allclose(dist.mean(), mean, rtol=1e-12)
-    np.testing.assert_allclose(dist.std() / dist.mean(), cv, rtol=1e-12)
-    shape, scale = S.gamma_params(mean, cv)
-    dist = stats.gamma(a=shape, scale=scale)
-    np.testing.assert_allclose(dist.mean(), mean, rtol=1e-12)
-    np.testing.assert_allclose(dist.std() / dist.mean(), cv, rtol=1e-12)
-    with pytest.raises(ValueError):
-        S.gamma_params(1.0, 0.0)
-    with pytest.raises(ValueError):
-        S.lognormal_params(-1.0, 1.0)
-
-
-def test_lst_gamma_shape1_is_exponential():
-    s = np.logspace(-6, 6, 61)
-    mean = 3e-4
-    np.testing.assert_allclose(S.lst("gamma", mean, 1.0, s), S.lst("exponential", mean, 1.0, s),
-                               rtol=1e-14)
-    np.testing.assert_allclose(S.lst("exponential", mean, 1.0, s), 1 / (1 + s * mean),
-                               rtol=1e-15)
-
-
-def test_lst_closed_forms_and_degenerate_limits():
-    s = np.array([0.0, 0.1, 1.0, 7.0])
-    np.testing.assert_allclose(S.lst("deterministic", 2.0, 0.0, s), np.exp(-2 * s), rtol=1e-15)
-    # gamma shape 4 against numerical integration of the density
-    dist = stats.gamma(a=4.0, scale=0.25)
-    for sv in s:
-        ref = integrate.quad(lambda x: np.exp(-sv * x) * dist.pdf(x), 0, np.inf)[0]
-        assert S.lst("gamma", 1.0, 0.5, sv) == pytest.approx(ref, rel=1e-9)
-    # cv -> 0: gamma and log-normal become deterministic
-    np.testing.assert_allclose(S.lst("gamma", 2.0, 0.0, s), np.exp(-2 * s), rtol=1e-15)
-    np.testing.assert_allclose(S.lst("lognormal", 2.0, 0.0, s), np.exp(-2 * s), rtol=1e-14)
-    np.testing.assert_allclose(S.lst("gamma", 2.0, 1e-6, s), np.exp(-2 * s), rtol=1e-9)
-    with pytest.raises(ValueError):
-        S.lst("weibull", 1.0, 1.0, 1.0)
-
-
-@pytest.mark.parametrize("dist", ["exponential", "deterministic", "gamma", "lognormal"])
-def test_lst_complement_has_no_cancellation(dist):
-    s = np.logspace(-12, 3, 16)
-    mean, cv = 1.0, 0.7
-    comp = S.lst(dist, mean, cv, s, complement=True)
-    np.testing.assert_allclose(comp[s > 1e-3], 1 - S.lst(dist, mean, cv, s)[s > 1e-3],
-                               rtol=1e-12)
-    small = s < 1e-9  # 1 - W*(s) ~ s E[W]
-    np.testing.assert_allclose(comp[small], s[small] * mean, rtol=1e-6)
-
-
-@pytest.mark.parametrize("cv", [0.2, 1.0, 3.0, 30.0])
-@pytest.mark.parametrize("s_mean", [1e-3, 0.5, 4.0, 1e3])
-def test_lst_lognormal_against_quadrature(cv, s_mean):
-    mu, sigma = S.lognormal_params(1.0, cv)
-    f = lambda z: np.exp(-s_mean * np.exp(mu + sigma * z)) * stats.norm.pdf(z)  # noqa: E731
-    edges = np.linspace(-12, 12, 49)
-    ref = sum(integrate.quad(f, a, b, epsabs=1e-17, epsrel=1e-13)[0]
-              for a, b in zip(edges[:-1], edges[1:]))
-    assert S.lst("lognormal", 1.0, cv, s_mean) == pytest.approx(ref, abs=1e-13, rel=1e-11)
-
-
-@pytest.mark.parametrize("mean, cv, s", [(1e-3, 0.5, 800.0), (1.0, 2.0, 1.0), (2e-4, 1.0, 1e4)])
-def test_lst_lognormal_against_monte_carlo(mean, cv, s):
-    rng = np.random.default_rng(12345)
-    mu, sigma = S.lognormal_params(mean, cv)
-    y = np.exp(-s * rng.lognormal(mu, sigma, 1_000_000))
-    se = y.std(ddof=1) / np.sqrt(y.size)
-    assert abs(S.lst("lognormal", mean, cv, s) - y.mean()) < 3 * se
-
-
-def test_lst_vectorised_broadcasting():
-    mean = np.array([[1e-3], [2e-3]])
-    s = np.array([0.0, 10.0, 1e3])
-    out = S.lst("lognormal", mean, 1.5, s)
-    assert out.shape == (2, 3)
-    assert np.all(out[:, 0] == pytest.approx(1.0, rel=1e-14))
-    for i in range(2):
-        for j in range(3):
-            assert out[i, j] == pytest.approx(S.lst("lognormal", mean[i, 0], 1.5, s[j]),
-                                              rel=1e-14)
-    assert isinstance(S.lst("gamma", 1.0, 0.5, 1.0), float)
-
-
-# ------------------------------------------------------------------------------------------
 # The page-fault model's formulas (issue 3)
 # ------------------------------------------------------------------------------------------
 
@@ -751,21 +662,6 @@ def test_uniform_plus_wait_against_numerical_convolution(x0, width, p0, wbar):
     # an atom: width 0
     assert S.uniform_plus_wait(1.5, 1.0, 0.0, 0.3, 0.5) == pytest.approx(
         0.3 + 0.7 * (1 - np.exp(-1.0)), rel=1e-12)
-
-
-def test_law_quantile_and_sum_of_reads():
-    levels = np.array([0.1, 0.5, 0.99])
-    np.testing.assert_allclose(S.law_quantile("exponential", 2.0, 1.0, levels),
-                               stats.expon(scale=2.0).ppf(levels), rtol=1e-12)
-    mu, sigma = S.lognormal_params(2.0, 0.5)
-    np.testing.assert_allclose(S.law_quantile("lognormal", 2.0, 0.5, levels),
-                               stats.lognorm(sigma, scale=np.exp(mu)).ppf(levels), rtol=1e-10)
-    np.testing.assert_allclose(S.law_quantile("gamma", 2.0, 0.5, levels),
-                               stats.gamma(4.0, scale=0.5).ppf(levels), rtol=1e-9)
-    # the sum of two exponential reads is a gamma of shape 2 (exact)
-    law, cv = S.sum_of_reads_law("exponential", 1.0, 2)
-    np.testing.assert_allclose(S.law_quantile(law, 4.0, cv, levels),
-                               stats.gamma(2.0, scale=2.0).ppf(levels), rtol=1e-9)
 
 
 #: the formulas the analytic model's compiled fixed point uses (faultlock.model.fixed_point)

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ..model import metrics
 from ..model.scenario import Scenario
 
 __all__ = ["FigureDataError", "methods", "open_data", "combine", "base_scenario", "select_cell",
@@ -32,7 +33,7 @@ __all__ = ["FigureDataError", "methods", "open_data", "combine", "base_scenario"
            "spec_description"]
 
 #: dimensions that are not parameter axes
-NON_GRID_DIMS = ("policy", "latency_bin", "wait_bin", "seed_word", "method", "source")
+NON_GRID_DIMS = ("policy", *metrics.BINS, "seed_word", "method", "source")
 
 #: short labels of the metrics (long names are in the datasets' attributes)
 METRIC_LABELS = {
@@ -322,8 +323,8 @@ def metric_unit(name: str, ds: xr.Dataset | None = None) -> str:
     units = ""
     if ds is not None and name in ds:
         units = str(ds[name].attrs.get("units", ""))
-    elif name.startswith(("fault_latency", "mmap_read_wait", "mmap_write_wait", "writer_latency")):
-        units = "s"
+    elif name in metrics.METRICS:
+        units = metrics.METRICS[name].units
     return _UNIT_TEXT.get(units, units or "ratio")
 
 

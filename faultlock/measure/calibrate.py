@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ..model.laws import fit_lognormal, lognormal_cv_from_mean_quantile
 from ..model.scenario import Scenario
 from .mapping import closest_scenario, writer_kind
 
@@ -65,7 +66,6 @@ MEASURED_ONLY: tuple[str, ...] = ()
 #: found the folio absent
 MODEL_NAMES = {"major_faults_per_fault": "kernel_major_faults_per_fault"}
 
-_Z90, _Z99 = 1.2815515655446004, 2.3263478740408408
 
 
 @dataclass
@@ -122,22 +122,9 @@ def _jsonable(value: Any) -> Any:
 # fits
 # ----------------------------------------------------------------------------------------------
 
-def fit_lognormal(p50: float, upper: float, z: float = _Z90) -> tuple[float, float]:
-    """Mean and cv of the log-normal with median ``p50`` and quantile ``upper`` at normal score
-    ``z`` (default the 90th percentile)."""
-    if not (p50 > 0 and upper >= p50):
-        raise ValueError(f"cannot fit a log-normal to median {p50!r} and upper quantile {upper!r}")
-    sigma = math.log(upper / p50) / z
-    return p50 * math.exp(sigma**2 / 2), math.sqrt(math.expm1(sigma**2))
-
-
 def _cv_from_mean_p99(mean: float, p99: float) -> float:
     """cv of the log-normal with this mean and 99th percentile (the smaller sigma that fits)."""
-    # ln(p99/mean) = z*sigma - sigma**2/2
-    r = math.log(p99 / mean)
-    disc = _Z99**2 - 2 * r
-    sigma = _Z99 - math.sqrt(disc) if disc >= 0 else _Z99
-    return math.sqrt(math.expm1(sigma**2))
+    return lognormal_cv_from_mean_quantile(mean, p99, level=0.99)
 
 
 def fit_device_curve(depths, means, iops=None) -> dict[str, float]:
@@ -314,7 +301,7 @@ def calibrate(ds: xr.Dataset, *, io_source: str = "faults", use_model: bool = Tr
                       f"{c.get('label', i)}"
             if not (mean > 0 and h99 >= mean):
                 continue
-            cv = fit_lognormal(h50, h99, _Z99)[1] if h50 > 0 and h99 >= h50 else \
+            cv = fit_lognormal(h50, h99, level=0.99)[1] if h50 > 0 and h99 >= h50 else \
                 _cv_from_mean_p99(mean, h99)
             holds[kind] = (mean, cv)
             hold_src[kind] = how

@@ -30,13 +30,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..model.metrics import WAIT_DECADE_EDGES  # the decade bins of MODEL.md / kernel.md §1.4
+
 __all__ = ["perf_status", "perf_record_prefix", "perf_script", "parse_perf_script",
            "lock_metrics", "TRACEPOINTS", "WAIT_DECADE_EDGES"]
 
 TRACEPOINTS = ("mmap_lock:mmap_lock_start_locking", "mmap_lock:mmap_lock_acquire_returned",
                "mmap_lock:mmap_lock_released", "exceptions:page_fault_user")
-#: lower edges (s) of the decade bins of MODEL.md / kernel.md §1.4 ([0,1) µs, [1,10) µs, ...)
-WAIT_DECADE_EDGES = np.array([0.0, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1])
 
 _LINE = re.compile(r"^\s*(\d+)/(\d+)\s+(\d+)\.(\d+):\s+(\w+):(\w+):\s*(.*)$")
 _STATUS: dict[str, tuple[bool, str]] = {}

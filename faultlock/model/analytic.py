@@ -67,10 +67,10 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from . import fixed_point
+from . import fixed_point, laws
+from . import metrics as contract  # the result contract (local `metrics` are values)
 from . import symbolic as sym
-from .montecarlo import output
-from .montecarlo.state import FOLIO_DIRECT_LIMIT, H_FAULT_LATENCY
+from .montecarlo.state import FOLIO_DIRECT_LIMIT
 from .policies import POLICIES, check_policies, get_policy
 from .scenario import Scenario
 
@@ -1313,13 +1313,13 @@ def _metrics(x: _Elements, st, out, io, lk) -> dict[str, np.ndarray]:
                "minor": per["minor"]}
     miss = out["miss"]
     for name, share in classes.items():
-        if f"{name}_share" in output.RATIOS:
+        if f"{name}_share" in contract.METRICS:
             m[f"{name}_share"] = share
-        if f"{name}_latency_mean" in output.RATIOS:
+        if f"{name}_latency_mean" in contract.METRICS:
             parts = {"major": cl["major"] + cl["zram"], "waiter": cl["waiter"],
                      "minor": cl["minor"]}[name]
             m[f"{name}_latency_mean"] = _safe_div(parts * miss, share, np.nan)
-    if "nofault_share" in output.RATIOS:
+    if "nofault_share" in contract.METRICS:
         m["nofault_share"] = 1 - miss
     del nan
     return m
@@ -1423,11 +1423,7 @@ def _subset(value, index: np.ndarray, n: int):
 
 
 def _units(name: str) -> tuple[str, str]:
-    if name in output.RATIOS:
-        return output.RATIOS[name][2], output.RATIOS[name][3]
-    if name in output.QUANTILES:
-        return "s", output.QUANTILES[name][2]
-    raise KeyError(name)
+    return contract.METRICS[name].units, contract.METRICS[name].long_name
 
 
 def _dataset(scenario, x: _Inputs, metrics, stable, distribution, iterations,
@@ -1439,33 +1435,30 @@ def _dataset(scenario, x: _Inputs, metrics, stable, distribution, iterations,
     # has no fault-latency distribution: its quantiles are undefined, not infinite.
     no_faults = np.asarray(metrics.get("fault_rate", np.ones(shape)), dtype=float).reshape(shape)
     no_faults = stable.reshape(shape) & (no_faults == 0)
-    for name in list(output.RATIOS) + list(output.QUANTILES):
+    for name in contract.SCALARS:
         if name not in metrics:
             continue
         units, long_name = _units(name)
         values = np.asarray(metrics[name], dtype=float).reshape(shape)
-        if name in output.QUANTILES and output.QUANTILES[name][0] == H_FAULT_LATENCY:
+        if name in contract.QUANTILES and contract.QUANTILES[name].quantity == "fault_latency":
             values = np.where(no_faults, np.nan, values)
         if units == "s":
             values = np.where(stable.reshape(shape), values, np.inf)
         else:
             values = np.where(stable.reshape(shape), values, np.nan)
         data_vars[name] = (dims, values, {"units": units, "long_name": long_name})
-    for name, (which, edges, dim, long_name) in output.HISTOGRAMS.items():
+    for name, metric in contract.HISTOGRAMS.items():
         if name not in metrics:
             continue
-        values = np.asarray(metrics[name]).reshape(shape + (len(edges),))
+        values = np.asarray(metrics[name]).reshape(shape + (len(metric.edges),))
         values = np.where(stable.reshape(shape)[..., None], values, np.nan)
-        data_vars[name] = (dims + (dim,), values, {"units": "1", "long_name": long_name})
+        data_vars[name] = (dims + (metric.dim,), values, metric.attrs)
     data_vars["stable"] = (dims, stable.reshape(shape).copy(),
                            {"long_name": "mmap_lock writers below capacity (steady state exists)"})
     coords = {"policy": list(x.policies)}
     coords.update({d: v for d, v in scenario.coords.items()})
     if distribution:
-        coords["latency_bin"] = ("latency_bin", output.LATENCY_EDGES,
-                                 {"units": "s", "long_name": "lower edge of the fault-latency bin"})
-        coords["wait_bin"] = ("wait_bin", output.WAIT_DECADE_EDGES,
-                              {"units": "s", "long_name": "lower edge of the decade wait bin"})
+        coords.update(contract.bin_coords())
     ds = xr.Dataset(data_vars, coords=coords)
     from .. import __version__
     ds.attrs.update({
@@ -1499,9 +1492,9 @@ def _law_strata(x: _Elements, reads: int):
     out = np.zeros(f["io_latency"].shape + (_LEVELS.size,))
     for law in np.unique(x.io_law):
         rows = x.io_law == law
-        name, cv = sym.sum_of_reads_law(law, x.io_cv[rows], reads)
+        name, cv = laws.sum_of_reads(law, x.io_cv[rows], reads)
         mean = reads * f["io_latency"][rows]
-        q = sym.law_quantile(name, mean[:, None], cv[:, None], _LEVELS[None, :])
+        q = laws.quantile(name, mean[:, None], cv[:, None], _LEVELS[None, :])
         out[rows] = np.maximum.accumulate(np.nan_to_num(q, posinf=0.0), axis=-1)
     return out
 
@@ -1697,7 +1690,7 @@ def _distribution(x: _Inputs, st, out, io, lk):
                         lambda v: _cdf(comps, strata, v) / scale)
     jank = _cdf(comps, strata, np.broadcast_to(f["jank_threshold"], shape)[..., None])[..., 0]
     result["jank_share"] = np.clip(1 - jank / np.where(norm > 0, norm, 1.0), 0.0, 1.0)
-    edges = output.LATENCY_EDGES
+    edges = contract.LATENCY_EDGES
     at_edges = _cdf(comps, strata, np.broadcast_to(edges, shape + edges.shape)) \
         / np.where(norm > 0, norm, 1.0)[..., None]
     at_edges = np.maximum.accumulate(np.clip(at_edges, 0.0, 1.0), axis=-1)
@@ -1728,7 +1721,7 @@ def _distribution(x: _Inputs, st, out, io, lk):
     result["mmap_read_wait_p99"] = np.where(acquisitions > 0, _atom_exp_quantile(
         1 - slow, shift, cond, 0.99), np.nan)
     result["mmap_read_wait_hist"] = _atom_exp_shares(1 - slow, shift, cond,
-                                                     output.WAIT_DECADE_EDGES)
+                                                     contract.WAIT_DECADE_EDGES)
     # mmap_lock write wait: 0 when the lock is free, else an exponential of the same mean
     ww = lk["write_wait"]
     busy = np.clip(1 - (1 - lk["writer_util"]) * np.exp(-lk["read_held_share"]), 1e-12, 1.0)
@@ -1737,7 +1730,7 @@ def _distribution(x: _Inputs, st, out, io, lk):
     result["mmap_write_wait_p99"] = np.where(has_w, _atom_exp_quantile(
         1 - busy, zero, _safe_div(ww, busy), 0.99), np.nan)
     result["mmap_write_wait_hist"] = np.where(has_w[..., None], _atom_exp_shares(
-        1 - busy, zero, _safe_div(ww, busy), output.WAIT_DECADE_EDGES), np.nan)
+        1 - busy, zero, _safe_div(ww, busy), contract.WAIT_DECADE_EDGES), np.nan)
     # writer latency: CPU wait, lock wait and hold; the hold's spread plus an exponential wait
     hold = lk["writer_hold"]
     hold_sd = x.writer_cv * f["writer_hold"]

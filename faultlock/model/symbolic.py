@@ -15,8 +15,9 @@ form in sympy but are still "formulas" of the model:
 * closed N-thread models (queueing.md §1.4): :func:`machine_repairman`, :func:`mva_single_station`,
   :func:`mva_multiserver` -- exact and numerically stable up to N = 10^5 (log-space normalising
   constants, O(N));
-* distribution helpers: :func:`lognormal_params`, :func:`gamma_params` and the Laplace-Stieltjes
-  transform :func:`lst` (exponential, deterministic, gamma, log-normal);
+* the laws of random times (:func:`lognormal_params`, :func:`gamma_params`, the
+  Laplace-Stieltjes transform :func:`lst`, :func:`law_quantile`, :func:`sum_of_reads_law`) live in
+  :mod:`faultlock.model.laws`; they are re-exported here for the formulas that use them;
 * the general (any window distribution) refault-loop moments of queueing.md §1.6;
 * :func:`erlang_c` and :func:`mmc_wait` (device queue with ``io_parallelism`` servers).
 
@@ -36,6 +37,10 @@ import numpy as np
 import sympy as sp
 from numba import njit, vectorize
 from scipy import special, stats
+
+from .laws import DISTRIBUTIONS, gamma_params, lognormal_params, lst
+from .laws import quantile as law_quantile  # noqa: F401 (re-exported for older callers)
+from .laws import sum_of_reads as sum_of_reads_law  # noqa: F401 (re-exported)
 
 __all__ = [
     # registry
@@ -742,130 +747,8 @@ def mva_multiserver(threads: int, think: float, service: float,
 
 
 # --------------------------------------------------------------------------------------------
-# Distributions and Laplace-Stieltjes transforms
+# Distributions and Laplace-Stieltjes transforms: moved to laws.py (re-exported here for callers)
 # --------------------------------------------------------------------------------------------
-
-#: accepted distribution names -> canonical name.
-DISTRIBUTIONS: dict[str, str] = {
-    "exponential": "exponential", "exp": "exponential",
-    "deterministic": "deterministic", "det": "deterministic",
-    "gamma": "gamma",
-    "lognormal": "lognormal", "log-normal": "lognormal",
-}
-
-
-def lognormal_params(mean, cv):
-    """(mu, sigma) of the log-normal with the given mean and coefficient of variation.
-
-    sigma^2 = ln(1 + cv^2), mu = ln(mean) - sigma^2/2.  Vectorised.
-    """
-    mean = np.asarray(mean, dtype=float)
-    cv = np.asarray(cv, dtype=float)
-    _check_mean_cv(mean, cv)
-    sigma2 = np.log1p(cv**2)
-    return _scalar_or_array(np.log(mean) - sigma2 / 2), _scalar_or_array(np.sqrt(sigma2))
-
-
-def gamma_params(mean, cv):
-    """(shape, scale) of the gamma law with the given mean and cv > 0: shape = 1/cv^2,
-    scale = mean cv^2.  Vectorised."""
-    mean = np.asarray(mean, dtype=float)
-    cv = np.asarray(cv, dtype=float)
-    _check_mean_cv(mean, cv)
-    if np.any(cv == 0):
-        raise ValueError("gamma_params needs cv > 0 (cv = 0 is the deterministic law)")
-    return _scalar_or_array(1.0 / cv**2), _scalar_or_array(mean * cv**2)
-
-
-def _check_mean_cv(mean: np.ndarray, cv: np.ndarray) -> None:
-    if np.any(~(mean > 0)) or np.any(~np.isfinite(mean)):
-        raise ValueError("mean must be finite and > 0")
-    if np.any(~(cv >= 0)) or np.any(~np.isfinite(cv)):
-        raise ValueError("cv must be finite and >= 0")
-
-
-def lst(distribution: str, mean, cv, s, complement: bool = False):
-    """Laplace-Stieltjes transform E[exp(-s X)] of a law given by name, mean and cv; vectorised.
-
-    exponential : 1/(1 + s m)                       (cv ignored: it is 1)
-    deterministic : exp(-s m)                       (cv ignored: it is 0)
-    gamma : (1 + s scale)^(-shape)                  (closed form; cv = 0 is deterministic)
-    lognormal : E[exp(-s e^{mu + sigma Z})], Z ~ N(0, 1), numerical: trapezoidal rule in z on
-        [-9, 9] with step min(0.1, 0.25/sigma) (spectrally accurate for this entire integrand:
-        error ~ exp(-pi^2/(sigma step)) ~ 1e-17; truncation ~1e-19).
-
-    ``complement=True`` returns 1 - E[exp(-sX)] computed without cancellation (the refault
-    probability per attempt when s = theta).  Negative s gives the moment generating function
-    E[exp(|s| X)], ``inf`` where it diverges (always, for the log-normal with cv > 0).
-    """
-    name = DISTRIBUTIONS.get(str(distribution).lower())
-    if name is None:
-        raise ValueError(f"unknown distribution {distribution!r}; allowed: {sorted(DISTRIBUTIONS)}")
-    mean, cv, s = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (mean, cv, s)))
-    _check_mean_cv(mean, cv)
-    if np.any(np.isnan(s)):
-        raise ValueError("s must not be nan")
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        if name == "deterministic":
-            out = _lst_deterministic(mean, s, complement)
-        elif name == "exponential":
-            out = _lst_gamma(np.ones_like(mean), mean, s, complement)
-        elif name == "gamma":
-            safe_cv = np.where(cv > 0, cv, 1.0)
-            gam = _lst_gamma(1.0 / safe_cv**2, mean * safe_cv**2, s, complement)
-            out = np.where(cv > 0, gam, _lst_deterministic(mean, s, complement))
-        else:
-            out = _lst_lognormal(mean, cv, s, complement)
-    return _scalar_or_array(out)
-
-
-def _lst_deterministic(mean, s, complement):
-    return -np.expm1(-s * mean) if complement else np.exp(-s * mean)
-
-
-def _lst_gamma(shape, scale, s, complement):
-    x = s * scale
-    log_value = -shape * np.log1p(np.where(x > -1, x, 0.0))
-    if shape.size and np.all(shape == 1):  # exponential: exact rational form
-        value = 1.0 / (1.0 + x)
-        comp = x / (1.0 + x)
-    else:
-        value = np.exp(log_value)
-        comp = -np.expm1(log_value)
-    out = comp if complement else value
-    # MGF diverges for s scale <= -1
-    return np.where(x > -1, out, -np.inf if complement else np.inf)
-
-
-_LOGNORMAL_CHUNK = 1 << 15
-
-
-def _lst_lognormal(mean, cv, s, complement):
-    mu, sigma = (np.asarray(v) for v in lognormal_params(mean, cv))
-    mu, sigma = np.broadcast_arrays(mu, sigma)
-    flat_mu, flat_sigma, flat_s = mu.ravel(), sigma.ravel(), s.ravel()
-    out = np.empty(flat_s.shape)
-    for start in range(0, flat_s.size, _LOGNORMAL_CHUNK):
-        sl = slice(start, start + _LOGNORMAL_CHUNK)
-        m_, sg, ss = flat_mu[sl], flat_sigma[sl], flat_s[sl]
-        step = min(0.1, 0.25 / max(float(sg.max(initial=0.0)), 1e-300))
-        half = int(np.ceil(9.0 / step))
-        z = np.arange(-half, half + 1) * step
-        weights = np.exp(-z**2 / 2)
-        weights /= weights.sum()
-        x = np.exp(m_[:, None] + sg[:, None] * z[None, :])
-        sx = np.abs(ss)[:, None] * x
-        if complement:
-            integrand = np.where(ss[:, None] >= 0, -np.expm1(-sx), -np.expm1(sx))
-        else:
-            integrand = np.where(ss[:, None] >= 0, np.exp(-sx), np.exp(sx))
-        res = integrand @ weights
-        # the MGF of a non-degenerate log-normal diverges
-        diverges = (ss < 0) & (sg > 0)
-        res = np.where(diverges, -np.inf if complement else np.inf, res)
-        out[sl] = res
-    return out.reshape(s.shape)
-
 
 # --------------------------------------------------------------------------------------------
 # Refault loop with a general window law (queueing.md §1.6), numeric
@@ -1676,48 +1559,6 @@ def uniform_plus_wait(t, x0, width, p0, wbar):
         exp_part = np.where((u >= 0) & (wbar > 0), exp_part, 0.0)
         out = cdf_x - (1.0 - p0) * exp_part
     return _scalar_or_array(np.clip(out, 0.0, 1.0))
-
-
-def law_quantile(distribution: str, mean, cv, levels):
-    """Quantiles of the law named ``distribution`` with the given mean and cv at ``levels``.
-
-    ``mean``/``cv`` broadcast against ``levels`` (use a trailing axis for the levels).  The
-    exponential ignores cv (1), the deterministic returns the mean.
-    """
-    name = DISTRIBUTIONS.get(str(distribution).lower())
-    if name is None:
-        raise ValueError(f"unknown distribution {distribution!r}; allowed: {sorted(DISTRIBUTIONS)}")
-    mean, cv, levels = np.broadcast_arrays(*(np.asarray(v, dtype=float)
-                                             for v in (mean, cv, levels)))
-    if name == "deterministic":
-        return mean.copy()
-    if name == "exponential":
-        return -mean * np.log1p(-levels)
-    if name == "lognormal":
-        sigma2 = np.log1p(cv**2)
-        return np.exp(np.log(mean) - sigma2 / 2 + np.sqrt(sigma2) * special.ndtri(levels))
-    safe_cv = np.where(cv > 0, cv, 1.0)
-    shape = 1.0 / safe_cv**2
-    out = special.gammaincinv(shape, levels) * mean / shape
-    return np.where(cv > 0, out, mean)
-
-
-def sum_of_reads_law(distribution: str, cv, reads: int):
-    """(law, cv) of the sum of ``reads`` i.i.d. reads of the given law and cv (mean: times k).
-
-    Exact for the exponential (a gamma of shape k), the gamma (shape k/cv^2) and the
-    deterministic law; for the log-normal, the Fenton-Wilkinson approximation (a log-normal
-    with the sum's mean and variance).
-    """
-    name = DISTRIBUTIONS.get(str(distribution).lower())
-    if name is None:
-        raise ValueError(f"unknown distribution {distribution!r}; allowed: {sorted(DISTRIBUTIONS)}")
-    cv = np.asarray(cv, dtype=float)
-    if name == "deterministic":
-        return name, np.zeros_like(cv)
-    if name == "exponential":
-        return "gamma", np.ones_like(cv) / np.sqrt(reads)
-    return name, cv / np.sqrt(reads)
 
 
 def page_state_weights(a, rho, theta_c, theta_m, fault_locked, read_time_):

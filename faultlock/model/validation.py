@@ -19,7 +19,6 @@ import numpy as np
 import xarray as xr
 
 from .analytic import predict
-from .montecarlo import output
 from .montecarlo.simulate import simulate
 from .policies import POLICIES, check_policies
 from .scenario import PRESETS, Scenario
@@ -306,4 +305,3 @@ def summary(ds: xr.Dataset):
     return pd.DataFrame(rows).set_index("metric")
 
 
-_ = output  # the metric definitions live there; imported for readers of this module

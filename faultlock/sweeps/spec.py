@@ -64,6 +64,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ..model import metrics
 from ..model.policies import POLICIES
 from ..model.scenario import PRESETS, Scenario, parse_time
 
@@ -86,20 +87,13 @@ __all__ = [
 METHODS = ("analytic", "mc")
 
 #: dimension names the stores use themselves; an axis may not take them
-RESERVED_DIMS = ("policy", "latency_bin", "wait_bin", "method", "seed_word")
+RESERVED_DIMS = ("policy", *metrics.BINS, "method", "seed_word")
 
 
-def _metric_units() -> dict[str, str]:
-    """Scalar metrics of ``MODEL.md`` (the Monte Carlo's names, shared by the analytic model)."""
-    from ..model.montecarlo import output
-    units = {name: entry[2] for name, entry in output.RATIOS.items()}
-    units.update({name: "s" for name in output.QUANTILES})
-    units.update({name: entry[1] for name, entry in output.MAXIMA.items()})
-    return units
-
-
-#: metric name -> units, for objectives and their bounds
-METRICS: Mapping[str, str] = _metric_units()
+#: metric name -> units, for objectives and their bounds: every scalar metric of the result
+#: contract (``faultlock.model.metrics``) and the extremes of a run
+METRICS: Mapping[str, str] = {name: metrics.METRICS[name].units
+                              for name in metrics.SCALARS + metrics.names("maximum")}
 
 #: objectives used when a spec has no [objectives] table
 DEFAULT_OBJECTIVES: Mapping[str, Any] = {

@@ -1,4 +1,8 @@
-"""From per-batch counters and histograms to the metrics of ``MODEL.md`` with 95 % intervals.
+"""From per-batch counters and histograms to the metrics of the result contract, with 95 % intervals.
+
+The metrics themselves (names, units, long names, kinds, bins) are defined once in
+:mod:`faultlock.model.metrics`; this module holds only the mapping from the engine's counters
+(``state.S_*``) and histograms (``state.H_*``) to them, and the batch-means estimators.
 
 Every metric is a ratio of two per-batch sums (a mean latency is latency sum over count; a rate is a
 count over the batch's simulated time; a quantile is read from the batch's histogram). The point
@@ -12,6 +16,7 @@ import functools
 import numpy as np
 from scipy import stats as scipy_stats
 
+from .. import metrics
 from .state import (H_FAULT_LATENCY, H_MAJOR_LATENCY, H_MINOR_LATENCY, H_READ_WAIT,
                     H_WAITER_LATENCY, H_WRITE_WAIT, H_WRITER_LATENCY, H_WRITER_OP_LATENCY,
                     HIST_LOG10_MIN, HIST_PER_DECADE, N_BINS, S_ACCESSES, S_CLASS_MAJOR,
@@ -26,105 +31,89 @@ from .state import (H_FAULT_LATENCY, H_MAJOR_LATENCY, H_MINOR_LATENCY, H_READ_WA
                     S_WRITER_CPU, S_WRITER_LATENCY_SUM, S_WRITER_OP_LATENCY_SUM, S_WRITER_OPS,
                     S_WRITERS_DONE)
 
-#: lower edges (s) of the decade bins kernel developers publish: [0,1) µs, [1,10) µs, ... [1e5, inf)
-WAIT_DECADE_EDGES = np.array([0.0, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1])
-#: lower edges (s) of the fault-latency histogram: 0, then 5 bins a decade from 100 ns to 100 s
-LATENCY_BINS_PER_DECADE = 5
-LATENCY_EDGES = np.concatenate([[0.0], 10.0 ** np.arange(-7.0, 2.0 + 1e-9, 1.0 / LATENCY_BINS_PER_DECADE)])
-
-# name: (numerator, denominator, units, long name)
-RATIOS = {
-    "fault_latency_mean": (S_LATENCY_SUM, S_FAULTS, "s", "mean fault latency"),
-    "jank_share": (S_JANK, S_FAULTS, "1", "share of faults longer than the jank threshold"),
-    "fault_rate": (S_FAULTS, S_TIME, "1/s", "faults completed per second"),
-    "mmap_read_rate": (S_READ_ACQ, S_TIME, "1/s", "mmap_lock read acquisitions per second"),
-    "mmap_read_wait_mean": (S_READ_WAIT_SUM, S_READ_ACQ, "s", "mean mmap_lock read wait"),
-    "mmap_write_rate": (S_WRITE_ACQ, S_TIME, "1/s", "mmap_lock write acquisitions per second"),
-    "mmap_write_wait_mean": (S_WRITE_WAIT_SUM, S_WRITE_ACQ, "s", "mean mmap_lock write wait"),
-    "writer_latency_mean": (S_WRITER_LATENCY_SUM, S_WRITERS_DONE, "s",
-                            "mean writer latency (lock wait, VMA drain and hold)"),
-    "retries_per_fault": (S_RETRIES, S_FAULTS, "1", "VM_FAULT_RETRY returns per fault"),
-    "refaults_per_fault": (S_REFAULTS, S_FAULTS, "1",
-                           "reads of a folio again by the fault that read or awaited it"),
-    "retry_miss_ratio": (S_RETRY_MISSES, S_RETRY_IO_WAITS, "1",
-                         "retries that found their folio reclaimed, over retries that waited for I/O"),
-    "io_read_rate": (S_IO_READS, S_TIME, "1/s", "storage reads per second"),
-    "major_faults_per_fault": (S_MAJOR, S_FAULTS, "1", "attempts that found the folio absent, per fault"),
-    "vma_abort_rate": (S_VMA_ABORTS, S_TIME, "1/s", "per-VMA lock attempts that fell back (VMA_LOCK_ABORT)"),
-    "access_rate": (S_ACCESSES, S_TIME, "1/s", "page accesses per second"),
-    "reclaim_rate": (S_RECLAIMS, S_TIME, "1/s", "folios reclaimed per second"),
-    # Little's law checks: time-average populations, and arrival rate times mean time
-    "mmap_read_waiters_mean": (S_READ_WAITING_AREA, S_TIME, "1", "time-average threads waiting for mmap_lock read"),
-    "mmap_read_waiters_little": (S_READ_SLOW_WAIT_SUM, S_TIME, "1", "slow-path read waits per second times their mean"),
-    "mmap_write_waiters_mean": (S_WRITE_WAITING_AREA, S_TIME, "1", "time-average writers waiting for mmap_lock"),
-    "mmap_write_waiters_little": (S_WRITE_SLOW_WAIT_SUM, S_TIME, "1", "slow-path write waits per second times their mean"),
-    "threads_in_fault_mean": (S_IN_FAULT_AREA, S_TIME, "1", "time-average threads inside a fault"),
-    "events_rate": (S_EVENTS, S_TIME, "1/s", "simulation events per simulated second"),
-    "mmap_read_held_share": (S_READ_BUSY_TIME, S_TIME, "1", "share of time mmap_lock is held for read"),
-    "mmap_read_busy_period_mean": (S_READ_BUSY_TIME, S_READ_BUSY_PERIODS, "s",
-                                   "mean period mmap_lock is continuously held for read"),
-    "reads_holding_mmap_per_fault": (S_READS_HOLDING_MMAP, S_FAULTS, "1",
-                                     "reads waited for while holding mmap_lock, per fault"),
-    "reads_holding_vma_per_fault": (S_READS_HOLDING_VMA, S_FAULTS, "1",
-                                    "reads waited for while holding the VMA lock, per fault"),
-    # access classes (SCENARIO_SPEC.md §1; the harness's classes, faultlock/measure/parse.py)
-    "major_share": (S_CLASS_MAJOR, S_ACCESSES, "1",
-                    "share of accesses whose fault first found the folio absent"),
-    "waiter_share": (S_CLASS_WAITER, S_ACCESSES, "1",
-                     "share of accesses whose fault first found the folio locked by another "
-                     "thread (under read or being installed)"),
-    "minor_share": (S_CLASS_MINOR, S_ACCESSES, "1",
-                    "share of accesses whose fault first found the folio cached and unlocked"),
-    "nofault_share": (S_NOFAULT, S_ACCESSES, "1", "share of accesses to a mapped page (no fault)"),
-    "major_latency_mean": (S_MAJOR_LATENCY_SUM, S_CLASS_MAJOR, "s", "mean latency of major faults"),
-    "waiter_latency_mean": (S_WAITER_LATENCY_SUM, S_CLASS_WAITER, "s",
-                            "mean latency of faults that waited for another thread's folio"),
-    "minor_latency_mean": (S_MINOR_LATENCY_SUM, S_CLASS_MINOR, "s",
-                           "mean latency of minor faults"),
-    "kernel_major_faults_per_fault": (S_KERNEL_MAJOR, S_FAULTS, "1",
-                                      "faults the kernel counts major (completing attempt "
-                                      "returned VM_FAULT_MAJOR or ran TRIED), per fault"),
-    # writer operations (SCENARIO_SPEC.md §2; a Poisson writer is one acquisition)
-    "writer_ops_rate": (S_WRITER_OPS, S_TIME, "1/s", "writer operations completed per second"),
-    "writer_op_latency_mean": (S_WRITER_OP_LATENCY_SUM, S_WRITER_OPS, "s",
-                               "mean writer operation time (gaps, lock waits and holds)"),
-    "writer_cpu_share": (S_WRITER_CPU, S_TIME, "1",
-                         "CPUs busy with writers, time average (gaps, holds, spinning)"),
+#: the engine histogram (``state.H_*``) that records each random time of the contract
+HISTOGRAM_OF = {
+    "fault_latency": H_FAULT_LATENCY,
+    "mmap_read_wait": H_READ_WAIT,
+    "mmap_write_wait": H_WRITE_WAIT,
+    "writer_latency": H_WRITER_LATENCY,
+    "major_latency": H_MAJOR_LATENCY,
+    "waiter_latency": H_WAITER_LATENCY,
+    "minor_latency": H_MINOR_LATENCY,
+    "writer_op_latency": H_WRITER_OP_LATENCY,
 }
 
-# name: (per-batch maximum, units, long name)
+#: metric -> (numerator, denominator) per-batch sums (``state.S_*``)
+RATIOS = {
+    "fault_latency_mean": (S_LATENCY_SUM, S_FAULTS),
+    "jank_share": (S_JANK, S_FAULTS),
+    "fault_rate": (S_FAULTS, S_TIME),
+    "mmap_read_rate": (S_READ_ACQ, S_TIME),
+    "mmap_read_wait_mean": (S_READ_WAIT_SUM, S_READ_ACQ),
+    "mmap_write_rate": (S_WRITE_ACQ, S_TIME),
+    "mmap_write_wait_mean": (S_WRITE_WAIT_SUM, S_WRITE_ACQ),
+    "writer_latency_mean": (S_WRITER_LATENCY_SUM, S_WRITERS_DONE),
+    "retries_per_fault": (S_RETRIES, S_FAULTS),
+    "refaults_per_fault": (S_REFAULTS, S_FAULTS),
+    "retry_miss_ratio": (S_RETRY_MISSES, S_RETRY_IO_WAITS),
+    "io_read_rate": (S_IO_READS, S_TIME),
+    "major_faults_per_fault": (S_MAJOR, S_FAULTS),
+    "vma_abort_rate": (S_VMA_ABORTS, S_TIME),
+    "access_rate": (S_ACCESSES, S_TIME),
+    "reclaim_rate": (S_RECLAIMS, S_TIME),
+    # Little's law checks: time-average populations, and arrival rate times mean time
+    "mmap_read_waiters_mean": (S_READ_WAITING_AREA, S_TIME),
+    "mmap_read_waiters_little": (S_READ_SLOW_WAIT_SUM, S_TIME),
+    "mmap_write_waiters_mean": (S_WRITE_WAITING_AREA, S_TIME),
+    "mmap_write_waiters_little": (S_WRITE_SLOW_WAIT_SUM, S_TIME),
+    "threads_in_fault_mean": (S_IN_FAULT_AREA, S_TIME),
+    "events_rate": (S_EVENTS, S_TIME),
+    "mmap_read_held_share": (S_READ_BUSY_TIME, S_TIME),
+    "mmap_read_busy_period_mean": (S_READ_BUSY_TIME, S_READ_BUSY_PERIODS),
+    "reads_holding_mmap_per_fault": (S_READS_HOLDING_MMAP, S_FAULTS),
+    "reads_holding_vma_per_fault": (S_READS_HOLDING_VMA, S_FAULTS),
+    # access classes (measure/SCENARIO_SPEC.md §1; the harness's classes, measure/parse.py)
+    "major_share": (S_CLASS_MAJOR, S_ACCESSES),
+    "waiter_share": (S_CLASS_WAITER, S_ACCESSES),
+    "minor_share": (S_CLASS_MINOR, S_ACCESSES),
+    "nofault_share": (S_NOFAULT, S_ACCESSES),
+    "major_latency_mean": (S_MAJOR_LATENCY_SUM, S_CLASS_MAJOR),
+    "waiter_latency_mean": (S_WAITER_LATENCY_SUM, S_CLASS_WAITER),
+    "minor_latency_mean": (S_MINOR_LATENCY_SUM, S_CLASS_MINOR),
+    "kernel_major_faults_per_fault": (S_KERNEL_MAJOR, S_FAULTS),
+    # writer operations (measure/SCENARIO_SPEC.md §2; a Poisson writer is one acquisition)
+    "writer_ops_rate": (S_WRITER_OPS, S_TIME),
+    "writer_op_latency_mean": (S_WRITER_OP_LATENCY_SUM, S_WRITER_OPS),
+    "writer_cpu_share": (S_WRITER_CPU, S_TIME),
+}
+
+#: metric -> the per-batch maximum (``state.S_*``) it is the largest of
 MAXIMA = {
-    "mmap_read_wait_max": (S_READ_WAIT_MAX, "s", "longest mmap_lock read wait"),
-    "mmap_write_wait_max": (S_WRITE_WAIT_MAX, "s", "longest mmap_lock write wait"),
+    "mmap_read_wait_max": S_READ_WAIT_MAX,
+    "mmap_write_wait_max": S_WRITE_WAIT_MAX,
 }
 _ = (S_READ_WAIT_DONE, S_WRITE_WAIT_DONE)
 
-QUANTILES = {
-    "fault_latency_p50": (H_FAULT_LATENCY, 0.50, "median fault latency"),
-    "fault_latency_p90": (H_FAULT_LATENCY, 0.90, "90th percentile fault latency"),
-    "fault_latency_p99": (H_FAULT_LATENCY, 0.99, "99th percentile fault latency"),
-    "fault_latency_p999": (H_FAULT_LATENCY, 0.999, "99.9th percentile fault latency"),
-    "mmap_read_wait_p99": (H_READ_WAIT, 0.99, "99th percentile mmap_lock read wait"),
-    "mmap_write_wait_p99": (H_WRITE_WAIT, 0.99, "99th percentile mmap_lock write wait"),
-    "writer_latency_p99": (H_WRITER_LATENCY, 0.99, "99th percentile writer latency"),
-    **{f"{name}_latency_p{q}": (which, q / 100, f"{q}th percentile latency of {what}")
-       for name, which, what in (("major", H_MAJOR_LATENCY, "major faults"),
-                                 ("waiter", H_WAITER_LATENCY, "faults that waited for another "
-                                                              "thread's folio"),
-                                 ("minor", H_MINOR_LATENCY, "minor faults"))
-       for q in (50, 90, 99)},
-    "writer_op_latency_p50": (H_WRITER_OP_LATENCY, 0.50, "median writer operation time"),
-    "writer_op_latency_p99": (H_WRITER_OP_LATENCY, 0.99, "99th percentile writer operation time"),
-}
+#: quantile metric -> (engine histogram, level), from the contract's quantity and level
+QUANTILES = {name: (HISTOGRAM_OF[m.quantity], m.level) for name, m in metrics.QUANTILES.items()}
+#: histogram metric -> (engine histogram, lower edges of its coarse bins)
+HISTOGRAMS = {name: (HISTOGRAM_OF[m.quantity], m.edges)
+              for name, m in metrics.HISTOGRAMS.items()}
 
-HISTOGRAMS = {
-    "fault_latency_hist": (H_FAULT_LATENCY, LATENCY_EDGES, "latency_bin",
-                           "share of faults by latency (log bins)"),
-    "mmap_read_wait_hist": (H_READ_WAIT, WAIT_DECADE_EDGES, "wait_bin",
-                            "share of mmap_lock read acquisitions by wait (decade bins)"),
-    "mmap_write_wait_hist": (H_WRITE_WAIT, WAIT_DECADE_EDGES, "wait_bin",
-                             "share of mmap_lock write acquisitions by wait (decade bins)"),
-}
+
+def _check_mapping() -> None:
+    """Every estimate the engine makes is a metric of the contract, of a kind it can be."""
+    kinds = {"ratio": (RATIOS, ("mean", "rate", "ratio", "share", "population")),
+             "maximum": (MAXIMA, ("maximum",))}
+    for what, (table, allowed) in kinds.items():
+        for name in table:
+            metric = metrics.METRICS.get(name)
+            if metric is None or metric.kind not in allowed:
+                raise RuntimeError(f"montecarlo/output.py: {what} {name!r} is not a metric of "
+                                   f"kind {allowed} in faultlock.model.metrics")
+
+
+_check_mapping()
 
 _FINE_LOWER = np.concatenate([[0.0], 10.0 ** (HIST_LOG10_MIN + np.arange(N_BINS - 1) / HIST_PER_DECADE)])
 

@@ -10,13 +10,13 @@ numbers* across policies: the k-th think time of thread i is the same number und
 import numpy as np
 from numba import njit
 
-# Law codes shared with scenario.py's ``io_distribution`` / ``writer_hold_distribution``.
-LAW_EXPONENTIAL = 0
-LAW_LOGNORMAL = 1
-LAW_GAMMA = 2
-LAW_DETERMINISTIC = 3
-LAW_CODES = {"exponential": LAW_EXPONENTIAL, "lognormal": LAW_LOGNORMAL,
-             "gamma": LAW_GAMMA, "deterministic": LAW_DETERMINISTIC}
+from ..laws import LAW_CODES, gamma_shape_scale, lognormal_mu_sigma
+
+# Law codes of scenario.py's ``io_distribution`` / ``writer_hold_distribution`` (laws.LAW_CODES).
+LAW_EXPONENTIAL = LAW_CODES["exponential"]
+LAW_LOGNORMAL = LAW_CODES["lognormal"]
+LAW_GAMMA = LAW_CODES["gamma"]
+LAW_DETERMINISTIC = LAW_CODES["deterministic"]
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -77,7 +77,8 @@ def gamma_unit_scale(states, k, shape):
 
 @njit(cache=True)
 def sample_law(states, k, law, mean, cv):
-    """A variate with the given mean and coefficient of variation under ``law``."""
+    """A variate with the given mean and coefficient of variation under ``law`` (a code of
+    ``laws.LAW_CODES``); the log-normal's and the gamma's parameters come from ``laws``."""
     if mean <= 0.0:
         return 0.0
     if law == LAW_EXPONENTIAL:
@@ -85,10 +86,10 @@ def sample_law(states, k, law, mean, cv):
     if law == LAW_DETERMINISTIC or cv <= 0.0:
         return mean
     if law == LAW_LOGNORMAL:
-        sigma2 = np.log1p(cv * cv)
-        return np.exp(np.log(mean) - 0.5 * sigma2 + np.sqrt(sigma2) * standard_normal(states, k))
-    shape = 1.0 / (cv * cv)
-    return gamma_unit_scale(states, k, shape) * (mean / shape)
+        mu, sigma = lognormal_mu_sigma(mean, cv)
+        return np.exp(mu + sigma * standard_normal(states, k))
+    shape, scale = gamma_shape_scale(mean, cv)
+    return gamma_unit_scale(states, k, shape) * scale
 
 
 @njit(cache=True, inline="always")

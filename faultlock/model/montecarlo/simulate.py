@@ -16,6 +16,7 @@ import numba
 import numpy as np
 import xarray as xr
 
+from .. import metrics
 from ..policies import POLICIES, check_policies, get_policy
 from ..scenario import Scenario
 from . import engine, output, rng, state
@@ -212,17 +213,14 @@ def run_policy(scenario: Scenario, policy: str, seed: np.random.SeedSequence, *,
 
 def _policy_metrics(stats: np.ndarray, hist: np.ndarray, summary: dict, rel_tolerance: float):
     values: dict[str, tuple] = {}
-    for name, (num, den, units, long_name) in output.RATIOS.items():
-        est, ci = output.ratio_estimate(stats, num, den)
-        values[name] = (est, ci, units, long_name)
-    for name, (which, q, long_name) in output.QUANTILES.items():
-        est, ci = output.quantile_estimate(hist, which, q)
-        values[name] = (est, ci, "s", long_name)
-    for name, (key, units, long_name) in output.MAXIMA.items():
-        values[name] = (float(stats[:, key].max()) if len(stats) else np.nan, np.nan, units,
-                        long_name)
+    for name, (num, den) in output.RATIOS.items():
+        values[name] = output.ratio_estimate(stats, num, den)
+    for name, (which, q) in output.QUANTILES.items():
+        values[name] = output.quantile_estimate(hist, which, q)
+    for name, key in output.MAXIMA.items():
+        values[name] = (float(stats[:, key].max()) if len(stats) else np.nan, np.nan)
     hists = {}
-    for name, (which, edges, dim, long_name) in output.HISTOGRAMS.items():
+    for name, (which, edges) in output.HISTOGRAMS.items():
         hists[name] = output.coarse_shares(hist, which, edges)
     stable = not summary["overloaded"]
     mean, mean_ci = values["fault_latency_mean"][:2]
@@ -230,9 +228,9 @@ def _policy_metrics(stats: np.ndarray, hist: np.ndarray, summary: dict, rel_tole
                  and np.isfinite(mean_ci) and mean_ci <= rel_tolerance * mean)
     if not stable:
         # Past capacity there is no steady state: no finite number stands for it.
-        for name, (est, ci, units, long_name) in values.items():
-            if units == "s":
-                values[name] = (np.inf, np.nan, units, long_name)
+        for name in values:
+            if metrics.METRICS[name].units == "s":
+                values[name] = (np.inf, np.nan)
     return values, hists, stable, converged
 
 
@@ -355,42 +353,29 @@ def _dataset(scenario, policies, per_policy, root, operations, batches, warmup, 
     data_vars: dict[str, tuple] = {}
     results = [_policy_metrics(st, hi, su, rel_tolerance) for st, hi, su in per_policy]
     for name in results[0][0]:
-        units, long_name = results[0][0][name][2:]
         est = np.array([r[0][name][0] for r in results])
         ci = np.array([r[0][name][1] for r in results])
-        data_vars[name] = ("policy", est, {"units": units, "long_name": long_name})
-        if name in output.MAXIMA:
-            continue        # an extreme has no batch-means interval
-        data_vars[name + "_ci"] = ("policy", ci, {"units": units,
-                                                  "long_name": f"95% half-width of {long_name}"})
-    for name, (which, edges, dim, long_name) in output.HISTOGRAMS.items():
+        data_vars[name] = ("policy", est, metrics.attrs(name))
+        if metrics.METRICS[name].has_ci:     # an extreme has no batch-means interval
+            data_vars[metrics.ci_name(name)] = ("policy", ci, metrics.ci_attrs(name))
+    for name in output.HISTOGRAMS:
+        dim = metrics.METRICS[name].dim
         est = np.stack([r[1][name][0] for r in results])
         ci = np.stack([r[1][name][1] for r in results])
-        data_vars[name] = (("policy", dim), est, {"units": "1", "long_name": long_name})
-        data_vars[name + "_ci"] = (("policy", dim), ci,
-                                   {"units": "1", "long_name": f"95% half-width of {long_name}"})
-    data_vars["stable"] = ("policy", np.array([r[2] for r in results]),
-                           {"long_name": "no bounded resource ran out (writers, folio table)"})
+        data_vars[name] = (("policy", dim), est, metrics.attrs(name))
+        data_vars[metrics.ci_name(name)] = (("policy", dim), ci, metrics.ci_attrs(name))
+    data_vars["stable"] = ("policy", np.array([r[2] for r in results]), metrics.attrs("stable"))
     data_vars["converged"] = ("policy", np.array([r[3] for r in results]),
-                              {"long_name": f"all batches done, stable, mean latency within "
+                              {**metrics.attrs("converged"),
+                               "long_name": f"all batches done, stable, mean latency within "
                                             f"{rel_tolerance:.0%}"})
-    data_vars["events"] = ("policy", np.array([p[2]["events"] for p in per_policy]),
-                           {"units": "1", "long_name": "events simulated"})
-    data_vars["simulated_time"] = ("policy", np.array([p[2]["simulated_time"] for p in per_policy]),
-                                   {"units": "s", "long_name": "simulated time"})
-    data_vars["wall_time"] = ("policy", np.array([p[2]["wall_time"] for p in per_policy]),
-                              {"units": "s", "long_name": "engine wall-clock time"})
+    counters = {"events": "events", "simulated_time": "simulated_time", "wall_time": "wall_time"}
     if check:
-        data_vars["invariant_violations"] = ("policy",
-                                             np.array([p[2]["violations"] for p in per_policy]),
-                                             {"units": "1", "long_name": "lock invariant violations"})
-    coords = {
-        "policy": list(policies),
-        "latency_bin": ("latency_bin", output.LATENCY_EDGES,
-                        {"units": "s", "long_name": "lower edge of the fault-latency bin"}),
-        "wait_bin": ("wait_bin", output.WAIT_DECADE_EDGES,
-                     {"units": "s", "long_name": "lower edge of the decade wait bin"}),
-    }
+        counters["invariant_violations"] = "violations"
+    for name, key in counters.items():
+        data_vars[name] = ("policy", np.array([p[2][key] for p in per_policy]),
+                           metrics.attrs(name))
+    coords = {"policy": list(policies), **metrics.bin_coords()}
     ds = xr.Dataset(data_vars, coords=coords)
     ds.attrs.update(_provenance(scenario, root, operations, batches, warmup, replications))
     if scenario.access_pattern == "group_walk":
