@@ -289,6 +289,23 @@ def metrics(xi, st, acc, lk, pc, m):
 # Every element
 # ----------------------------------------------------------------------------------------------
 
+@njit(**JIT)
+def solve_element(xi, prob, mass, count, iterations, tolerance, st):
+    """Solve one element into ``st``; returns the pieces of a last pass at the state reached
+    (acc, io, lk, pc), the passes used and the reason code."""
+    new = np.empty(len(ST))
+    acc = np.zeros(len(ACC))
+    io = np.zeros(len(IO))
+    lk = np.zeros(len(LK))
+    pc = np.zeros(len(PC))
+    initial_state(xi, st)
+    used, reason = solve_one(xi, prob, mass, count, st, iterations, tolerance, new, acc, io, lk,
+                             pc)
+    new[:] = st
+    model_pass(xi, prob, mass, count, st, new, acc, io, lk, pc)   # the pieces
+    return acc, io, lk, pc, used, reason
+
+
 @njit(parallel=True, **JIT)
 def solve_all(inputs, prob, mass, count, strata, iterations, tolerance, with_distribution,
               latency_edges, wait_edges, levels):
@@ -311,16 +328,8 @@ def solve_all(inputs, prob, mass, count, strata, iterations, tolerance, with_dis
     for e in prange(n):
         xi = inputs[e]
         st = state[e]
-        new = np.empty(len(ST))
-        acc = np.zeros(len(ACC))
-        io = np.zeros(len(IO))
-        lk = np.zeros(len(LK))
-        pc = np.zeros(len(PC))
-        initial_state(xi, st)
-        used[e], reason[e] = solve_one(xi, prob[e], mass[e], count[e], st, iterations,
-                                       tolerance, new, acc, io, lk, pc)
-        new[:] = st
-        model_pass(xi, prob[e], mass[e], count[e], st, new, acc, io, lk, pc)   # the pieces
+        acc, io, lk, pc, used[e], reason[e] = solve_element(xi, prob[e], mass[e], count[e],
+                                                            iterations, tolerance, st)
         metrics(xi, st, acc, lk, pc, out[e])
         stable[e] = lk[LK.stable] > 0
         if with_distribution:
