@@ -103,7 +103,7 @@ def _invalidate_stale_cache() -> None:
 
 _invalidate_stale_cache()
 
-from .pages import zipf_nodes  # noqa: E402
-from .predict import METRICS_ABSENT, predict  # noqa: E402
+from .pages import zipf_nodes
+from .predict import METRICS_ABSENT, predict
 
 __all__ = ["METRICS_ABSENT", "predict", "zipf_nodes"]

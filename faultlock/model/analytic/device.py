@@ -11,8 +11,18 @@ from __future__ import annotations
 from numba import njit
 
 from .layout import IN, IO
-from .numeric import (JIT, RHS_STORAGE, clip, finite_source_wait, fs_excess, fs_tail,
-                      read_service_time, safe_div, share_fixed_point, vmax)
+from .numeric import (
+    JIT,
+    RHS_STORAGE,
+    clip,
+    finite_source_wait,
+    fs_excess,
+    fs_tail,
+    read_service_time,
+    safe_div,
+    share_fixed_point,
+    vmax,
+)
 
 
 @njit(**JIT)

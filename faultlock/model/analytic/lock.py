@@ -20,10 +20,24 @@ from numba import njit
 
 from ..montecarlo.rwsem import reader_spin_limit
 from .layout import ACC, IN, LK, ST
-from .numeric import (BIG, INF, JIT, clip, finite_source_wait, lag_inside_pair,
-                      mg1_busy_period_residual,
-                      mg1_wait, mginf_busy_period, mginf_max_residual, nan_to_num, safe_div,
-                      vma_abort_probability, vmax, vmin, writer_utilisation)
+from .numeric import (
+    BIG,
+    INF,
+    JIT,
+    clip,
+    finite_source_wait,
+    lag_inside_pair,
+    mg1_busy_period_residual,
+    mg1_wait,
+    mginf_busy_period,
+    mginf_max_residual,
+    nan_to_num,
+    safe_div,
+    vma_abort_probability,
+    vmax,
+    vmin,
+    writer_utilisation,
+)
 
 
 @njit(**JIT)

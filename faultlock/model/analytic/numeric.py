@@ -51,7 +51,7 @@ def vmin(a, b):
         return a
     if b != b:
         return b
-    return a if a <= b else b
+    return min(a, b)
 
 
 @njit(**JIT)
@@ -61,7 +61,7 @@ def vmax(a, b):
         return a
     if b != b:
         return b
-    return a if a >= b else b
+    return max(a, b)
 
 
 @njit(**JIT)

@@ -30,8 +30,17 @@ from .distribution import distribution
 from .fault_paths import fault_paths
 from .layout import ACC, BUDGET, CHECKED, CONVERGED, IN, IO, JUMP, LK, OUT, PC, ST, UNDAMPED
 from .lock import locks, writer_rates
-from .numeric import (BIG, INF, JIT, mginf_busy_period, nan_to_num, refault_success_window,
-                      safe_div, vmax, vmin)
+from .numeric import (
+    BIG,
+    INF,
+    JIT,
+    mginf_busy_period,
+    nan_to_num,
+    refault_success_window,
+    safe_div,
+    vmax,
+    vmin,
+)
 from .pages import page_classes
 from .walks import walk_classes
 
