@@ -44,10 +44,12 @@ def _check_against_contract(ds, solver: str):
         if name not in metrics.METRICS:              # a half-width
             assert metric.has_ci, name
             assert var.attrs == metrics.ci_attrs(base), name
-        elif metric.kind != "flag":
-            assert var.attrs == metric.attrs, name
-        else:
+        elif metric.kind == "flag":
             assert var.dtype == bool and var.attrs["long_name"], name
+        elif metric.kind == "reason":
+            assert var.dtype.kind in "UO" and var.attrs["long_name"], name
+        else:
+            assert var.attrs == metric.attrs, name
         assert metric.units and metric.long_name
         if metric.kind == "histogram":
             assert var.dims[-1] == metric.dim

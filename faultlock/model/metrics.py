@@ -19,6 +19,7 @@ invariants hold for it:
 ``histogram``   shares of events in the bins ``dim`` with lower edges ``edges`` (the last bin is
                 open): each in [0, 1], summing to 1
 ``flag``        a yes/no verdict about the result (``stable``, ``converged``)
+``reason``      text that says why a flag is false ("" where it holds)
 ``counter``     a property of the Monte Carlo run itself (events, simulated and wall time)
 
 A metric a solver cannot give is absent from its Dataset, not zero.  A Monte Carlo estimate
@@ -58,7 +59,7 @@ __all__ = [
 
 #: what a metric can be (see the module docstring for the invariants each kind obeys)
 KINDS = ("mean", "rate", "ratio", "share", "population", "quantile", "maximum", "histogram",
-         "flag", "counter")
+         "flag", "reason", "counter")
 
 #: lower edges (s) of the decade bins kernel developers publish: [0,1) µs, [1,10) µs, ...
 #: [100 ms, inf) (``MODEL.md``)
@@ -81,7 +82,7 @@ CI_LEVEL = 0.95
 CI_SUFFIX = "_ci"
 
 _UNITS_OF_KIND = {"mean": "s", "rate": "1/s", "ratio": "1", "share": "1", "population": "1",
-                  "quantile": "s", "histogram": "1", "flag": "1"}
+                  "quantile": "s", "histogram": "1", "flag": "1", "reason": "1"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,7 +120,7 @@ class Metric:
     @property
     def has_ci(self) -> bool:
         """Whether the Monte Carlo gives a ``<name>_ci`` half-width for it."""
-        return self.kind not in ("maximum", "flag", "counter")
+        return self.kind not in ("maximum", "flag", "reason", "counter")
 
     @property
     def attrs(self) -> dict[str, str]:
@@ -229,8 +230,10 @@ _ALL: list[Metric] = [
     # verdicts and the Monte Carlo's own counters
     _metric("stable", "flag", "a steady state exists (no lock, device or bounded table loaded "
                               "past capacity)"),
-    _metric("converged", "flag", "the Monte Carlo run finished its batches, stable, with the "
-                                 "mean fault latency's half-width within the tolerance"),
+    _metric("converged", "flag", "the solver converged (Monte Carlo: every batch finished, "
+                                 "stable, the mean fault latency's half-width within the "
+                                 "tolerance; analytic: the fixed point converged)"),
+    _metric("unconverged_reason", "reason", "why the analytic fixed point did not converge"),
     _metric("events", "counter", "events simulated", units="1"),
     _metric("simulated_time", "counter", "simulated time", units="s"),
     _metric("wall_time", "counter", "engine wall-clock time", units="s"),

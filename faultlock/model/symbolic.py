@@ -15,9 +15,8 @@ form in sympy but are still "formulas" of the model:
 * closed N-thread models (queueing.md §1.4): :func:`machine_repairman`, :func:`mva_single_station`,
   :func:`mva_multiserver` -- exact and numerically stable up to N = 10^5 (log-space normalising
   constants, O(N));
-* the laws of random times (:func:`lognormal_params`, :func:`gamma_params`, the
-  Laplace-Stieltjes transform :func:`lst`, :func:`law_quantile`, :func:`sum_of_reads_law`) live in
-  :mod:`faultlock.model.laws`; they are re-exported here for the formulas that use them;
+* (the laws of random times -- parameters, the Laplace-Stieltjes transform, quantiles, sums of
+  reads -- live in :mod:`faultlock.model.laws`; the refault formulas below use its ``lst``);
 * the general (any window distribution) refault-loop moments of queueing.md §1.6;
 * :func:`erlang_c` and :func:`mmc_wait` (device queue with ``io_parallelism`` servers).
 
@@ -38,9 +37,7 @@ import sympy as sp
 from numba import njit, vectorize
 from scipy import special, stats
 
-from .laws import DISTRIBUTIONS, gamma_params, lognormal_params, lst
-from .laws import quantile as law_quantile  # noqa: F401 (re-exported for older callers)
-from .laws import sum_of_reads as sum_of_reads_law  # noqa: F401 (re-exported)
+from .laws import lst
 
 __all__ = [
     # registry
@@ -57,11 +54,6 @@ __all__ = [
     "machine_repairman",
     "mva_single_station",
     "mva_multiserver",
-    # distributions
-    "DISTRIBUTIONS",
-    "lognormal_params",
-    "gamma_params",
-    "lst",
     # refault loop, general window distribution
     "RefaultMoments",
     "refault_success_probability",

@@ -105,7 +105,7 @@ def parameters(scenario: Scenario, policy: str, *, operations: int, batches: int
         Q[state.Q_FOLIO_DIRECT] = 1
     else:
         # Enough sets that the folios pinned by reads and waiters never fill one.
-        slots = max(1 << 20, 1 << int(math.ceil(math.log2(16 * s.threads * s.readaround_pages))))
+        slots = int(state.folio_table_slots(s.threads, s.readaround_pages))
         Q[state.Q_FOLIO_SET_MASK] = slots // FOLIO_WAYS - 1
     Q[state.Q_WRITER_SLOTS] = writer_slots
     Q[state.Q_FIRST_WRITER] = s.threads

@@ -265,6 +265,14 @@ WAIT_SHARED = 1      # folio_wait_locked: woken, does not take the lock
 FOLIO_WAYS = 8
 FOLIO_DIRECT_LIMIT = 1 << 20
 
+
+def folio_table_slots(threads, readaround_pages):
+    """Slots of the folio table of a space larger than ``FOLIO_DIRECT_LIMIT`` pages: enough
+    sets that the folios pinned by reads and waiters never fill one (the analytic model's
+    memory capacity too).  Works on numbers and numpy arrays."""
+    return np.maximum(2.0**20, 2.0 ** np.ceil(np.log2(16 * np.asarray(threads, dtype=float)
+                                                       * readaround_pages)))
+
 # fault-lock kinds
 LOCK_NONE = 0
 LOCK_VMA = 1

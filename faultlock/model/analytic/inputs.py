@@ -1,0 +1,105 @@
+"""The scenario's grid flattened to (policy, cell) elements: the rows the compiled model reads.
+
+Elements are numbered policy-major, ``e = policy * cells + cell``.  Each row holds the fields
+of ``layout.IN``: the scenario's numbers, quantities derived from them (file and swap pages,
+read-around, the memory capacity of the engine's folio table, the laws' cvs), flags (0/1) for
+the writer mode and the rwsem discipline, and the policy's switches (``policies.py``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..montecarlo.state import FOLIO_DIRECT_LIMIT, folio_table_slots
+from ..policies import get_policy
+from ..scenario import Scenario
+from .distribution import read_strata
+from .layout import IN, SCENARIO_FIELDS, SWITCHES
+from .pages import zipf_nodes
+
+#: the cv of the laws that fix it
+_LAW_CV = {"exponential": 1.0, "deterministic": 0.0}
+
+
+def law_cv(law: np.ndarray, cv: np.ndarray) -> np.ndarray:
+    """The coefficient of variation of a law named ``law`` given ``cv`` (ignored where fixed)."""
+    out = np.asarray(cv, dtype=float).copy()
+    for name, value in _LAW_CV.items():
+        out = np.where(law == name, value, out)
+    return out
+
+
+class Elements:
+    """Every (policy, cell) element of ``scenario`` x ``policies`` as rows of floats.
+
+    Attributes: ``rows`` (E, len(IN)), the Zipf nodes ``prob``, ``mass``, ``count`` (E, K),
+    ``strata`` (the read time's unit quantiles per (law, cv): ``distribution.read_strata``),
+    ``dims``/``shape`` of the grid, ``cells``, ``policies``.
+    """
+
+    def __init__(self, scenario: Scenario, policies: tuple[str, ...]):
+        arrays, dims = scenario.as_arrays()
+        walks = np.asarray(arrays["access_pattern"]) == "group_walk"
+        for name, allowed in (("readaround_pages", 1), ("swap_share", 0)):
+            shape = np.broadcast_shapes(walks.shape, np.shape(arrays[name]))
+            values = np.broadcast_to(np.asarray(arrays[name]), shape)[np.broadcast_to(walks,
+                                                                                       shape)]
+            if np.any(values != allowed):
+                bad = values[values != allowed][0].item()
+                raise ValueError(
+                    f"{name}={bad!r} is not allowed by the analytic model with "
+                    f"access_pattern='group_walk': it models group walks with {name}={allowed} "
+                    f"(the harness's MADV_RANDOM file walk); use faultlock.simulate")
+        self.dims = dims
+        self.shape = tuple(scenario.dims.values())
+        flat = {k: np.asarray(v).reshape(-1) for k, v in arrays.items()}
+        self.cells = cells = flat["threads"].size
+        self.policies = policies
+        f = {k: v.astype(float) for k, v in flat.items() if Scenario.FIELDS[k].kind != "name"}
+        cell_rows = np.zeros((cells, len(IN)))
+        for name in SCENARIO_FIELDS:
+            cell_rows[:, getattr(IN, name)] = f[name]
+        total = f["vmas"] * f["pages_per_vma"]
+        swap_vmas = np.round(f["swap_share"] * f["vmas"])          # as the engine: int(round())
+        file_pages = (f["vmas"] - swap_vmas) * f["pages_per_vma"]
+        rwsem, mode = flat["rwsem"], flat["writer_mode"]
+        linux = rwsem == "linux"
+        spin = linux & flat["writer_spin"].astype(bool)
+        io_cv = law_cv(flat["io_distribution"], f["io_latency_cv"])
+        strata, strata_row = read_strata(flat["io_distribution"], io_cv)
+        derived = {
+            "readaround": np.minimum(f["readaround_pages"], f["pages_per_vma"]),
+            "file_pages": file_pages,
+            "swap_pages": swap_vmas * f["pages_per_vma"],
+            "file_share": file_pages / total,
+            # memory: the engine keeps every page when the space is small, else a folio table
+            # of this many slots (montecarlo/simulate.py), which evicts when full
+            "capacity": np.where(total <= FOLIO_DIRECT_LIMIT, np.inf,
+                                 folio_table_slots(f["threads"], f["readaround_pages"])),
+            "total_pages": total,
+            "io_cv": io_cv,
+            "writer_cv": law_cv(flat["writer_hold_distribution"], f["writer_hold_cv"]),
+            "walk": flat["access_pattern"] == "group_walk",
+            "periodic": mode == "periodic",
+            "writer_loop": mode != "poisson",                        # writer threads
+            "writer_process": (mode != "poisson") & (flat["writer_where"] == "process"),
+            "linux": linux,
+            "spin": spin,
+            "drain_blocks": rwsem != "reader_pref",      # a queued writer stops new readers
+            "handover": ~linux,                          # the lock held through wake-ups
+            "writer_pref": rwsem == "writer_pref",
+            "strata_row": strata_row,
+        }
+        for name, value in derived.items():
+            cell_rows[:, getattr(IN, name)] = np.asarray(value, dtype=float)
+        rows = np.tile(cell_rows, (len(policies), 1))
+        for p, name in enumerate(policies):
+            policy = get_policy(name)
+            for switch in SWITCHES:
+                rows[p * cells:(p + 1) * cells, getattr(IN, switch)] = float(getattr(policy,
+                                                                                     switch))
+        self.rows = np.ascontiguousarray(rows)
+        self.strata = strata
+        nodes = zipf_nodes(total, f["page_popularity"])               # (cells, K)
+        self.prob, self.mass, self.count = (np.ascontiguousarray(np.tile(a, (len(policies), 1)))
+                                            for a in nodes)

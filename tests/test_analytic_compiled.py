@@ -1,0 +1,104 @@
+"""The compiled analytic model (faultlock.model.analytic): its pieces against their sources.
+
+The sub-models are compiled scalar code; these tests hold them to their sympy expressions and
+closed forms (not to a second implementation), and the solve loop to the fixed point's own
+equations: a converged element satisfies the closed loop's response-time law, the elements are
+independent of how the grid is cut and of the cores, and an element without a fixed point (a
+station that saturates at one access rate) is reported as such.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from faultlock import POLICIES, Scenario, predict
+from faultlock.model import laws
+from faultlock.model import symbolic as S
+from faultlock.model.analytic import zipf_nodes
+from faultlock.model.analytic.distribution import LEVELS, read_strata, uniform_plus_wait
+from faultlock.model.analytic.layout import IN, JUMP, REASONS, ST
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_uniform_plus_wait_is_its_sympy_expression(seed):
+    formula = S.FORMULAS["uniform_plus_wait_cdf"]
+    fn = formula.numeric()
+    rng = np.random.default_rng(seed)
+    for _ in range(200):
+        t, x0, width = rng.uniform(0, 3), rng.uniform(0, 1), rng.uniform(1e-3, 1)
+        p0, wbar = rng.uniform(0, 1), rng.uniform(1e-3, 1)
+        want = float(np.clip(fn(t, x0, width, p0, wbar), 0.0, 1.0))
+        assert uniform_plus_wait(t, x0, width, p0, wbar) == pytest.approx(want, abs=1e-12)
+    # the limits the symbolic form leaves out: an atom (width 0) and no wait (wbar 0)
+    assert uniform_plus_wait(1.5, 1.0, 0.0, 0.3, 0.5) == pytest.approx(1 - 0.7 * np.exp(-1.0))
+    assert uniform_plus_wait(1.5, 1.0, 1.0, 0.3, 0.0) == pytest.approx(0.5)
+
+
+def test_zipf_nodes_sum_the_law_exactly_for_small_spaces():
+    prob, mass, count = zipf_nodes(np.array([6.0]), np.array([0.8]))
+    ranks = np.arange(1, 7.0)
+    exact = ranks**-0.8 / (ranks**-0.8).sum()
+    np.testing.assert_allclose(prob[0, :6], exact, rtol=1e-12)
+    np.testing.assert_allclose(mass[0].sum(), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(count[0].sum(), 1.0, rtol=1e-12)
+
+
+def test_read_strata_are_the_laws_quantiles_at_unit_mean():
+    table, rows = read_strata(np.array(["lognormal", "gamma", "lognormal"]),
+                              np.array([1.5, 0.5, 1.5]))
+    assert rows.tolist() == [0.0, 1.0, 0.0] and table.shape == (2, 2, LEVELS.size)
+    q = laws.quantile("lognormal", 3e-3, 1.5, LEVELS[1:-1])
+    np.testing.assert_allclose(3e-3 * table[0, 0, 1:-1], q, rtol=1e-12)
+    _, cv2 = laws.sum_of_reads("gamma", np.array([0.5]), 2)
+    np.testing.assert_allclose(table[1, 1, 1:-1], laws.quantile("gamma", 1.0, cv2[0],
+                                                                 LEVELS[1:-1]), rtol=1e-12)
+
+
+def _flagship(threads):
+    return Scenario.preset("android_warm_start").replace(
+        threads=xr.DataArray(np.asarray(threads), dims="threads"))
+
+
+def test_converged_elements_satisfy_the_closed_loop():
+    """N threads cycle through a think (stretched by the CPUs), an idle period and the faults:
+    access_rate = N / (think + idle + miss x latency) at the fixed point (think = think_time
+    without a CPU queue: the flagship has 8 CPUs and few threads here)."""
+    s = _flagship([1, 2, 4, 8])
+    ds = predict(s, POLICIES, distribution=False)
+    assert ds.converged.all() and (ds.unconverged_reason == "").all()
+    miss = ds.fault_rate / ds.access_rate
+    f = s.as_arrays()[0]
+    idle = float(np.ravel(f["idle_time"])[0])
+    idle = idle + float(np.ravel(f["wakeup_latency"])[0]) if idle > 0 else 0.0
+    cycle = float(np.ravel(f["think_time"])[0]) + idle + miss * ds.fault_latency_mean.fillna(0)
+    threads = xr.DataArray([1.0, 2.0, 4.0, 8.0], dims="threads")
+    want = (threads / cycle).transpose(*ds.access_rate.dims)
+    # within the CPU waits of the idle wake-ups and the computing's stretch (1 %)
+    np.testing.assert_allclose(ds.access_rate, want, rtol=1e-2)
+
+
+def test_elements_do_not_depend_on_the_grid_or_the_cores():
+    s = _flagship([16, 300, 1200])
+    whole = predict(s, POLICIES)
+    for i, threads in enumerate([16, 300, 1200]):
+        one = predict(Scenario.preset("android_warm_start", threads=threads), ["vma_retry"])
+        for name in ("fault_latency_mean", "fault_latency_p99", "mmap_read_wait_mean"):
+            a = float(whole[name].sel(policy="vma_retry").values[i])
+            b = float(one[name].values[0])
+            assert a == b or (np.isnan(a) and np.isnan(b)), name
+
+
+def test_a_saturating_station_is_reported_not_returned_as_converged():
+    """On the flagship at 2,000 threads the storage device saturates at one access rate: the
+    closed loop's target jumps across it, no fixed point; the element says so."""
+    ds = predict(_flagship([2000]), ["mainline"], distribution=False)
+    assert not bool(ds.converged.values.all())
+    assert ds.unconverged_reason.values.ravel()[0] == REASONS[JUMP]
+    assert ds.attrs["fixed_point_unconverged"] == 1
+
+
+def test_named_layouts_are_complete():
+    assert len(set(IN)) == len(IN) and len(set(ST)) == len(ST)
+    assert ST.access_rate == 0
