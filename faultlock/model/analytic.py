@@ -67,11 +67,11 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from . import fixed_point
+from . import arguments, fixed_point
 from . import symbolic as sym
 from .montecarlo import output
 from .montecarlo.state import FOLIO_DIRECT_LIMIT, H_FAULT_LATENCY
-from .policies import POLICIES, check_policies, get_policy
+from .policies import POLICIES, get_policy
 from .scenario import Scenario
 
 __all__ = ["METRICS_ABSENT", "predict", "zipf_nodes"]
@@ -1371,13 +1371,10 @@ def predict(scenario: Scenario, policies=POLICIES, *, distribution: bool = True,
 
 def _predict(scenario: Scenario, policies, distribution: bool,
              compiled: bool | None = None) -> xr.Dataset:
-    if not isinstance(scenario, Scenario):
-        raise ValueError(f"scenario={scenario!r} is not allowed: a faultlock.Scenario")  # noqa: TRY004
-    policies = check_policies(policies)
-    if not isinstance(distribution, (bool, np.bool_)):
-        raise ValueError(f"distribution={distribution!r} is not allowed: True or False")  # noqa: TRY004
-    if compiled is not None and not isinstance(compiled, (bool, np.bool_)):
-        raise ValueError(f"compiled={compiled!r} is not allowed: True, False or None")  # noqa: TRY004
+    scenario = arguments.check_scenario(scenario)
+    policies = arguments.check_policies(policies)
+    distribution = arguments.check_bool("distribution", distribution)
+    compiled = arguments.check_bool("compiled", compiled, none=True)
     inputs = _Inputs(scenario, policies)
     total = len(policies) * inputs.cells
     metrics: dict[str, np.ndarray] = {}

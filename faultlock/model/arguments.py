@@ -32,6 +32,14 @@ __all__ = ["ArgumentError", "ArgumentTypeError", "check_bool", "check_choice", "
            "check_policies", "check_real", "check_scenario", "check_seed", "option_type"]
 
 
+#: the largest run lengths accepted: ``operations`` per replication (the event budget derived
+#: from it must fit an int64), ``batches`` (each holds its own counters and histograms) and
+#: ``replications``
+OPERATIONS_LIMIT = 10**12
+BATCHES_LIMIT = 10_000
+REPLICATIONS_LIMIT = 10_000
+
+
 class ArgumentError(ValueError):
     """A bad argument: the message names it, the value given and what is allowed.
 
@@ -184,7 +192,8 @@ def check_scenario(value: Any, name: str = "scenario"):
 
 def option_type(name: str, check: Callable[[str, Any], Any]) -> Callable[[str], Any]:
     """An argparse ``type`` that reads an integer option and applies ``check`` to it, so that the
-    command line refuses ``--seed -1`` with the message of ``simulate(seed=-1)``."""
+    command line refuses ``--seed -1`` for the reason ``simulate(seed=-1)`` gives. argparse
+    names the option: ``argument --seed: -1 is not allowed: a non-negative integer ...``."""
     def parse(text: str):
         try:
             number = int(text)
@@ -192,12 +201,12 @@ def option_type(name: str, check: Callable[[str, Any], Any]) -> Callable[[str], 
             try:
                 number = float(text)
             except ValueError:
-                raise argparse.ArgumentTypeError(f"{name}={text!r} is not allowed: a number"
+                raise argparse.ArgumentTypeError(f"{text!r} is not allowed: an integer"
                                                  ) from None
         try:
             check(name, number)
         except ArgumentError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
+            raise argparse.ArgumentTypeError(str(exc).removeprefix(f"{name}=")) from None
         return number
     parse.__name__ = name          # argparse names the type in its own messages
     return parse

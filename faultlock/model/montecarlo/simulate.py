@@ -17,6 +17,7 @@ import numpy as np
 import xarray as xr
 
 from .. import arguments
+from ..arguments import BATCHES_LIMIT, OPERATIONS_LIMIT, REPLICATIONS_LIMIT
 from ..policies import POLICIES, get_policy
 from ..scenario import Scenario
 from . import engine, output, rng, state
@@ -24,13 +25,6 @@ from .state import (FOLIO_DIRECT_LIMIT, FOLIO_WAYS, I_EVENTS, I_OVERLOAD, I_STOP
                     R_NOW, R_WARMUP_END)
 
 __all__ = ["simulate", "run_policy", "writers_past_capacity"]
-
-#: the largest run lengths accepted: ``operations`` per replication (the event budget derived
-#: from it must fit an int64), ``batches`` (each holds its counters and histograms) and
-#: ``replications``
-OPERATIONS_LIMIT = 10**12
-BATCHES_LIMIT = 10_000
-REPLICATIONS_LIMIT = 10_000
 
 _PAGE_MULTIPLIERS = (8191, 131071, 524287, 2147483647, 1)
 
