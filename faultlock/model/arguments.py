@@ -169,8 +169,7 @@ def check_policies(value: Any, name: str = "policies") -> tuple[str, ...]:
         raise _refuse(name, value, allowed)
     for item in value:
         if not isinstance(item, str):
-            raise _refuse(name, value, allowed, f" ({item!r} is a {type(item).__name__})",
-                          wrong_type=True)
+            raise _refuse(name, value, allowed, f" ({item!r} is not a str)", wrong_type=True)
         if item not in POLICIES:
             close = difflib.get_close_matches(item, POLICIES, n=1)
             raise _refuse("policy", item, "one of " + ", ".join(POLICIES),
