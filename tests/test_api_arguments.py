@@ -265,9 +265,9 @@ def test_writers_ten_times_over_capacity_are_unstable():
 
 #: writers that queue with no spinning: each handoff wakes the next writer, which then holds the
 #: lock for a deterministic writer_hold, so a saturated mmap_lock serves 1 / (hold + wake-up)
-SATURABLE = dict(threads=2, cpus=8, vmas=1, pages_per_vma=4096, writer_hold=100e-6,
-                 writer_hold_distribution="deterministic", writer_hold_cv=0.0,
-                 wakeup_latency=100e-6, writer_spin=False, writer_vma_share=0.0)
+SATURABLE = {"threads": 2, "cpus": 8, "vmas": 1, "pages_per_vma": 4096, "writer_hold": 100e-6,
+             "writer_hold_distribution": "deterministic", "writer_hold_cv": 0.0,
+             "wakeup_latency": 100e-6, "writer_spin": False, "writer_vma_share": 0.0}
 
 
 def test_capacity_of_queued_writers_is_one_over_hold_plus_wakeup():
