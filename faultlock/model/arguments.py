@@ -68,8 +68,11 @@ def _is_integer(value: Any) -> bool:
 
 def _range_words(noun: str, low, high, low_open: bool = False, high_open: bool = False) -> str:
     def shown(x):
-        return f"{x:_}" if isinstance(x, int) and abs(x) >= 100_000 else f"{x:g}" \
-            if isinstance(x, float) else str(x)
+        if isinstance(x, float):
+            return f"{x:g}"
+        if x >= 2**16 and x & (x - 1) == 0:
+            return f"2**{x.bit_length() - 1}"
+        return f"{x:_}" if abs(x) >= 100_000 else str(x)
     if low is not None and high is not None:
         return f"{noun} in {'[('[low_open]}{shown(low)}, {shown(high)}{'])'[high_open]}"
     if low is not None:
