@@ -9,11 +9,12 @@ The notebook API::
 
 __version__ = "0.1.0"
 
+from .model.arguments import ArgumentError  # noqa: E402
 from .model.policies import POLICIES, POLICY_TABLE, Policy  # noqa: E402
 from .model.scenario import PRESETS, Scenario, parse_time  # noqa: E402
 from .model.montecarlo.simulate import simulate  # noqa: E402
 from .model.analytic import predict  # noqa: E402
 from .sweeps import run_sweep  # noqa: E402
 
-__all__ = ["Scenario", "PRESETS", "POLICIES", "POLICY_TABLE", "Policy", "parse_time", "simulate",
-           "predict", "run_sweep", "__version__"]
+__all__ = ["ArgumentError", "Scenario", "PRESETS", "POLICIES", "POLICY_TABLE", "Policy",
+           "parse_time", "simulate", "predict", "run_sweep", "__version__"]

@@ -17,10 +17,12 @@ flags or values print one line and exit with status 2, without a traceback.
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import sys
 
-
+from .model import arguments
+from .model.arguments import BATCHES_LIMIT, OPERATIONS_LIMIT
 from .model.policies import POLICIES, check_policies
 from .model.scenario import Scenario
 
@@ -106,14 +108,23 @@ def format_table(ds, title: str = "") -> str:
     return "\n".join(lines)
 
 
+# ---- options checked as the Python API checks its arguments ------------------------------------
+SEED = arguments.option_type("seed", arguments.check_seed)
+OPERATIONS = arguments.option_type("operations", functools.partial(
+    arguments.check_integer, low=100, high=OPERATIONS_LIMIT))
+BATCHES = arguments.option_type("batches", functools.partial(
+    arguments.check_integer, low=2, high=BATCHES_LIMIT))
+
+
 # ---- scenario flags -----------------------------------------------------------------------------
 def add_scenario_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("scenario (every field of faultlock.Scenario)")
     group.add_argument("--preset", help="start from a preset: " + ", ".join(Scenario.presets()))
     for name, field in Scenario.FIELDS.items():
         flag = "--" + name.replace("_", "-")
+        text = f"{field.meaning} [{field.allowed}; default {field.default}]"
         group.add_argument(flag, dest=name, default=None, metavar=field.unit.upper(),
-                           help=f"{field.meaning} [{field.allowed}; default {field.default}]")
+                           help=text.replace("%", "%%"))   # argparse formats help with %
 
 
 def scenario_from_args(args: argparse.Namespace) -> Scenario:
@@ -269,10 +280,11 @@ def build_parser() -> argparse.ArgumentParser:
     whatif = sub.add_parser("whatif", help="one scenario under every policy")
     add_scenario_flags(whatif)
     whatif.add_argument("--policies", help="comma-separated subset of: " + ", ".join(POLICIES))
-    whatif.add_argument("--operations", type=int, default=100_000,
+    whatif.add_argument("--operations", type=OPERATIONS, default=100_000,
                         help="faults and writer sections measured per policy (default 100000)")
-    whatif.add_argument("--batches", type=int, default=20, help="batches for the intervals")
-    whatif.add_argument("--seed", type=int, default=0, help="root seed (default 0)")
+    whatif.add_argument("--batches", type=BATCHES, default=20,
+                        help="batches for the intervals (default 20)")
+    whatif.add_argument("--seed", type=SEED, default=0, help="root seed (default 0)")
     whatif.add_argument("--method", choices=("mc", "analytic", "both"), default="mc",
                         help="Monte Carlo (default), the analytic model (instant), or both with "
                              "the relative gap")
@@ -286,9 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
                                "pressure x writer rate) or 'workloads' (group walks against "
                                "writer threads, as the measurement harness runs them)")
     validate.add_argument("--policies", help="comma-separated subset of: " + ", ".join(POLICIES))
-    validate.add_argument("--operations", type=int, default=20_000,
+    validate.add_argument("--operations", type=OPERATIONS, default=20_000,
                           help="Monte Carlo operations per cell and policy (default 20000)")
-    validate.add_argument("--seed", type=int, default=0)
+    validate.add_argument("--seed", type=SEED, default=0, help="root seed (default 0)")
     validate.add_argument("-o", "--output", help="save the validation dataset (.nc or .zarr)")
     validate.set_defaults(run=cmd_validate)
     for name, (function, help_text) in DELEGATED.items():

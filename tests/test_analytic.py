@@ -93,9 +93,10 @@ def test_vectorised_over_dataarray_fields():
     ds = predict(grid, policies=["mainline", "vma_wait"])
     assert ds.fault_latency_mean.dims == ("policy", "threads", "io_latency")
     np.testing.assert_array_equal(ds.threads.values, [1, 4, 32])
+    np.testing.assert_array_equal(ds.io_latency.values, [50e-6, 1e-3])  # labelled by its values
     for coords, cell in grid.cells():
         one = predict(cell, policies=["mainline", "vma_wait"])
-        got = ds.sel(threads=coords["threads"]).isel(io_latency=coords["io_latency"])
+        got = ds.sel(threads=coords["threads"], io_latency=coords["io_latency"])
         for name in ("fault_latency_mean", "fault_rate", "mmap_read_wait_mean",
                      "fault_latency_p99"):
             np.testing.assert_allclose(got[name].values, one[name].values, rtol=1e-6)

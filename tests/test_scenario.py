@@ -207,7 +207,13 @@ def test_dataarray_fields_and_dims():
     assert not grid.is_scalar and Scenario().is_scalar
     assert grid.dims == {"threads": 3, "io": 2, "load": 2, "rwsem": 2}
     assert grid.array_fields == ("threads", "io_latency", "writer_rate", "rwsem", "writer_spin")
-    assert list(grid.coords) == ["io"]
+    # every dimension is labelled: by its coordinate, else by the values of the field it is named
+    # after (threads, rwsem), else by position (load: writer_rate varies along io as well)
+    assert list(grid.coords) == ["threads", "io", "load", "rwsem"]
+    assert grid.coords["threads"].tolist() == [1, 2, 4]
+    assert grid.coords["io"].tolist() == ["nvme", "ufs"]
+    assert grid.coords["load"].tolist() == [0, 1]
+    assert grid.coords["rwsem"].tolist() == ["linux", "fifo"]
     assert grid.threads.dtype == np.int64 and grid.rwsem.dtype == object
     assert Scenario(threads=xr.DataArray(7)).threads == 7  # 0-d arrays become scalars
 
@@ -251,7 +257,8 @@ def test_cells_of_2d_grid_is_the_product():
     assert len(cells) == 6
     expected = list(itertools.product(enumerate(threads), enumerate(latencies)))
     for (coords, cell), ((_, t), (j, latency)) in zip(cells, expected):
-        assert coords == {"threads": t, "io_latency": j}  # coordinate value, else position
+        assert coords == {"threads": t, "io_latency": latency}  # coordinate, else the values
+        assert j == latencies.index(latency)
         assert type(coords["threads"]) is int
         assert cell.is_scalar and cell.threads == t and cell.io_latency == latency
         assert type(cell.threads) is int and type(cell.io_latency) is float
@@ -264,7 +271,7 @@ def test_cells_of_multidimensional_field():
     cells = list(grid.cells())
     assert len(cells) == 3 * 2 * 2 * 2
     coords, cell = cells[-1]
-    assert coords == {"threads": 2, "io": "ufs", "load": 1, "rwsem": 1}
+    assert coords == {"threads": 4, "io": "ufs", "load": 1, "rwsem": "fifo"}
     assert (cell.threads, cell.io_latency, cell.writer_rate) == (4, 150e-6, 1000.0)
     assert (cell.rwsem, cell.writer_spin) == ("fifo", False)
 
@@ -311,7 +318,8 @@ def test_round_trips(case):
 
 def test_dataarray_in_dict():
     as_dict = grid_scenario().to_dict()
-    assert as_dict["threads"] == {"dims": ["threads"], "data": [1, 2, 4]}
+    assert as_dict["threads"] == {"dims": ["threads"], "data": [1, 2, 4],
+                                  "coords": {"threads": [1, 2, 4]}}  # labelled by its values
     assert as_dict["io_latency"] == {"dims": ["io"], "data": [50e-6, 150e-6],
                                      "coords": {"io": ["nvme", "ufs"]}}
     assert as_dict["writer_rate"]["data"] == [[0.0, 100.0], [300.0, 1000.0]]

@@ -49,8 +49,8 @@ from ..model.laws import fit_lognormal, lognormal_cv_from_mean_quantile
 from ..model.scenario import Scenario
 from .mapping import closest_scenario, writer_kind
 
-__all__ = ["Calibration", "calibrate", "compare", "fit_lognormal", "fit_device_curve",
-           "error_table", "COMPARED", "MEASURED_ONLY", "analytic_solver", "fit_douyin"]
+__all__ = ["Calibration", "calibrate", "check_measurement", "compare", "fit_lognormal",
+           "fit_device_curve", "error_table", "COMPARED", "MEASURED_ONLY", "analytic_solver", "fit_douyin"]
 
 #: metrics both the measurement and the model report, compared by :func:`compare`
 COMPARED = ("fault_latency_mean", "fault_latency_p50", "fault_latency_p90", "fault_latency_p99",
@@ -156,6 +156,30 @@ def fit_device_curve(depths, means, iops=None) -> dict[str, float]:
             "choice": "io_depth_slope" if rms_linear <= rms_parallel else "io_parallelism"}
 
 
+#: what every measurement dataset holds (``faultlock measure`` writes it): the cells along
+#: ``config`` with their thread count and group size, and the device's latency by depth
+MEASUREMENT_DIMS = ("config", "io_depth")
+MEASUREMENT_COORDS = ("threads", "group")
+MEASUREMENT_VARIABLES = ("device_latency_p50",)
+
+
+def check_measurement(ds: Any, name: str = "ds") -> xr.Dataset:
+    """``ds`` if it is a measurement dataset, else one ValueError naming ``name`` and what it
+    lacks (a dataset of another kind, e.g. a ``whatif`` or ``compare`` result, is refused here,
+    not deep inside the fit)."""
+    if not isinstance(ds, xr.Dataset):
+        raise TypeError(f"{name}={type(ds).__name__} is not allowed: an xarray.Dataset written "
+                        "by faultlock measure")
+    missing = ([f"dimension {d}" for d in MEASUREMENT_DIMS if d not in ds.dims]
+               + [f"coordinate {c}" for c in MEASUREMENT_COORDS
+                  if c not in ds.coords or ds[c].dims != ("config",)]
+               + [f"variable {v}" for v in MEASUREMENT_VARIABLES if v not in ds.data_vars])
+    if missing:
+        raise ValueError(f"{name} is not allowed: not a faultlock measurement (it has no "
+                         f"{', '.join(missing)}); make one with faultlock measure")
+    return ds
+
+
 def _value(ds: xr.Dataset, name: str, **sel: Any) -> float:
     if name not in ds:
         return float("nan")
@@ -212,8 +236,7 @@ def calibrate(ds: xr.Dataset, *, io_source: str = "faults", use_model: bool = Tr
     """
     if io_source not in ("faults", "device"):
         raise ValueError(f"io_source={io_source!r} is not allowed: 'faults' or 'device'")
-    if "device_latency_p50" not in ds or "io_depth" not in ds.dims:
-        raise ValueError("the dataset has no device latency curve (device_latency_* by io_depth)")
+    check_measurement(ds)
     details: dict[str, Any] = {}
     depths = ds["io_depth"].values
     d1 = int(depths.min())
@@ -392,6 +415,7 @@ def compare(ds: xr.Dataset, scenario_fn: Callable | None = None, *,
     """
     from ..model.montecarlo.simulate import simulate
 
+    check_measurement(ds)
     calibration = calibration or calibrate(ds)
     predict, analytic_status = analytic_solver() if "analytic" in solvers else (None, "not asked")
     sources = ["measured"] + [s for s in ("montecarlo", "analytic")

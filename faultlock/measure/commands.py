@@ -10,6 +10,7 @@ and exits 2). A missing compiler raises :class:`~faultlock.measure.build.Harness
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shlex
 import sys
@@ -19,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from ..model import arguments
+
 __all__ = ["main_measure", "main_calibrate", "main_compare", "measure_parser",
            "calibrate_parser", "compare_parser", "save_dataset", "load_dataset"]
 
@@ -26,6 +29,14 @@ __all__ = ["main_measure", "main_calibrate", "main_compare", "measure_parser",
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # argparse would exit; the CLI decides
         raise ValueError(f"{self.prog}: {message}")
+
+
+# options checked as the Python API checks its arguments
+SEED = arguments.option_type("seed", arguments.check_seed)
+OPERATIONS = arguments.option_type("operations", functools.partial(
+    arguments.check_integer, low=100, high=arguments.OPERATIONS_LIMIT))
+REPLICATIONS = arguments.option_type("replications", functools.partial(
+    arguments.check_integer, low=1, high=arguments.REPLICATIONS_LIMIT))
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -60,22 +71,64 @@ def save_dataset(ds: xr.Dataset, path: str | Path) -> Path:
 
 
 def load_dataset(path: str | Path) -> xr.Dataset:
-    """Read a dataset written by :func:`save_dataset`."""
+    """Read a dataset written by :func:`save_dataset`.
+
+    A file that is missing, truncated, not of its suffix's format or not a dataset raises one
+    ValueError naming the path and the problem (never the backend's traceback)."""
     path = Path(path)
     if not path.exists():
         raise ValueError(f"{str(path)!r} is not allowed: no such file")
-    if path.suffix == ".nc":
+    readers = {".nc": ("a netCDF file", _read_netcdf), ".zarr": ("a zarr store", _read_zarr),
+               ".json": ("a dataset in xarray's dict form", _read_json)}
+    if path.suffix not in readers:
+        raise ValueError(f"{str(path)!r} is not allowed: a .nc, .zarr or .json dataset")
+    what, read = readers[path.suffix]
+    try:
+        return read(path)
+    except _NotThisFormat as exc:
+        raise ValueError(f"{str(path)!r} is not allowed: not {what} ({exc})") from None
+    except (IsADirectoryError, NotADirectoryError, PermissionError) as exc:
+        raise ValueError(f"{str(path)!r} cannot be read: {exc.strerror or exc}") from None
+    except Exception as exc:  # noqa: BLE001 - each backend fails its own way on a foreign file
+        raise ValueError(f"{str(path)!r} is not allowed: not {what} that can be read "
+                         f"({_reason(exc)})") from None
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    if len(text) > 120:
+        text = text[:117] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+#: the first bytes of a netCDF file: classic and 64-bit offset (``CDF\x01``, ``CDF\x02``),
+#: CDF-5 (``CDF\x05``), and netCDF-4, which is HDF5
+_NETCDF_MAGIC = (b"CDF\x01", b"CDF\x02", b"CDF\x05", b"\x89HDF\r\n\x1a\n")
+
+
+def _read_netcdf(path: Path) -> xr.Dataset:
+    with path.open("rb") as file:
+        head = file.read(8)
+    if not head.startswith(_NETCDF_MAGIC):
+        raise _NotThisFormat(f"it begins {head[:4]!r}, not a netCDF signature")
+    try:
         with xr.open_dataset(path) as ds:
             return ds.load()
-    if path.suffix == ".zarr":
-        return xr.open_zarr(path).load()
-    if path.suffix == ".json":
-        try:
-            return xr.Dataset.from_dict(json.loads(path.read_text()))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"{str(path)!r} is not a dataset in xarray's dict form: {exc}"
-                             ) from None
-    raise ValueError(f"{str(path)!r} is not allowed: a .nc, .zarr or .json dataset")
+    except Exception as exc:  # noqa: BLE001 - the backend's errors on a damaged file vary
+        raise _NotThisFormat(f"truncated or damaged: {_reason(exc)}") from None
+
+
+class _NotThisFormat(Exception):
+    """The file is not of the format its suffix says (the message says why)."""
+
+
+def _read_zarr(path: Path) -> xr.Dataset:
+    with xr.open_zarr(path) as ds:
+        return ds.load()
+
+
+def _read_json(path: Path) -> xr.Dataset:
+    return xr.Dataset.from_dict(json.loads(path.read_text()))
 
 
 def _jsonable(value):
@@ -187,20 +240,20 @@ def calibrate_parser() -> argparse.ArgumentParser:
                    help="level of the read latency: the single-thread major fault (default) or "
                         "the O_DIRECT read")
     p.add_argument("--douyin", action="store_true", help="fit android_warm_start to Douyin")
-    p.add_argument("--operations", type=int, default=30_000,
+    p.add_argument("--operations", type=OPERATIONS, default=30_000,
                    help="Monte Carlo operations per evaluation (--douyin)")
     p.add_argument("--max-evaluations", type=int, default=120, help="(--douyin)")
     p.add_argument("--time-budget", type=float, default=150.0, help="seconds (--douyin)")
-    p.add_argument("--replications", type=int, default=1,
+    p.add_argument("--replications", type=REPLICATIONS, default=1,
                    help="replications pooled per evaluation (--douyin)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=SEED, default=0, help="root seed (default 0)")
     return p
 
 
 def main_calibrate(argv: Sequence[str] | None = None) -> int:
     """``faultlock calibrate MEASUREMENT -o CAL.json``, or
     ``faultlock calibrate --douyin -o FIT.json``"""
-    from .calibrate import calibrate
+    from .calibrate import calibrate, check_measurement
 
     args = calibrate_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     if args.douyin:
@@ -218,7 +271,8 @@ def main_calibrate(argv: Sequence[str] | None = None) -> int:
         return 0
     if not args.measurement:
         raise ValueError("faultlock calibrate: a MEASUREMENT dataset is required (or --douyin)")
-    cal = calibrate(load_dataset(args.measurement), io_source=args.io_source)
+    measurement = check_measurement(load_dataset(args.measurement), repr(args.measurement))
+    cal = calibrate(measurement, io_source=args.io_source)
     for name, value in cal.fields.items():
         print(f"{name:<26} {value!r}")
     for kind, (hold, cv) in cal.writer_holds.items():
@@ -240,20 +294,20 @@ def compare_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True,
                    help="output prefix: writes PREFIX.nc, PREFIX.md and PREFIX.png")
     p.add_argument("--calibration", help="calibration JSON (default: calibrate the measurement)")
-    p.add_argument("--operations", type=int, default=20_000,
+    p.add_argument("--operations", type=OPERATIONS, default=20_000,
                    help="Monte Carlo operations per cell (default 20000)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=SEED, default=0, help="root seed (default 0)")
     p.add_argument("--no-analytic", action="store_true", help="Monte Carlo only")
     return p
 
 
 def main_compare(argv: Sequence[str] | None = None) -> int:
     """``faultlock compare MEASUREMENT -o PREFIX [--calibration CAL.json]``"""
-    from .calibrate import Calibration, calibrate, compare, error_table
+    from .calibrate import Calibration, calibrate, check_measurement, compare, error_table
     from .figure import plot_comparison
 
     args = compare_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    ds = load_dataset(args.measurement)
+    ds = check_measurement(load_dataset(args.measurement), repr(args.measurement))
     if args.calibration:
         try:
             cal = Calibration.from_json(Path(args.calibration).read_text())

@@ -17,6 +17,8 @@ Each policy is a handful of switches that both solvers read:
 
 from dataclasses import dataclass
 
+from .arguments import ArgumentError
+
 
 @dataclass(frozen=True)
 class Policy:
@@ -56,18 +58,14 @@ def get_policy(name: str) -> Policy:
     try:
         return POLICY_TABLE[name]
     except (KeyError, TypeError):
-        raise ValueError(f"policy={name!r} is not allowed: one of {', '.join(POLICIES)}") from None
+        raise ArgumentError(f"policy={name!r} is not allowed: one of {', '.join(POLICIES)}"
+                            ) from None
 
 
 def check_policies(policies) -> tuple[str, ...]:
-    """Validate a policy name or a sequence of them; return a tuple in the order given."""
-    if isinstance(policies, str):
-        policies = (policies,)
-    policies = tuple(policies)
-    if not policies:
-        raise ValueError("policies=() is not allowed: at least one of " + ", ".join(POLICIES))
-    for name in policies:
-        get_policy(name)
-    if len(set(policies)) != len(policies):
-        raise ValueError(f"policies={policies!r} is not allowed: each policy at most once")
-    return policies
+    """Validate a policy name or a sequence of them; return a tuple in the order given.
+
+    Raises :class:`~faultlock.model.arguments.ArgumentError` (a ValueError) naming the bad value
+    and the allowed policies."""
+    from .arguments import check_policies as check
+    return check(policies)

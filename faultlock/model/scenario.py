@@ -12,13 +12,13 @@ Every field is in SI units (seconds, per second). Times also accept strings with
 scenarios (a sweep): see :attr:`Scenario.dims`, :meth:`Scenario.cells` and
 :meth:`Scenario.as_arrays`.
 
-Construction validates everything and raises one :class:`ValueError` that names each bad field, the
-value given and what is allowed::
+Construction validates everything and raises one :class:`~faultlock.model.arguments.ArgumentError`
+(a ValueError) that names each bad field, the value given and what is allowed::
 
     >>> Scenario(swap_share=1.5)
     Traceback (most recent call last):
     ...
-    ValueError: swap_share=1.5 is not allowed: share in [0, 1]
+    faultlock.model.arguments.ArgumentError: swap_share=1.5 is not allowed: share in [0, 1]
 
 Kernel facts behind the defaults are in ``reference/kernel.md`` (cited below as ``kernel.md §n``);
 the model itself is specified in ``MODEL.md``.
@@ -43,6 +43,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 import xarray as xr
+
+from .arguments import ArgumentError
 
 __all__ = ["Scenario", "Field", "parse_time", "PRESETS"]
 
@@ -98,26 +100,26 @@ def parse_time(value: Any, field: str | Field, *, kind: str | None = None) -> fl
     if kind is None:
         kind = spec.kind if spec is not None and spec.kind in ("time", "rate") else "time"
     if kind not in ("time", "rate"):
-        raise ValueError(f"{name}: parse_time reads times and rates, not kind {kind!r}")
+        raise ArgumentError(f"{name}: parse_time reads times and rates, not kind {kind!r}")
     units = _TIME_UNITS if kind == "time" else _RATE_UNITS
     if isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name}={value!r} is not a {kind} (got a bool)")
+        raise ArgumentError(f"{name}={value!r} is not a {kind} (got a bool)")
     if isinstance(value, numbers.Real):
         return float(value)
     if not isinstance(value, str):
-        raise ValueError(f"{name}={value!r} is not a {kind} (got {type(value).__name__})")
+        raise ArgumentError(f"{name}={value!r} is not a {kind} (got {type(value).__name__})")
     match = _QUANTITY.match(value)
     unit = match.group(2).lower().replace(" ", "") if match else None
     if match is None or unit not in {u.lower() for u in units}:
         shown = ", ".join(u for u in units if u and u not in ("μs", "/μs"))
         problem = f"unknown unit {match.group(2)!r}" if match else "not a number"
-        raise ValueError(f"{name}={value!r} is not a {kind}: {problem}; write a number, "
+        raise ArgumentError(f"{name}={value!r} is not a {kind}: {problem}; write a number, "
                          f"optionally followed by one of {shown}")
     factor = {u.lower(): f for u, f in units.items()}[unit]
     try:  # Decimal keeps "150us" == 150e-6 exactly (150 * 1e-6 in binary is not)
         return float(Decimal(match.group(1)) * factor)
     except DecimalException as exc:  # e.g. an exponent beyond the decimal context
-        raise ValueError(f"{name}={value!r} is not a {kind}: {type(exc).__name__}") from None
+        raise ArgumentError(f"{name}={value!r} is not a {kind}: {type(exc).__name__}") from None
 
 
 def _format_value(kind: str, value: Any) -> str:
@@ -183,10 +185,11 @@ class Field:
             return f"{noun} {'>' if self.low_open else '>='} {low}"
         return noun if high is None else f"{noun} {'<' if self.high_open else '<='} {high}"
 
-    def error(self, value: Any, why: str = "", *, shown: str | None = None) -> ValueError:
-        """The ValueError for ``value``: ``"<name>=<value> is not allowed: <allowed><why>"``."""
+    def error(self, value: Any, why: str = "", *, shown: str | None = None) -> ArgumentError:
+        """The ArgumentError (a ValueError) for ``value``:
+        ``"<name>=<value> is not allowed: <allowed><why>"``."""
         shown = repr(value) if shown is None else shown
-        return ValueError(f"{self.name}={shown} is not allowed: {self.allowed}{why}")
+        return ArgumentError(f"{self.name}={shown} is not allowed: {self.allowed}{why}")
 
     def coerce(self, value: Any) -> Any:
         """Return ``value`` validated and normalised (int, float, str, bool or a DataArray).
@@ -287,7 +290,7 @@ class Field:
                 try:
                     checked.append(self.coerce(element))
                 except ValueError as exc:
-                    raise ValueError(f"{exc}{located(position)}") from None
+                    raise ArgumentError(f"{exc}{located(position)}") from None
             dtype = {"name": object, "bool": bool, "count": np.int64}.get(self.kind, np.float64)
             values = np.empty(len(checked), dtype=dtype)
             values[:] = checked
@@ -492,9 +495,12 @@ class Scenario:
             except ValueError as exc:
                 errors.append(str(exc))
         if not errors:
-            errors = _check_grid(normalised) or _check_together(normalised)
+            # sizes (and given coordinates) agree, then every dimension is labelled, then the
+            # coordinates it was given agree
+            errors = (_check_grid(normalised) or _label_dims(normalised)
+                      or _check_grid(normalised) or _check_together(normalised))
         if errors:
-            raise ValueError(errors[0] if len(errors) == 1 else
+            raise ArgumentError(errors[0] if len(errors) == 1 else
                              f"{len(errors)} problems: " + "; ".join(errors))
         for name, value in normalised.items():
             object.__setattr__(self, name, value)
@@ -521,7 +527,7 @@ class Scenario:
         if name not in PRESETS:
             close = difflib.get_close_matches(name, PRESETS, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(f"preset={name!r} is not allowed: one of "
+            raise ArgumentError(f"preset={name!r} is not allowed: one of "
                              f"{', '.join(map(repr, PRESETS))}{hint}")
         return cls(**{**PRESETS[name], **overrides})
 
@@ -620,13 +626,13 @@ class Scenario:
             if isinstance(value, Mapping):
                 keys = set(value)
                 if not {"dims", "data"} <= keys or keys - {"dims", "data", "coords"}:
-                    raise ValueError(f"{name}={dict(value)!r} is not allowed: an array field is "
+                    raise ArgumentError(f"{name}={dict(value)!r} is not allowed: an array field is "
                                      "a table with keys dims, data and optionally coords")
                 try:
                     value = xr.DataArray(np.array(value["data"]), dims=tuple(value["dims"]),
                                          coords=dict(value.get("coords") or {}))
                 except (ValueError, TypeError) as exc:
-                    raise ValueError(f"{name}={dict(value)!r} is not allowed: {exc}") from None
+                    raise ArgumentError(f"{name}={dict(value)!r} is not allowed: {exc}") from None
             values[name] = value
         return cls(**values)
 
@@ -708,6 +714,77 @@ def _unknown_field_message(name: str, value: Any) -> str:
     hint = f"did you mean {' or '.join(map(repr, close))}?" if close else \
         "the fields are " + ", ".join(Scenario.FIELDS)
     return f"{name}={value!r} is not allowed: no such Scenario field; {hint}"
+
+
+#: dimensions of the solvers' results: a grid dimension of that name would collide with them
+RESULT_DIMS = ("policy", "latency_bin", "wait_bin", "source")
+
+
+def _shown_array(array: xr.DataArray) -> str:
+    return f"<DataArray {dict(array.sizes)}>"
+
+
+def _label_dims(values: dict[str, Any]) -> list[str]:
+    """Give every grid dimension a coordinate, in place; or the errors of badly named ones.
+
+    A DataArray field's dimension is either named after the field itself (``threads`` along
+    ``"threads"``), after another field that is swept along it too (``cpus`` along ``"threads"``
+    with ``threads``), or after something that is not a field (a named level such as
+    ``"memory_pressure"``). A dimension named after a field that does not vary along it would
+    label the field's values with a name they do not have (thread counts along ``"io_latency"``)
+    and is refused, and so are the dimensions of the solvers' results (:data:`RESULT_DIMS`).
+
+    A dimension without a coordinate gets one, so that both solvers label their results alike:
+    the values of the field it is named after (or of the one field along it, if only one is), if
+    they vary along that dimension only and are distinct; otherwise the positions 0, 1, ...
+    """
+    arrays = {n: v for n, v in values.items() if isinstance(v, xr.DataArray)}
+    for name, array in arrays.items():
+        for dim in array.dims:
+            if dim in RESULT_DIMS:
+                return [(f"{name}={_shown_array(array)} is not allowed: dimension {dim!r} is a "
+                         "dimension of the solvers' results; name it after the field it sweeps "
+                         f"({name!r}) or after what it stands for")]
+            if dim in Scenario.FIELDS and dim != name and dim not in getattr(
+                    arrays.get(dim), "dims", ()):
+                return [(f"{name}={_shown_array(array)} is not allowed: its dimension {dim!r} is "
+                         f"named after the field {dim}, which does not vary along it; name it "
+                         f"{name!r} (dims={name!r}), or give {dim} as a DataArray along {dim!r} "
+                         "too")]
+    dims = dict.fromkeys(d for a in arrays.values() for d in a.dims)
+    for dim in dims:
+        holders = [n for n, a in arrays.items() if dim in a.dims]
+        labelled = [n for n in holders if dim in arrays[n].coords]
+        if labelled:
+            coord = arrays[labelled[0]][dim].values
+        else:
+            source = dim if dim in holders else (holders[0] if len(holders) == 1 else None)
+            coord = _values_along(arrays[source], dim) if source else None
+            if coord is None and source == dim:
+                return [(f"{dim}={_shown_array(arrays[dim])} is not allowed: the values of a "
+                         f"field along its own dimension {dim!r} label it, so they must vary "
+                         f"along {dim!r} only and be distinct (or give coords={{{dim!r}: ...}})")]
+            if coord is None:
+                coord = np.arange(arrays[holders[0]].sizes[dim])
+        for name in holders:
+            if dim not in arrays[name].coords:
+                arrays[name] = arrays[name].assign_coords({dim: coord.copy()})
+                values[name] = arrays[name]
+    return []
+
+
+def _values_along(array: xr.DataArray, dim: str) -> np.ndarray | None:
+    """The values of ``array`` along ``dim`` as a coordinate, if they vary along ``dim`` only and
+    are distinct; else None."""
+    first = array.isel({d: 0 for d in array.dims if d != dim})
+    if not bool((array == first).all()):
+        return None
+    coord = np.asarray(first.values)
+    if coord.dtype == object:
+        coord = coord.astype(str)
+    if len(np.unique(coord)) != coord.size:
+        return None
+    return coord
 
 
 def _check_grid(values: Mapping[str, Any]) -> list[str]:

@@ -18,9 +18,11 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import xarray as xr
 
+from . import arguments
 from .analytic import predict
+from .arguments import OPERATIONS_LIMIT, ArgumentError, ArgumentTypeError
 from .montecarlo.simulate import simulate
-from .policies import POLICIES, check_policies
+from .policies import POLICIES
 from .scenario import PRESETS, Scenario
 
 __all__ = ["GRIDS", "METRICS", "NOT_COMPARED", "TOLERANCE", "default_grid", "summary",
@@ -146,8 +148,8 @@ def _as_scenario(scenarios) -> Scenario:
     if isinstance(scenarios, Iterable):
         items = list(scenarios)
         if not items:
-            raise ValueError("scenarios=[] is not allowed: a Scenario, a preset name or a "
-                             "non-empty sequence of them")
+            raise ArgumentError("scenarios=[] is not allowed: a Scenario, a preset name or a "
+                                "non-empty sequence of them")
         resolved, names = [], []
         for i, item in enumerate(items):
             if isinstance(item, str):
@@ -157,10 +159,10 @@ def _as_scenario(scenarios) -> Scenario:
                 resolved.append(item)
                 names.append(f"scenario{i}")
             else:
-                raise ValueError(f"scenarios[{i}]={item!r} is not allowed: a preset name (one of "
-                                 f"{', '.join(PRESETS)}) or a scalar Scenario")
+                raise ArgumentTypeError(f"scenarios[{i}]={item!r} is not allowed: a preset name "
+                                        f"(one of {', '.join(PRESETS)}) or a scalar Scenario")
         if len(set(names)) != len(names):
-            raise ValueError(f"scenarios={items!r} is not allowed: each preset at most once")
+            raise ArgumentError(f"scenarios={items!r} is not allowed: each preset at most once")
         values = {}
         for field in Scenario.FIELDS:
             column = [getattr(s, field) for s in resolved]
@@ -170,8 +172,8 @@ def _as_scenario(scenarios) -> Scenario:
                 values[field] = xr.DataArray(np.array(column, dtype=object if isinstance(
                     column[0], str) else None), dims="scenario", coords={"scenario": names})
         return Scenario(**values)
-    raise ValueError(f"scenarios={scenarios!r} is not allowed: a Scenario, a preset name or a "
-                     "sequence of them")
+    raise ArgumentTypeError(f"scenarios={scenarios!r} is not allowed: a Scenario, a preset name "
+                            "or a sequence of them")
 
 
 def validate(scenarios=None, policies: Sequence[str] = POLICIES, operations: int = 20_000,
@@ -201,11 +203,11 @@ def validate(scenarios=None, policies: Sequence[str] = POLICIES, operations: int
         a finite number and the other an infinite one).
         ``stable`` per source.  ``attrs["tolerance"]`` records the tolerances.
     """
+    policies = arguments.check_policies(policies)
+    operations = arguments.check_integer("operations", operations, low=100,
+                                         high=OPERATIONS_LIMIT)
+    arguments.check_seed("seed", seed)
     scenario = default_grid() if scenarios is None else _as_scenario(scenarios)
-    policies = check_policies(policies)
-    for name, value, low in (("operations", operations, 100),):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise ValueError(f"{name}={value!r} is not allowed: an integer >= {low}")
     analytic = predict(scenario, policies)
     mc = simulate(scenario, policies, seed=seed, operations=operations)
     return compare(analytic, mc)

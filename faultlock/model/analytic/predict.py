@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from .. import arguments
 from .. import metrics as contract  # the result contract (local `metrics` are values)
 from .. import symbolic as sym
-from ..policies import POLICIES, check_policies
+from ..policies import POLICIES
 from ..scenario import Scenario
 from .distribution import LEVELS
 from .inputs import Elements
@@ -62,11 +63,9 @@ def predict(scenario: Scenario, policies=POLICIES, *, distribution: bool = True)
         If ``scenario`` is not a Scenario, or a policy name is unknown (naming it and the
         allowed ones).
     """
-    if not isinstance(scenario, Scenario):
-        raise ValueError(f"scenario={scenario!r} is not allowed: a faultlock.Scenario")  # noqa: TRY004
-    policies = check_policies(policies)
-    if not isinstance(distribution, (bool, np.bool_)):
-        raise ValueError(f"distribution={distribution!r} is not allowed: True or False")  # noqa: TRY004
+    scenario = arguments.check_scenario(scenario)
+    policies = arguments.check_policies(policies)
+    distribution = arguments.check_bool("distribution", distribution)
     x = Elements(scenario, policies)
     with np.errstate(all="ignore"):
         state, out, hist, read_hist, write_hist, used, reason, stable = solve_all(

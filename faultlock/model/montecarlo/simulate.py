@@ -16,14 +16,15 @@ import numba
 import numpy as np
 import xarray as xr
 
-from .. import metrics
-from ..policies import POLICIES, check_policies, get_policy
+from .. import arguments, metrics
+from ..arguments import BATCHES_LIMIT, OPERATIONS_LIMIT, REPLICATIONS_LIMIT
+from ..policies import POLICIES, get_policy
 from ..scenario import Scenario
 from . import engine, output, rng, state
 from .state import (FOLIO_DIRECT_LIMIT, FOLIO_WAYS, I_EVENTS, I_OVERLOAD, I_STOP, I_VIOLATIONS,
                     R_NOW, R_WARMUP_END)
 
-__all__ = ["simulate", "run_policy"]
+__all__ = ["simulate", "run_policy", "writers_past_capacity"]
 
 _PAGE_MULTIPLIERS = (8191, 131071, 524287, 2147483647, 1)
 
@@ -271,32 +272,34 @@ def simulate(scenario: Scenario, policies=POLICIES, *, seed=0, operations: int =
         metric with ``units`` and ``long_name`` and a ``<metric>_ci`` 95 % half-width; ``converged``
         and ``stable`` flags per policy.
     """
-    policies = check_policies(policies)
-    if not isinstance(scenario, Scenario):
-        raise ValueError(f"scenario={scenario!r} is not allowed: a faultlock.Scenario")
-    for name, value, low in (("operations", operations, 100), ("batches", batches, 2),
-                             ("replications", replications, 1)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise ValueError(f"{name}={value!r} is not allowed: an integer >= {low}")
-    if not (0.0 <= warmup <= 10.0):
-        raise ValueError(f"warmup={warmup!r} is not allowed: a fraction of faults in [0, 10]")
+    scenario = arguments.check_scenario(scenario)
+    policies = arguments.check_policies(policies)
+    root = arguments.check_seed("seed", seed)
+    operations = arguments.check_integer("operations", operations, low=100, high=OPERATIONS_LIMIT)
+    batches = arguments.check_integer("batches", batches, low=2, high=BATCHES_LIMIT)
+    replications = arguments.check_integer("replications", replications, low=1,
+                                           high=REPLICATIONS_LIMIT)
+    warmup = arguments.check_real("warmup", warmup, low=0.0, high=10.0)
+    if max_events is not None:
+        max_events = arguments.check_integer("max_events", max_events, low=1, high=2**62)
+    max_time = arguments.check_real("max_time", max_time, low=0.0, low_open=True, infinite=True)
+    check = arguments.check_bool("check", check)
+    rel_tolerance = arguments.check_real("rel_tolerance", rel_tolerance, low=0.0, low_open=True)
     if operations < batches:
-        raise ValueError(f"operations={operations} is not allowed: at least batches={batches}")
-    if not (max_time > 0):
-        raise ValueError(f"max_time={max_time!r} is not allowed: a positive time (s)")
+        raise arguments.ArgumentError(f"operations={operations} is not allowed: at least "
+                                      f"batches={batches}")
     if max_events is None:
         max_events = 400 * int(operations * (1 + warmup)) + 10_000_000
-    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
 
     if not scenario.is_scalar:
         cells = []
-        for index, (coords, cell) in enumerate(scenario.cells()):
+        for index, (_, cell) in enumerate(scenario.cells()):
             child = np.random.SeedSequence(root.entropy, spawn_key=root.spawn_key + (index,))
-            ds = simulate(cell, policies, seed=child, operations=operations, batches=batches,
-                          warmup=warmup, replications=replications, max_events=max_events,
-                          max_time=max_time, check=check, rel_tolerance=rel_tolerance)
-            cells.append(ds.expand_dims({k: [v] for k, v in coords.items()}))
-        combined = xr.combine_by_coords(cells, combine_attrs="drop_conflicts")
+            cells.append(simulate(cell, policies, seed=child, operations=operations,
+                                  batches=batches, warmup=warmup, replications=replications,
+                                  max_events=max_events, max_time=max_time, check=check,
+                                  rel_tolerance=rel_tolerance))
+        combined = _grid_dataset(scenario, cells)
         combined.attrs.update(_provenance(scenario, root, operations, batches, warmup, replications))
         return combined
 
@@ -312,9 +315,68 @@ def simulate(scenario: Scenario, policies=POLICIES, *, seed=0, operations: int =
             all_stats.append(S.stats[done])
             all_hist.append(S.hist[done])
             summaries.append(summary)
-        per_policy.append(pool_replications(all_stats, all_hist, summaries))
+        stats, hist, summary = pool_replications(all_stats, all_hist, summaries)
+        summary["overloaded"] |= writers_past_capacity(scenario, stats)
+        per_policy.append((stats, hist, summary))
     return _dataset(scenario, policies, per_policy, root, operations, batches, warmup, replications,
                     rel_tolerance, check)
+
+
+def _grid_dataset(scenario: Scenario, cells: list[xr.Dataset]) -> xr.Dataset:
+    """The datasets of a grid's cells (in the C order of :meth:`Scenario.cells`) as one, the grid's
+    dimensions first, labelled by the scenario's coordinates in the order given (not sorted)."""
+    dims = tuple(scenario.dims)
+    shape = tuple(scenario.dims.values())
+    first = cells[0]
+    data_vars = {}
+    for name, var in first.data_vars.items():
+        values = np.stack([cell[name].values for cell in cells]).reshape(shape + var.shape)
+        data_vars[name] = (dims + var.dims, values, var.attrs)
+    coords = {d: (d, np.asarray(v)) for d, v in scenario.coords.items()}
+    coords.update({name: coord for name, coord in first.coords.items() if name not in coords})
+    # the attributes every cell agrees on (xarray's combine_attrs="drop_conflicts")
+    attrs = {k: v for k, v in first.attrs.items()
+             if all(k in c.attrs and np.array_equal(c.attrs[k], v) for c in cells[1:])}
+    for key in ("walk_wrapped", "walk_epochs"):      # a grid wrapped if any cell did
+        if all(key in c.attrs for c in cells):
+            attrs[key] = max(c.attrs[key] for c in cells)
+    return xr.Dataset(data_vars, coords=coords, attrs=attrs)
+
+
+#: multiples of the standard deviation of the writers' arrival count by which the writers that
+#: left may fall short of those that arrived before the backlog counts as growing
+BACKLOG_Z = 4.0
+#: writers that may be left in the system at the end of a stable run beyond that (a queue near
+#: capacity holds tens of them at any moment)
+BACKLOG_SLACK = 20.0
+
+
+def writers_past_capacity(scenario: Scenario, stats: np.ndarray) -> bool:
+    """True if the Poisson ``mmap_lock`` writers arrive faster than the lock lets them through.
+
+    They are an open stream: they keep arriving at ``writer_rate`` whatever the lock does, and each
+    holds it exclusively for ``writer_hold`` on average, so at most ``1 / writer_hold`` of them can
+    be served a second. Past that there is no steady state: the backlog grows without bound, and
+    the run ends (after ``operations`` operations, most of them faults served under the per-VMA
+    lock) long before the engine's writer slots run out. Two tests, either of which is enough:
+
+    * capacity: ``writer_rate * writer_hold >= 1`` (the offered load of the hold alone);
+    * flow conservation: in a steady state as many writers leave as arrive. The arrivals in the
+      measured time ``T`` are Poisson with mean ``writer_rate * T``; when the writers that
+      completed fall short of it by more than ``BACKLOG_Z`` standard deviations plus
+      ``BACKLOG_SLACK``, the backlog grew over the batches (the lock's capacity, drains of VMA
+      readers and wake-ups included, is below the arrival rate).
+
+    Writer threads (``writer_mode`` periodic or flat_out) are a closed loop and cannot pile up.
+    """
+    if scenario.writer_mode != "poisson" or scenario.writer_rate <= 0:
+        return False
+    if scenario.writer_rate * scenario.writer_hold >= 1.0:
+        return True
+    measured = float(stats[:, state.S_TIME].sum()) if len(stats) else 0.0
+    arrived = scenario.writer_rate * measured
+    left = float(stats[:, state.S_WRITER_OPS].sum()) if len(stats) else 0.0
+    return arrived - left > BACKLOG_Z * math.sqrt(arrived) + BACKLOG_SLACK
 
 
 def pool_replications(all_stats, all_hist, summaries):
