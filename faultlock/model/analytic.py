@@ -67,7 +67,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from . import fixed_point
+from . import checks, fixed_point
 from . import symbolic as sym
 from .montecarlo import output
 from .montecarlo.state import FOLIO_DIRECT_LIMIT, H_FAULT_LATENCY
@@ -1403,8 +1403,9 @@ def _predict(scenario: Scenario, policies, distribution: bool,
                 metrics[name][where] = value
         stable[index] = lk["stable"]
         converged[index] = ok
-    return _dataset(scenario, inputs, metrics, stable, distribution, iterations,
-                    int((~converged).sum()))
+    ds = _dataset(scenario, inputs, metrics, stable, distribution, iterations,
+                  int((~converged).sum()))
+    return checks.check(ds, scenario, converged=converged)
 
 
 def _subset(value, index: np.ndarray, n: int):
@@ -1646,6 +1647,17 @@ def _quantiles(t, cdf, levels, exact_cdf, refine: int = 6):
         value = np.exp(l0 + frac * (l1 - l0))
         value = np.where(idx == 0, t[..., 0], value)
         out[name] = np.where(none, np.inf, value)
+    # The refinement stops after ``refine`` steps, so each value is only known to lie in its
+    # final bracket, and at a jump of the CDF (an atom: a fixed CPU time, a wait that is often
+    # zero) regula falsi leaves wide brackets that overlap between levels: p90 could come out
+    # above p99.  The quantile function is non-decreasing, so take the running maximum over the
+    # levels in increasing order: the order then holds by construction, and each value stays
+    # within its level's bracket error (if q_a > q_b for levels a < b, the true quantiles satisfy
+    # x_b >= x_a > q_a - err_a and x_b <= q_b + err_b < q_a + err_b).
+    running = None
+    for name in sorted(levels, key=levels.get):
+        running = out[name] if running is None else np.fmax(running, out[name])
+        out[name] = running
     return out
 
 
@@ -1696,13 +1708,18 @@ def _distribution(x: _Inputs, st, out, io, lk):
     result = _quantiles(t, np.maximum.accumulate(cdf, axis=-1), _QUANTILE_LEVELS,
                         lambda v: _cdf(comps, strata, v) / scale)
     jank = _cdf(comps, strata, np.broadcast_to(f["jank_threshold"], shape)[..., None])[..., 0]
-    result["jank_share"] = np.clip(1 - jank / np.where(norm > 0, norm, 1.0), 0.0, 1.0)
+    # without faults (norm 0: no path has weight) there is no latency law: no jank share, no
+    # histogram (the Monte Carlo's ratio over zero faults is NaN too), not "every fault janks"
+    has_faults = norm > 0
+    result["jank_share"] = np.where(has_faults, np.clip(
+        1 - jank / np.where(has_faults, norm, 1.0), 0.0, 1.0), np.nan)
     edges = output.LATENCY_EDGES
     at_edges = _cdf(comps, strata, np.broadcast_to(edges, shape + edges.shape)) \
         / np.where(norm > 0, norm, 1.0)[..., None]
     at_edges = np.maximum.accumulate(np.clip(at_edges, 0.0, 1.0), axis=-1)
     upper = np.concatenate([at_edges[..., 1:], np.ones(shape + (1,))], axis=-1)
-    result["fault_latency_hist"] = np.maximum(upper - at_edges, 0.0)
+    result["fault_latency_hist"] = np.where(has_faults[..., None],
+                                            np.maximum(upper - at_edges, 0.0), np.nan)
     # the latency of each access class of the harness: the same mixture, restricted to its paths
     for kind in ("major", "waiter", "minor"):
         part = [c for c in comps if c.kind == kind]
@@ -1727,8 +1744,8 @@ def _distribution(x: _Inputs, st, out, io, lk):
     shift = f["wakeup_latency"] + st["cpu_wait_batch"]
     result["mmap_read_wait_p99"] = np.where(acquisitions > 0, _atom_exp_quantile(
         1 - slow, shift, cond, 0.99), np.nan)
-    result["mmap_read_wait_hist"] = _atom_exp_shares(1 - slow, shift, cond,
-                                                     output.WAIT_DECADE_EDGES)
+    result["mmap_read_wait_hist"] = np.where((acquisitions > 0)[..., None], _atom_exp_shares(
+        1 - slow, shift, cond, output.WAIT_DECADE_EDGES), np.nan)
     # mmap_lock write wait: 0 when the lock is free, else an exponential of the same mean
     ww = lk["write_wait"]
     busy = np.clip(1 - (1 - lk["writer_util"]) * np.exp(-lk["read_held_share"]), 1e-12, 1.0)
