@@ -59,8 +59,9 @@ def test_dataset_contract_matches_simulate(easy_mc):
     for name, var in ds.data_vars.items():
         assert name in easy_mc, name
         assert not name.endswith("_ci")
-        if name == "stable":
-            assert var.dtype == bool
+        if name in ("stable", "valid", "invalid_checks", "invalid_reason"):
+            assert var.dtype.kind == easy_mc[name].dtype.kind, name
+            assert var.dims == easy_mc[name].dims, name
             continue
         assert var.attrs["units"] == easy_mc[name].attrs["units"], name
         assert var.attrs["long_name"] == easy_mc[name].attrs["long_name"], name
@@ -101,7 +102,7 @@ def test_overloaded_writers_give_inf_and_unstable():
     ds = predict(s)
     assert not ds.stable.any()
     for name, var in ds.data_vars.items():
-        if name == "stable" or "hist" in name:
+        if name in ("stable", "valid", "invalid_checks", "invalid_reason") or "hist" in name:
             continue
         if var.attrs["units"] == "s":
             assert np.isinf(var.values).all(), name

@@ -74,6 +74,8 @@ def test_predict_compiled_agrees_with_numpy(name):
     assert fast.attrs["fixed_point_unconverged"] <= slow.attrs["fixed_point_unconverged"]
     for var in slow.data_vars:
         a, b = fast[var].values, slow[var].values
+        if var == "invalid_reason":
+            continue   # text of invalid_checks, compared as numbers
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-12, err_msg=f"{name}: {var}")
 
 
