@@ -156,3 +156,21 @@ def test_probe_quantiles_in_order_on_extreme_scenarios():
         values = np.stack([ds[n].values for n in names])
         finite = np.isfinite(values).all(axis=0)
         assert (np.diff(values, axis=0)[:, finite] >= 0).all(), family
+
+
+@pytest.mark.xfail(strict=True, reason="engine: under vma_retry 100 of 103 threads stay inside "
+                   "a fault (threads_in_fault_mean 100.6) while the few that complete take 26 µs: "
+                   "Little's law fails by 4000x; the other six policies and the analytic model "
+                   "give ~1 thread in fault (found by the Monte Carlo checks, 2026-12-04)")
+def test_montecarlo_vma_retry_threads_stuck_in_fault():
+    scenario = Scenario(threads=103, think_time=9.382525893002544e-05,
+                        idle_time=0.01288515834764054, io_latency=0.001624885160734715,
+                        io_latency_cv=2.2016848333579415, reclaim_rate_mapped=2.1671883845662063,
+                        reclaim_rate_cached=5.715013926905956, writer_rate=0.0,
+                        writer_hold=0.0002891449928164972, cpus=14, vmas=11, pages_per_vma=101,
+                        page_popularity=0.898185805298369, reader_rate=6.377263962752195)
+    d = simulate(scenario, ["vma_retry"], operations=3000, batches=10, seed=1).sel(
+        policy="vma_retry")
+    # the batch-means interval of threads_in_fault_mean is so wide here (+-56) that the check
+    # (two half-widths) lets it pass: compare with Little's law directly
+    assert float(d.threads_in_fault_mean) <= 2 * float(d.fault_rate * d.fault_latency_mean) + 1
