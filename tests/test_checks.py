@@ -205,3 +205,14 @@ def test_bad_arguments_name_what_is_allowed():
         checks.check(_dataset(), {"threads": 4})
     with pytest.raises(TypeError, match="ds=.*'policy' dimension"):
         checks.check(xr.Dataset(), SCENARIO)
+
+
+def test_whatif_table_prints_the_reason_instead_of_ok():
+    from faultlock.cli import format_table
+
+    good = checks.check(_dataset(), SCENARIO)
+    assert format_table(good).splitlines()[-1].rstrip().endswith("yes")
+    bad = checks.check(_dataset(mmap_read_held_share=1.2), SCENARIO)
+    lines = format_table(bad).splitlines()
+    assert lines[-2].rstrip().endswith("INVALID")
+    assert lines[-1] == f"mainline: valid: no ({checks.CHECKS['share_range']})"
