@@ -227,9 +227,10 @@ def _violations(c: _Context) -> dict[str, xr.DataArray]:
             tol = c.ci(name) + 1e-12
             bad.append(((ds[name] < -tol) | (ds[name] > 1 + tol)).fillna(False))
     sums = []
-    for name, (_, _, dim, _) in output.HISTOGRAMS.items():
+    for name in output.HISTOGRAMS:
         if name in ds:
             h = ds[name]
+            dim = h.dims[-1]           # the bins (latency_bin, wait_bin) come last
             tol = c.ci(name) + 1e-9
             bad.append(((h < -tol) | (h > 1 + tol)).any(dim).fillna(False))
             total = h.sum(dim, skipna=False)
