@@ -90,7 +90,7 @@ WHATIF_COLUMNS = (
 def format_table(ds, title: str = "") -> str:
     """One row per policy, one column per main metric (``±`` the 95 % half-width)."""
     headers = ["policy"] + [h for h, _, _ in WHATIF_COLUMNS] + ["ok"]
-    rows = []
+    rows, invalid = [], []
     for policy in ds.policy.values:
         row = [str(policy)] + [_cell(ds, m, policy, u) for _, m, u in WHATIF_COLUMNS]
         flags = []
@@ -98,6 +98,9 @@ def format_table(ds, title: str = "") -> str:
             flags.append("UNSTABLE")
         if "converged" in ds and not bool(ds.converged.sel(policy=policy)):
             flags.append("not converged")
+        if "valid" in ds and not bool(ds.valid.sel(policy=policy)):
+            flags.append("INVALID")   # the reasons follow the table (model/checks.py)
+            invalid.append(f"{policy}: valid: no ({ds.invalid_reason.sel(policy=policy).item()})")
         row.append(", ".join(flags) or "yes")
         rows.append(row)
     widths = [max(len(r[i]) for r in rows + [headers]) for i in range(len(headers))]
@@ -105,6 +108,7 @@ def format_table(ds, title: str = "") -> str:
     lines.append("  ".join(h.ljust(w) for h, w in zip(headers, widths)))
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+    lines += invalid
     return "\n".join(lines)
 
 

@@ -62,8 +62,9 @@ def test_dataset_contract_matches_simulate(easy_mc):
     for name, var in ds.data_vars.items():
         assert name in easy_mc or name == "unconverged_reason", name
         assert not name.endswith("_ci")
-        if name in ("stable", "converged"):
-            assert var.dtype == bool
+        if name in ("stable", "converged", "valid", "invalid_checks", "invalid_reason"):
+            assert var.dtype.kind == easy_mc[name].dtype.kind, name
+            assert var.dims == easy_mc[name].dims, name
             continue
         if name == "unconverged_reason":      # the analytic fixed point's own
             continue
@@ -107,7 +108,8 @@ def test_overloaded_writers_give_inf_and_unstable():
     ds = predict(s)
     assert not ds.stable.any()
     for name, var in ds.data_vars.items():
-        if name in ("stable", "converged", "unconverged_reason") or "hist" in name:
+        if name in ("stable", "converged", "unconverged_reason", "valid", "invalid_checks",
+                    "invalid_reason") or "hist" in name:
             continue
         if var.attrs["units"] == "s":
             assert np.isinf(var.values).all(), name

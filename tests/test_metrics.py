@@ -47,7 +47,7 @@ def _check_against_contract(ds, solver: str):
         elif metric.kind == "flag":
             assert var.dtype == bool and var.attrs["long_name"], name
         elif metric.kind == "reason":
-            assert var.dtype.kind in "UO" and var.attrs["long_name"], name
+            assert var.dtype.kind in "UOu" and var.attrs["long_name"], name
         else:
             assert var.attrs == metric.attrs, name
         assert metric.units and metric.long_name

@@ -19,7 +19,7 @@ invariants hold for it:
 ``histogram``   shares of events in the bins ``dim`` with lower edges ``edges`` (the last bin is
                 open): each in [0, 1], summing to 1
 ``flag``        a yes/no verdict about the result (``stable``, ``converged``)
-``reason``      text that says why a flag is false ("" where it holds)
+``reason``      why a flag is false: text ("" where it holds) or bit flags (CF ``flag_masks``)
 ``counter``     a property of the Monte Carlo run itself (events, simulated and wall time)
 
 A metric a solver cannot give is absent from its Dataset, not zero.  A Monte Carlo estimate
@@ -234,6 +234,9 @@ _ALL: list[Metric] = [
                                  "stable, the mean fault latency's half-width within the "
                                  "tolerance; analytic: the fixed point converged)"),
     _metric("unconverged_reason", "reason", "why the analytic fixed point did not converge"),
+    _metric("valid", "flag", "every invariant of faultlock.model.checks holds"),
+    _metric("invalid_checks", "reason", "invariants that failed (bit flags)"),
+    _metric("invalid_reason", "reason", "the invariants that failed, in words ('' if valid)"),
     _metric("events", "counter", "events simulated", units="1"),
     _metric("simulated_time", "counter", "simulated time", units="s"),
     _metric("wall_time", "counter", "engine wall-clock time", units="s"),

@@ -17,10 +17,15 @@ import xarray as xr
 
 from .grid import Plan
 
-__all__ = ["NONDETERMINISTIC", "analytic_available", "make_task", "run_task"]
+__all__ = ["DERIVED", "NONDETERMINISTIC", "analytic_available", "make_task", "run_task"]
 
 #: solver outputs that are not a function of the inputs (timings): never stored
 NONDETERMINISTIC = ("wall_time",)
+#: solver outputs stored through another variable: ``invalid_reason`` is the text of the bit
+#: flags ``invalid_checks`` (``faultlock.model.checks.reasons``), ``unconverged_reason`` says why
+#: ``converged`` is false (also the ``unconverged`` bit of ``invalid_checks``); strings of any
+#: length do not fit the store's fixed dtypes
+DERIVED = ("invalid_reason", "unconverged_reason")
 
 
 def analytic_available() -> str | None:
@@ -65,7 +70,7 @@ def run_task(task: dict[str, Any]) -> xr.Dataset:
 
 
 def _clean(ds: xr.Dataset) -> xr.Dataset:
-    ds = ds.drop_vars([v for v in NONDETERMINISTIC if v in ds.variables])
+    ds = ds.drop_vars([v for v in NONDETERMINISTIC + DERIVED if v in ds.variables])
     ds.attrs = {}
     return ds
 

@@ -147,6 +147,23 @@ def _quantile(t, logt, cdf, p, comp, kind, q1, q2, levels, scale):
 
 
 @njit(**JIT)
+def _ordered(previous, value):
+    """``value``, raised to the quantile of the previous (lower) level when below it.
+
+    :func:`_quantile` stops after ``REFINE`` steps, so each value is only known to lie in its
+    final bracket, and at a jump of the CDF (an atom: a fixed CPU time, a wait that is often
+    zero) regula falsi leaves wide brackets that overlap between levels: p90 could come out
+    above p99.  The quantile function is non-decreasing, so a running maximum over the levels
+    in increasing order keeps the order by construction, and each value stays within its
+    level's bracket error (if q_a > q_b for levels a < b, the true quantiles satisfy
+    x_b >= x_a > q_a - err_a and x_b <= q_b + err_b < q_a + err_b).
+    """
+    if value != value:
+        return value
+    return value if previous != previous or value >= previous else previous
+
+
+@njit(**JIT)
 def _combine(p_a, m_a, p_b, m_b):
     """Independent atom-or-exponential waits (p_zero, mean): their sum as one."""
     return p_a * p_b, m_a + m_b
@@ -311,21 +328,29 @@ def distribution(xi, st, acc, io, lk, pc, unit_strata, levels, latency_edges, wa
                 total += on_grid[c, i]
         running = vmax(running, total / scale)
         cdf[i] = running
-    m[OUT.fault_latency_p50] = _quantile(t, logt, cdf, 0.5, comp, -1, q1, q2, levels, scale)
-    m[OUT.fault_latency_p90] = _quantile(t, logt, cdf, 0.9, comp, -1, q1, q2, levels, scale)
-    m[OUT.fault_latency_p99] = _quantile(t, logt, cdf, 0.99, comp, -1, q1, q2, levels, scale)
-    m[OUT.fault_latency_p999] = _quantile(t, logt, cdf, 0.999, comp, -1, q1, q2, levels, scale)
-    jank = _cdf(comp, -1, q1, q2, levels, xi[IN.jank_threshold])
-    m[OUT.jank_share] = clip(1 - jank / scale, 0.0, 1.0)
-    n_edges = latency_edges.shape[0]
     running = -math.inf
-    for j in range(n_edges):
-        value = clip(_cdf(comp, -1, q1, q2, levels, latency_edges[j]) / scale, 0.0, 1.0)
-        running = vmax(running, value)
-        hist[j] = running
-    for j in range(n_edges):
-        upper = hist[j + 1] if j + 1 < n_edges else 1.0
-        hist[j] = vmax(upper - hist[j], 0.0)
+    for out, p in ((OUT.fault_latency_p50, 0.5), (OUT.fault_latency_p90, 0.9),
+                   (OUT.fault_latency_p99, 0.99), (OUT.fault_latency_p999, 0.999)):
+        running = _ordered(running, _quantile(t, logt, cdf, p, comp, -1, q1, q2, levels, scale))
+        m[out] = running
+    n_edges = latency_edges.shape[0]
+    if norm > 0:
+        jank = _cdf(comp, -1, q1, q2, levels, xi[IN.jank_threshold])
+        m[OUT.jank_share] = clip(1 - jank / scale, 0.0, 1.0)
+        running = -math.inf
+        for j in range(n_edges):
+            value = clip(_cdf(comp, -1, q1, q2, levels, latency_edges[j]) / scale, 0.0, 1.0)
+            running = vmax(running, value)
+            hist[j] = running
+        for j in range(n_edges):
+            upper = hist[j + 1] if j + 1 < n_edges else 1.0
+            hist[j] = vmax(upper - hist[j], 0.0)
+    else:
+        # without faults (no path has weight) there is no latency law: no jank share and no
+        # histogram (the Monte Carlo's ratio over zero faults is NaN too), not "every fault
+        # janks"
+        m[OUT.jank_share] = math.nan
+        hist[:] = math.nan
     # the latency of each access class of the harness: the same mixture, restricted to its paths
     first = (OUT.major_latency_p50, OUT.waiter_latency_p50, OUT.minor_latency_p50)
     for kind in range(3):
@@ -340,9 +365,12 @@ def distribution(xi, st, acc, io, lk, pc, unit_strata, levels, latency_edges, wa
                     total += on_grid[c, i]
             running = vmax(running, total / scale_k)
             cdf[i] = running
+        running = -math.inf
         for j, level in enumerate((0.5, 0.9, 0.99)):
-            m[first[kind] + j] = (_quantile(t, logt, cdf, level, comp, kind, q1, q2, levels,
-                                            scale_k) if present else math.nan)
+            if present:
+                running = _ordered(running, _quantile(t, logt, cdf, level, comp, kind, q1, q2,
+                                                      levels, scale_k))
+            m[first[kind] + j] = running if present else math.nan
     # mmap_lock read wait per acquisition: 0, or the wake-up plus an exponential residual
     fr, bg = pc[PC.fault_rate], xi[IN.reader_rate]
     w = xi[IN.wakeup_latency]
@@ -354,7 +382,10 @@ def distribution(xi, st, acc, io, lk, pc, unit_strata, levels, latency_edges, wa
     shift = w + st[ST.cpu_wait_batch]
     m[OUT.mmap_read_wait_p99] = (atom_exp_quantile(1 - slow, shift, cond, 0.99)
                                  if acquisitions > 0 else math.nan)
-    atom_exp_shares(1 - slow, shift, cond, wait_edges, read_hist)
+    if acquisitions > 0:
+        atom_exp_shares(1 - slow, shift, cond, wait_edges, read_hist)
+    else:
+        read_hist[:] = math.nan         # no acquisition, no wait law (as in the Monte Carlo)
     # mmap_lock write wait: 0 when the lock is free, else an exponential of the same mean
     ww = lk[LK.write_wait]
     busy = clip(1 - (1 - lk[LK.writer_util]) * math.exp(-lk[LK.read_held_share]), 1e-12, 1.0)

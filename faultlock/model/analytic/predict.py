@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .. import arguments
+from .. import arguments, checks
 from .. import metrics as contract  # the result contract (local `metrics` are values)
 from .. import symbolic as sym
 from ..policies import POLICIES
@@ -78,7 +78,8 @@ def predict(scenario: Scenario, policies=POLICIES, *, distribution: bool = True)
     if distribution:
         metrics.update(fault_latency_hist=hist, mmap_read_wait_hist=read_hist,
                        mmap_write_wait_hist=write_hist)
-    return _dataset(scenario, x, metrics, stable, distribution, int(used.max(initial=0)), reason)
+    ds = _dataset(scenario, x, metrics, stable, distribution, int(used.max(initial=0)), reason)
+    return checks.check(ds, scenario)
 
 
 def _units(name: str) -> tuple[str, str]:

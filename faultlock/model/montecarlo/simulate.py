@@ -27,6 +27,10 @@ from .state import (FOLIO_DIRECT_LIMIT, FOLIO_WAYS, I_EVENTS, I_OVERLOAD, I_STOP
 __all__ = ["simulate", "run_policy", "writers_past_capacity"]
 
 _PAGE_MULTIPLIERS = (8191, 131071, 524287, 2147483647, 1)
+#: slots for Poisson writers and other mmap_lock readers in flight; a run that needs more is
+#: overloaded (no steady state), so they also bound the lock's waiters (model/checks.py)
+WRITER_SLOTS = 4096
+READER_SLOTS = 4096
 
 
 def _page_multiplier(total_pages: int) -> int:
@@ -73,8 +77,8 @@ def parameters(scenario: Scenario, policy: str, *, operations: int, batches: int
         total, s.page_popularity)
 
     total_pages = s.vmas * s.pages_per_vma
-    writer_slots = 4096
-    reader_slots = 4096
+    writer_slots = WRITER_SLOTS
+    reader_slots = READER_SLOTS
     Q[state.Q_THREADS] = s.threads
     Q[state.Q_VMAS] = s.vmas
     Q[state.Q_PAGES_PER_VMA] = s.pages_per_vma
@@ -318,8 +322,9 @@ def simulate(scenario: Scenario, policies=POLICIES, *, seed=0, operations: int =
         stats, hist, summary = pool_replications(all_stats, all_hist, summaries)
         summary["overloaded"] |= writers_past_capacity(scenario, stats)
         per_policy.append((stats, hist, summary))
-    return _dataset(scenario, policies, per_policy, root, operations, batches, warmup, replications,
-                    rel_tolerance, check)
+    from ..checks import check as check_invariants
+    return check_invariants(_dataset(scenario, policies, per_policy, root, operations, batches,
+                                     warmup, replications, rel_tolerance, check), scenario)
 
 
 def _grid_dataset(scenario: Scenario, cells: list[xr.Dataset]) -> xr.Dataset:
