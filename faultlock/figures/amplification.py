@@ -15,13 +15,22 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .common import finish, place_legend, level_label, policy_handles
-from .data import (FigureDataError, base_scenario, describe_selection, dim_label, methods,
-                   metric_label, metric_unit, policies_of, select_cell)
+from .common import finish, level_label, place_legend, policy_handles
+from .data import (
+    FigureDataError,
+    base_scenario,
+    describe_selection,
+    dim_label,
+    methods,
+    metric_label,
+    metric_unit,
+    policies_of,
+    select_cell,
+)
 from .lines import method_handles, plot_metric
 from .style import context, format_seconds, new_figure, plain_numbers, seconds_axis
 
-__all__ = ["refault_amplification", "writer_cost", "pressure_axis", "fork_axis"]
+__all__ = ["fork_axis", "pressure_axis", "refault_amplification", "writer_cost"]
 
 _PRESSURE_FIELDS = ("reclaim_rate_cached", "reclaim_rate_mapped")
 
@@ -120,7 +129,7 @@ def refault_amplification(data, style: str = "slides",
         ``reclaim_rate_cached`` / ``reclaim_rate_mapped`` axis)
     select : positions of the other axes (default: closest to the base scenario)
     """
-    sliced, axis, chosen, base = _prepare(data, pressure_axis, (), select,
+    sliced, axis, chosen, _base = _prepare(data, pressure_axis, (), select,
                                           "refault amplification needs a memory-pressure axis")
     sliced = {m: _with_reads_per_fault(ds) for m, ds in sliced.items()}
     policies = policies_of(sliced)
@@ -200,7 +209,7 @@ def writer_cost(data, style: str = "slides", metric: str = "writer_latency_p99",
     data : Dataset or DataTree with a ``writer_fork_share`` axis, or a levels axis (e.g.
         ``writer_load``) whose levels set different ``writer_fork_share`` values
     """
-    sliced, axis, chosen, base = _prepare(data, fork_axis, ("io_latency",), select,
+    sliced, axis, chosen, _base = _prepare(data, fork_axis, ("io_latency",), select,
                                           "writer cost needs an axis along which "
                                           "writer_fork_share varies")
     policies = policies_of(sliced)

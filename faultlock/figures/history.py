@@ -16,12 +16,27 @@ from matplotlib.lines import Line2D
 from ..model.policies import POLICIES
 from .amplification import _with_reads_per_fault
 from .common import finish, place_legend, policy_handles
-from .data import (FigureDataError, base_scenario, describe_selection, methods, metric_label,
-                   metric_unit, select_cell)
-from .style import (DARK_GREY, context, new_figure, plain_numbers, policy_colour,
-                    policy_label, seconds_axis, share_axis)
+from .data import (
+    FigureDataError,
+    base_scenario,
+    describe_selection,
+    methods,
+    metric_label,
+    metric_unit,
+    select_cell,
+)
+from .style import (
+    DARK_GREY,
+    context,
+    new_figure,
+    plain_numbers,
+    policy_colour,
+    policy_label,
+    seconds_axis,
+    share_axis,
+)
 
-__all__ = ["history", "HISTORY_METRICS"]
+__all__ = ["HISTORY_METRICS", "history"]
 
 HISTORY_METRICS = ("fault_latency_p99", "jank_share", "mmap_read_rate", "mmap_read_wait_mean",
                    "writer_latency_p99", "reads_per_fault")
@@ -172,7 +187,7 @@ def _preset_name(data) -> str | None:
     text = attrs.get("spec_text")
     if isinstance(text, str):
         import re
-        found = re.search(r'^\s*preset\s*=\s*"([^"]+)"', text, re.M)
+        found = re.search(r'^\s*preset\s*=\s*"([^"]+)"', text, re.MULTILINE)
         if found:
             return found.group(1)
     return attrs.get("preset")

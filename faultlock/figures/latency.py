@@ -10,8 +10,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .common import finish, place_legend, policy_handles
-from .data import (FigureDataError, base_scenario, describe_selection, methods, metric_label,
-                   policies_of, select_cell)
+from .data import (
+    FigureDataError,
+    base_scenario,
+    describe_selection,
+    methods,
+    metric_label,
+    policies_of,
+    select_cell,
+)
 from .lines import method_handles, plot_metric
 from .style import DARK_GREY, context, format_seconds, new_figure, seconds_axis, threads_axis
 

@@ -12,7 +12,7 @@ from matplotlib.transforms import blended_transform_factory
 from .data import finite
 from .style import DARK_GREY, Style, policy_colour, policy_style
 
-__all__ = ["plot_metric", "method_handles", "dodge"]
+__all__ = ["dodge", "method_handles", "plot_metric"]
 
 
 def dodge(x: np.ndarray, k: int, n: int, log: bool, spread: float = 0.035) -> np.ndarray:

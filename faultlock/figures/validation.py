@@ -20,16 +20,35 @@ from typing import Any
 import numpy as np
 import xarray as xr
 from matplotlib.colors import ListedColormap, TwoSlopeNorm
-from matplotlib.patches import Patch
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
 from .common import finish, log_edges, place_legend, policy_handles
-from .data import (FigureDataError, base_scenario, describe_selection, grid_dims, methods,
-                   metric_label, metric_unit, policies_of, select_cell)
-from .style import (DARK_GREY, GREY, POLICY_MARKERS, context, new_figure, plain_numbers,
-                    policy_colour, policy_label, seconds_axis, threads_axis)
+from .data import (
+    FigureDataError,
+    base_scenario,
+    describe_selection,
+    grid_dims,
+    methods,
+    metric_label,
+    metric_unit,
+    policies_of,
+    select_cell,
+)
+from .style import (
+    DARK_GREY,
+    GREY,
+    POLICY_MARKERS,
+    context,
+    new_figure,
+    plain_numbers,
+    policy_colour,
+    policy_label,
+    seconds_axis,
+    threads_axis,
+)
 
-__all__ = ["validation_scatter", "validation_error_map", "paired", "VALIDATION_METRICS"]
+__all__ = ["VALIDATION_METRICS", "paired", "validation_error_map", "validation_scatter"]
 
 VALIDATION_METRICS = ("fault_latency_mean", "fault_latency_p99", "mmap_read_rate",
                       "mmap_read_wait_mean", "mmap_write_wait_mean", "writer_latency_mean",

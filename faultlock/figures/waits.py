@@ -19,7 +19,7 @@ from .common import finish, place_legend
 from .data import FigureDataError, base_scenario, describe_selection, methods, select_cell
 from .style import DARK_GREY, context, format_seconds, new_figure, policy_colour, policy_label
 
-__all__ = ["wait_histograms", "DECADE_LABELS", "published_douyin"]
+__all__ = ["DECADE_LABELS", "published_douyin", "wait_histograms"]
 
 DECADE_LABELS = ("<1 µs", "1–10 µs", "10–100 µs", "0.1–1 ms", "1–10 ms", "10–100 ms", "≥100 ms")
 #: the policies the published columns correspond to (kernel.md §1.4: before / after the patch)
