@@ -14,8 +14,10 @@ from typing import Any
 import numpy as np
 import xarray as xr
 from matplotlib.colors import BoundaryNorm, ListedColormap
+from matplotlib.collections import PatchCollection
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
+from matplotlib.ticker import NullLocator
 
 from ..model.scenario import parse_time
 from .common import _FACET_PREFIX, _short_field, finish, level_label, log_edges, place_legend
@@ -206,13 +208,19 @@ def winner_map(data, style: str = "slides", objective: str | None = None,
                     hatch = _HATCHES.get(meaning, _HATCHES["undecided"]) if code < 0 else None
                     if hatch is None or meaning in ("no_data", "none_feasible"):
                         continue
+                    # one collection per hatch and hatch colour (white over dark leaders)
+                    groups: dict[str, list[Rectangle]] = {}
                     for (i, j) in zip(*np.nonzero(w == code)):
                         under = policies[shown[i, j]] if shown[i, j] >= 0 else None
                         edge = "white" if under and _dark(policy_colour(under)) else DARK_GREY
-                        ax.add_patch(Rectangle((x_edges[j], y_edges[i]),
-                                               x_edges[j + 1] - x_edges[j],
-                                               y_edges[i + 1] - y_edges[i], fill=False,
-                                               hatch=hatch, edgecolor=edge, linewidth=0))
+                        groups.setdefault(edge, []).append(Rectangle(
+                            (x_edges[j], y_edges[i]), x_edges[j + 1] - x_edges[j],
+                            y_edges[i + 1] - y_edges[i]))
+                    for edge, cells in groups.items():
+                        hatched = PatchCollection(cells, facecolor="none", edgecolor=edge,
+                                                  hatch=hatch, linewidth=0, zorder=2)
+                        hatched.set_gid(f"hatch-{meaning}")
+                        ax.add_collection(hatched, autolim=False)
                 lw = 0.4 if not st.is_slides else 1.0
                 ax.vlines(x_edges[1:-1], y_edges[0], y_edges[-1], colors="white", linewidth=lw,
                           zorder=3)
@@ -222,6 +230,7 @@ def winner_map(data, style: str = "slides", objective: str | None = None,
                 ax.set_ylim(y_edges[0], y_edges[-1])
                 threads_axis(ax, threads, max_ticks=7)
                 seconds_axis(ax, "y", "mean I/O latency")
+                ax.yaxis.set_minor_locator(NullLocator())   # cells, not a scale, between ticks
                 ax.grid(False)
                 ax.set_xlabel("")
                 ax.set_ylabel("")
