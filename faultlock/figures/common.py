@@ -19,12 +19,13 @@ __all__ = [
     "TITLE_ATTR",
     "caption_of",
     "finish",
+    "fixed_text",
     "level_label",
     "log_edges",
+    "one_cell",
     "place_legend",
     "policy_handles",
     "policy_legend",
-    "fixed_text",
     "subtitle_of",
     "title_of",
 ]
@@ -162,6 +163,29 @@ def fixed_text(ds: xr.Dataset, chosen: dict, preset: str | None = None,
                                  "fixed: " + ", ".join(parts) if parts else "",
                                  f"other fields: the {preset} preset" if preset else "") if x)
     return text
+
+
+def one_cell(ds: xr.Dataset, chosen: dict, base: dict, preset: str | None,
+             solver: str | None = None) -> tuple[bool, str, str]:
+    """What a one-cell figure (histograms, history) shows: ``(is_base, name, subtitle)``.
+
+    ``is_base`` is true when every coordinate chosen from the grid is the base scenario's (so
+    the figure may say "the android_warm_start preset"); ``name`` is ``"the
+    android_warm_start preset"`` or ``"the grid cell nearest the android_warm_start preset"``;
+    ``subtitle`` states the cell and, when it is not the preset, which fields differ.
+    """
+    from .data import describe_cell
+    _, differing = describe_cell(ds, chosen, base, preset)
+    label = f"the {preset} preset" if preset else "the base scenario"
+    cell = fixed_text(ds, chosen).removeprefix("fixed: ")
+    if not differing:
+        subtitle = "; ".join(x for x in (solver or "", label
+                                         + (f" ({cell})" if cell else "")) if x)
+        return True, label, subtitle
+    name = f"the grid cell nearest {label}"
+    subtitle = "; ".join(x for x in (solver or "", f"cell: {cell}" if cell else "",
+                                     f"unlike the preset: {', '.join(differing)}") if x)
+    return False, name, subtitle
 
 
 def _short_field(name: str, value) -> str:

@@ -355,6 +355,12 @@ def matches_base(ds: xr.Dataset, dim: str, index: int, base: Mapping[str, Any],
     return bool(fields) and not differences(fields, base, rtol)
 
 
+#: field names as short as a subtitle needs
+_BRIEF = {"reclaim_rate_cached": "cached reclaim", "reclaim_rate_mapped": "mapped reclaim",
+          "writer_rate": "writers", "writer_vma_share": "VMA share",
+          "writer_fork_share": "fork share", "io_latency": "I/O"}
+
+
 def describe_cell(ds: xr.Dataset, chosen: Mapping[str, Any], base: Mapping[str, Any],
                   preset: str | None) -> tuple[str, list[str]]:
     """Which cell a one-cell figure shows, and how it differs from the base scenario.
@@ -377,8 +383,8 @@ def describe_cell(ds: xr.Dataset, chosen: Mapping[str, Any], base: Mapping[str, 
         fields = level_fields(ds, dim, index) if index is not None else {dim: label}
         for field, here, there in differences(fields, base):
             there_text = format_value(field, there) if there is not None else "not set"
-            differing.append(f"{dim_label(field)} {format_value(field, here)} "
-                             f"({'preset' if preset else 'base'} {there_text})")
+            differing.append(f"{_BRIEF.get(field, dim_label(field))} "
+                             f"{format_value(field, here)} vs {there_text}")
     if not differing:
         return name, []
     return f"the grid cell nearest {name}: {describe_selection(chosen)}", differing

@@ -11,6 +11,7 @@ finds.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -21,7 +22,13 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 from matplotlib.ticker import FixedFormatter, FixedLocator
 
-__all__ = ["TextBox", "drawn_texts", "fit_tick_labels", "text_collisions"]
+__all__ = [
+    "TextBox",
+    "drawn_texts",
+    "fit_tick_labels",
+    "overlapping_pairs",
+    "text_collisions",
+]
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,7 @@ class TextBox:
     text: str
     extent: tuple[float, float, float, float]
     owner: str   # what the text belongs to: "tick", "legend", "title", "label", "text"
+    angle: float = 0.0   # rotation (degrees); the extent is then the rotated text's bounding box
 
     def __str__(self) -> str:
         x0, y0, x1, y1 = self.extent
@@ -59,7 +67,8 @@ def drawn_texts(fig: Figure, draw: bool = True) -> list[TextBox]:
         bbox = text.get_window_extent(renderer)
         if bbox.width <= 0 or bbox.height <= 0:
             return
-        boxes.append(TextBox(text.get_text(), (bbox.x0, bbox.y0, bbox.x1, bbox.y1), owner))
+        boxes.append(TextBox(text.get_text(), (bbox.x0, bbox.y0, bbox.x1, bbox.y1), owner,
+                             float(text.get_rotation())))
 
     for ax in fig.get_axes():
         for axis in (ax.xaxis, ax.yaxis):
@@ -98,6 +107,63 @@ def _titles(ax) -> tuple[Text, ...]:
     return (ax.title, ax._left_title, ax._right_title)
 
 
+def _corners(extent, angle: float) -> np.ndarray:
+    """The four corners of a text turned by ``angle`` degrees whose bounding box is ``extent``
+    (its width and height recovered from the box: W = w cos + h sin, H = w sin + h cos)."""
+    x0, y0, x1, y1 = extent
+    big, tall = x1 - x0, y1 - y0
+    theta = np.radians(angle % 180)
+    c, s = abs(np.cos(theta)), abs(np.sin(theta))
+    det = c * c - s * s
+    if abs(det) < 0.05:        # near 45 degrees the box does not tell: assume a one-line text
+        h = min(big, tall) * 0.3
+        w = (big - h * s) / max(c, 1e-9)
+    else:
+        w, h = (c * big - s * tall) / det, (c * tall - s * big) / det
+    w, h = max(w, 0.0), max(h, 0.0)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    u = np.array([np.cos(theta), np.sin(theta)])
+    v = np.array([-np.sin(theta), np.cos(theta)])
+    return np.array([[cx, cy] + a * w / 2 * u + b * h / 2 * v
+                     for a, b in ((-1, -1), (1, -1), (1, 1), (-1, 1))])
+
+
+def _separated(p: np.ndarray, q: np.ndarray, tolerance: float) -> bool:
+    """Separating-axis test of two convex quadrilaterals (corners in order)."""
+    for poly in (p, q):
+        for k in range(4):
+            edge = poly[(k + 1) % 4] - poly[k]
+            normal = np.array([-edge[1], edge[0]])
+            norm = np.hypot(*normal)
+            if norm == 0:
+                continue
+            normal /= norm
+            a, b = p @ normal, q @ normal
+            if a.max() - b.min() <= tolerance or b.max() - a.min() <= tolerance:
+                return True
+    return False
+
+
+def overlapping_pairs(extents, angles, tolerance: float = 1.0) -> list[tuple[int, int]]:
+    """Index pairs of texts that overlap by more than ``tolerance`` pixels: bounding boxes first,
+    then, for turned texts, their true (rotated) outlines."""
+    if len(extents) < 2:
+        return []
+    e = np.asarray(extents, dtype=float)
+    x0, y0, x1, y1 = (e[:, i] for i in range(4))
+    hit = ((np.minimum(x1[:, None], x1[None, :]) - np.maximum(x0[:, None], x0[None, :])
+            > tolerance)
+           & (np.minimum(y1[:, None], y1[None, :]) - np.maximum(y0[:, None], y0[None, :])
+              > tolerance))
+    pairs = []
+    for i, j in zip(*np.nonzero(np.triu(hit, k=1))):
+        if (angles[i] % 180 or angles[j] % 180) and _separated(
+                _corners(e[i], angles[i]), _corners(e[j], angles[j]), tolerance):
+            continue
+        pairs.append((int(i), int(j)))
+    return pairs
+
+
 def text_collisions(fig: Figure, tolerance: float = 1.0) -> list[str]:
     """What is wrong with the figure's text: pairs of texts that overlap, and texts that reach
     past the figure's edge (by more than ``tolerance`` pixels). Empty when all can be read."""
@@ -109,18 +175,11 @@ def text_collisions(fig: Figure, tolerance: float = 1.0) -> list[str]:
         if x0 < -tolerance or y0 < -tolerance or x1 > width + tolerance \
                 or y1 > height + tolerance:
             problems.append(f"cut off at the edge of the {width}x{height} px figure: {box}")
-    if len(boxes) > 1:
-        e = np.array([b.extent for b in boxes])
-        x0, y0, x1, y1 = (e[:, i] for i in range(4))
-        overlap_x = (np.minimum(x1[:, None], x1[None, :])
-                     - np.maximum(x0[:, None], x0[None, :])) > tolerance
-        overlap_y = (np.minimum(y1[:, None], y1[None, :])
-                     - np.maximum(y0[:, None], y0[None, :])) > tolerance
-        hit = np.triu(overlap_x & overlap_y, k=1)
-        for i, j in zip(*np.nonzero(hit)):
-            if boxes[i].text == boxes[j].text and boxes[i].extent == boxes[j].extent:
-                continue   # the same text drawn twice in one place (e.g. a shared label)
-            problems.append(f"overlap: {boxes[i]} and {boxes[j]}")
+    for i, j in overlapping_pairs([b.extent for b in boxes], [b.angle for b in boxes],
+                                  tolerance):
+        if boxes[i].text == boxes[j].text and boxes[i].extent == boxes[j].extent:
+            continue   # the same text drawn twice in one place (e.g. a shared label)
+        problems.append(f"overlap: {boxes[i]} and {boxes[j]}")
     return problems
 
 
@@ -130,7 +189,7 @@ def _crowded_axes(fig: Figure, pad: float) -> list[Axis]:
     canvas.draw()
     renderer = canvas.get_renderer()
     owners: list[Axis | None] = []
-    extents = []
+    extents, angles = [], []
     for ax in fig.get_axes():
         if not ax.get_visible():
             continue
@@ -142,24 +201,24 @@ def _crowded_axes(fig: Figure, pad: float) -> list[Axis]:
                     b = label.get_window_extent(renderer)
                     # a tick label needs a little air on both sides along its axis
                     grow = pad * label.get_fontsize() * fig.dpi / 72
-                    if axis is ax.xaxis and not label.get_rotation():
+                    angle = label.get_rotation() % 180
+                    if angle:
+                        extents.append((b.x0, b.y0, b.x1, b.y1))
+                    elif axis is ax.xaxis:
                         extents.append((b.x0 - grow / 2, b.y0, b.x1 + grow / 2, b.y1))
                     else:
                         extents.append((b.x0, b.y0 - grow / 4, b.x1, b.y1 + grow / 4))
+                    angles.append(angle)
                     owners.append(axis)
     for box in drawn_texts(fig, draw=False):
         if box.owner != "tick":
             extents.append(box.extent)
+            angles.append(box.angle)
             owners.append(None)
-    if len(extents) < 2:
-        return []
-    e = np.array(extents)
-    x0, y0, x1, y1 = (e[:, i] for i in range(4))
-    hit = ((np.minimum(x1[:, None], x1[None, :]) - np.maximum(x0[:, None], x0[None, :]) > 0)
-           & (np.minimum(y1[:, None], y1[None, :]) - np.maximum(y0[:, None], y0[None, :]) > 0))
-    np.fill_diagonal(hit, False)
+    pairs = overlapping_pairs(extents, angles, tolerance=0.0)
+    hits = sorted({k for pair in pairs for k in pair})
     crowded: list[Axis] = []
-    for i in np.nonzero(hit.any(axis=1))[0]:
+    for i in hits:
         axis = owners[i]
         # shared axes share one Ticker (locator and formatter): thin the group once
         if axis is not None and all(axis.major is not a.major for a in crowded):
@@ -182,7 +241,7 @@ def fit_tick_labels(fig: Figure, pad: float = 0.6, rounds: int = 4) -> None:
         for axis in crowded:
             labels = [t for t in _tick_labels(axis) if t.get_visible() and t.get_text().strip()]
             size = labels[0].get_fontsize() if labels else None
-            if isinstance(axis.get_major_formatter(), FixedFormatter):
+            if _named(axis):
                 turned = any(t.get_rotation() for t in labels)
                 if not turned and axis.axis_name == "x":
                     axis.set_tick_params(labelrotation=35)
@@ -200,6 +259,17 @@ def fit_tick_labels(fig: Figure, pad: float = 0.6, rounds: int = 4) -> None:
             elif size:
                 for sibling in _siblings(axis):
                     sibling.set_tick_params(labelsize=size * 0.85)
+
+
+def _named(axis: Axis) -> bool:
+    """Whether the tick labels are names given with the ticks (``set_xticks(x, labels)``):
+    categories that cannot be dropped, unlike the numbers of a scale."""
+    formatter = axis.get_major_formatter()
+    if isinstance(formatter, FixedFormatter):
+        return True
+    func = getattr(formatter, "func", None)   # matplotlib >= 3.8: a dict behind a FuncFormatter
+    return isinstance(func, functools.partial) and \
+        getattr(func.func, "__name__", "") == "_format_with_dict"
 
 
 def _siblings(axis: Axis) -> list[Axis]:
