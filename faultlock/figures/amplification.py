@@ -270,6 +270,8 @@ def writer_cost(data, style: str = "slides", metric: str = "writer_latency_p99",
                 ax.set_ylabel("")
             if i != len(axes) // 2:
                 ax.set_xlabel("")
+        # one x label centred under the panels (between the middle two of an even number)
+        axes[len(axes) // 2].xaxis.label.set_x(0.5 if len(axes) % 2 else 0.0)
         handles = policy_handles(policies, st, line=False) + method_handles(
             st, analytic=an is not None and metric in an, mc=mc is not None, unstable=unstable,
             band=False)

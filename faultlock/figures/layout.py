@@ -79,7 +79,7 @@ def drawn_texts(fig: Figure, draw: bool = True) -> list[TextBox]:
                 tick_texts.add(id(text))
             continue
         for axis in (ax.xaxis, ax.yaxis):
-            if not axis.get_visible():
+            if not axis.get_visible() or not ax.axison:
                 continue
             for label in _tick_labels(axis):
                 add(label, "tick")
@@ -191,7 +191,7 @@ def _crowded_axes(fig: Figure, pad: float) -> list[Axis]:
     owners: list[Axis | None] = []
     extents, angles = [], []
     for ax in fig.get_axes():
-        if not ax.get_visible():
+        if not ax.get_visible() or not ax.axison:
             continue
         for axis in (ax.xaxis, ax.yaxis):
             if not axis.get_visible():

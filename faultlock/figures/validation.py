@@ -46,6 +46,7 @@ from .style import (
     policy_label,
     seconds_axis,
     threads_axis,
+    wrap_title,
 )
 
 __all__ = ["VALIDATION_METRICS", "paired", "validation_error_map", "validation_scatter"]
@@ -168,8 +169,8 @@ def validation_scatter(data, style: str = "slides", metrics: Sequence[str] | Non
                     bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1.5},
                     zorder=5)
             ax.tick_params(labelsize=st.font_size * (0.7 if st.is_slides else 0.8))
-            ax.set_title(metric_label(metric), fontsize=st.font_size * (0.75 if st.is_slides
-                                                                        else 0.9))
+            ax.set_title(wrap_title(metric_label(metric), st, 30 if st.is_slides else 22),
+                         fontsize=st.font_size * (0.75 if st.is_slides else 0.9))
         for k in range(len(chosen), nrows * ncols):
             axes.flat[k].set_visible(False)
         handles = policy_handles(policies, st, line=False) + [
