@@ -20,10 +20,22 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
 from faultlock import POLICIES
-from faultlock.figures import (FigureDataError, caption_of, history, latency_vs_threads,
-                               main_figures, open_data, refault_amplification, render_all,
-                               title_of, validation_error_map, validation_scatter,
-                               wait_histograms, winner_map, writer_cost)
+from faultlock.figures import (
+    FigureDataError,
+    caption_of,
+    history,
+    latency_vs_threads,
+    main_figures,
+    open_data,
+    refault_amplification,
+    render_all,
+    title_of,
+    validation_error_map,
+    validation_scatter,
+    wait_histograms,
+    winner_map,
+    writer_cost,
+)
 from faultlock.figures.common import subtitle_of
 from faultlock.figures.layout import text_collisions
 from faultlock.figures.style import POLICY_COLOURS, POLICY_MARKERS, STYLES, get_style
@@ -301,7 +313,7 @@ def test_unstable_analytic_values_are_marked_not_drawn():
     for style in STYLES:
         fig = latency_vs_threads(ds, style)
         for ax in fig.axes:
-            low, high = ax.get_ylim()
+            _low, high = ax.get_ylim()
             assert high < 1.0, f"y axis runs to {high} s"
             for line in ax.get_lines():
                 y = np.asarray(line.get_ydata(), dtype=float)
