@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .common import finish, level_label, place_legend, policy_handles
+from .common import finish, fixed_text, level_label, place_legend, policy_handles
 from .data import (
     FigureDataError,
     base_scenario,
@@ -25,6 +25,7 @@ from .data import (
     metric_label,
     metric_unit,
     policies_of,
+    preset_name,
     select_cell,
 )
 from .lines import method_handles, plot_metric
@@ -196,7 +197,7 @@ def refault_amplification(data, style: str = "slides",
                       if labels is not None else "")
                    + ". Markers: Monte Carlo with 95 % intervals; lines: the analytic "
                      "model." + (f" Fixed: {fixed}." if fixed else ""))
-        return finish(fig, st, title, caption)
+        return finish(fig, st, title, caption, subtitle=_subtitle(data, chosen, mc, an))
 
 
 def writer_cost(data, style: str = "slides", metric: str = "writer_latency_p99",
@@ -292,7 +293,15 @@ def writer_cost(data, style: str = "slides", metric: str = "writer_latency_p99",
                    "every VMA; under vma_wait it then waits for the reads of the faults that "
                    "hold a VMA lock, while holding mmap_lock for write." + other
                    + " Lines: the analytic model." + (f" Fixed: {fixed}." if fixed else ""))
-        return finish(fig, st, title, caption)
+        return finish(fig, st, title, caption, subtitle=_subtitle(data, chosen, mc, an))
+
+
+def _subtitle(data, chosen, mc, an) -> str:
+    """The solvers and the fixed conditions, stated on the figure."""
+    full = next(iter(methods(data).values()))
+    solvers = " and ".join(x for x in ("Monte Carlo" if mc is not None else "",
+                                       "analytic model" if an is not None else "") if x)
+    return fixed_text(full, chosen, preset_name(data), solvers)
 
 
 def _pressure_ticks(ds: xr.Dataset, dim: str) -> list[str]:

@@ -23,7 +23,7 @@ from matplotlib.colors import ListedColormap, TwoSlopeNorm
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from .common import finish, log_edges, place_legend, policy_handles
+from .common import finish, fixed_text, log_edges, place_legend, policy_handles
 from .data import (
     FigureDataError,
     base_scenario,
@@ -33,6 +33,7 @@ from .data import (
     metric_label,
     metric_unit,
     policies_of,
+    preset_name,
     select_cell,
 )
 from .style import (
@@ -193,6 +194,7 @@ def validation_error_map(data, style: str = "slides", metric: str = "fault_laten
     """Relative error (analytic / Monte Carlo - 1) of ``metric`` over threads x I/O latency, per
     policy; colours saturate at +-``limit`` (100 %)."""
     mc, an = paired(data)
+    results_full = mc
     for dim in ("threads", "io_latency"):
         if dim not in mc.dims or mc.sizes[dim] < 2:
             raise FigureDataError(f"error map needs a '{dim}' axis with 2 or more values")
@@ -278,7 +280,8 @@ def validation_error_map(data, style: str = "slides", metric: str = "fault_laten
                    f"+-{100 * limit:.0f} %. Dots mark cells where the analytic value lies inside "
                    "the Monte Carlo 95 % interval; grey cells are unstable (inf) in "
                    "one of the solvers." + (f" Fixed: {fixed}." if fixed else ""))
-        return finish(fig, st, title, caption)
+        return finish(fig, st, title, caption,
+                      subtitle=fixed_text(results_full, chosen, preset_name(data)))
 
 
 def _sparse_decades(ax):
