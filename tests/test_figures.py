@@ -20,11 +20,26 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
 from faultlock import POLICIES
-from faultlock.figures import (FigureDataError, caption_of, history, latency_vs_threads,
-                               main_figures, open_data, refault_amplification, render_all,
-                               title_of, validation_error_map, validation_scatter,
-                               wait_histograms, winner_map, writer_cost)
+from faultlock.figures import (
+    FigureDataError,
+    caption_of,
+    history,
+    latency_vs_threads,
+    main_figures,
+    open_data,
+    refault_amplification,
+    render_all,
+    title_of,
+    validation_error_map,
+    validation_scatter,
+    wait_histograms,
+    winner_map,
+    writer_cost,
+)
+from faultlock.figures.common import subtitle_of
+from faultlock.figures.layout import text_collisions
 from faultlock.figures.style import POLICY_COLOURS, POLICY_MARKERS, STYLES, get_style
+from faultlock.figures.winners import FACET_LABEL_GID
 from faultlock.sweeps import run_sweep
 
 # Every axis the figures use, both solvers, every policy; runs of a few hundred faults.
@@ -58,6 +73,28 @@ chunk_cells = 6
 chunk_cells = 24
 """
 
+# The android_warm_start preset itself (the conditions of Douyin's numbers), very short runs.
+PRESET_ONLY = """
+description = "figure tests: the android_warm_start preset, both solvers, very short runs"
+method = "both"
+policies = "all"
+seed = 7
+
+[base]
+preset = "android_warm_start"
+
+[grid]
+threads = [300]
+
+[mc]
+operations = 300
+batches = 5
+chunk_cells = 1
+
+[analytic]
+chunk_cells = 1
+"""
+
 FIGURE_FUNCTIONS = {
     "winner_map": winner_map,
     "latency_vs_threads": latency_vs_threads,
@@ -78,7 +115,16 @@ def stores(tmp_path_factory):
     spec.write_text(TINY_ALL_AXES)
     run_sweep(spec, root / "all_axes.zarr", workers=0, progress=False)
     run_sweep("smoke", root / "smoke.zarr", workers=0, progress=False)
-    return {"all_axes": root / "all_axes.zarr", "smoke": root / "smoke.zarr"}
+    preset = root / "preset.toml"
+    preset.write_text(PRESET_ONLY)
+    run_sweep(preset, root / "preset.zarr", workers=0, progress=False)
+    return {"all_axes": root / "all_axes.zarr", "smoke": root / "smoke.zarr",
+            "preset": root / "preset.zarr"}
+
+
+@pytest.fixture(scope="session")
+def preset_store(stores):
+    return open_data(stores["preset"])
 
 
 @pytest.fixture(scope="session")
@@ -130,10 +176,16 @@ def check_figure(fig: Figure, policies, style: str) -> None:
     for ax in panels:
         assert has_data(ax), f"empty panel: {ax.get_title()!r}"
     xlabels = [ax.get_xlabel() for ax in panels if ax.get_xlabel()]
-    ylabels = [ax.get_ylabel() for ax in panels if ax.get_ylabel()]
+    ylabels = [ax.get_ylabel() for ax in panels if ax.get_ylabel()
+               and ax.yaxis.label.get_gid() != FACET_LABEL_GID]     # row facets: level names
+    sup = getattr(fig, "_supylabel", None)
+    if sup is not None and sup.get_text():
+        ylabels.append(sup.get_text())
     assert xlabels and ylabels, "axes without labels"
     for label in xlabels + ylabels:
         assert UNIT.search(label), f"axis label without a unit in parentheses: {label!r}"
+    problems = text_collisions(fig)
+    assert not problems, "text that cannot be read:\n" + "\n".join(problems[:10])
     width, height = fig.get_size_inches()
     if style == "slides":
         assert abs(width / height - 16 / 9) < 0.01
@@ -175,8 +227,9 @@ def test_winner_map_hatches_undecided_cells_and_marks_every_objective(all_axes):
     tree_mc = all_axes["mc"].to_dataset()
     undecided = int((tree_mc["winner_fault_p99"] == -1).sum())
     fig = winner_map(all_axes, "slides", objective="fault_p99", method="mc")
-    hatched = [p for ax in fig.axes for p in ax.patches if p.get_hatch()]
-    assert len(hatched) == undecided
+    hatched = sum(len(c.get_paths()) for ax in fig.axes for c in ax.collections
+                  if c.get_hatch())
+    assert hatched == undecided
     assert any("undecided" in t for t in legend_texts(fig))
     fig = winner_map(all_axes, "paper", objective="jank", method="analytic")
     assert "analytic" in caption_of(fig)
@@ -199,11 +252,96 @@ def test_the_same_policy_has_the_same_colour_in_every_figure(all_axes):
     assert all(len(c) == 1 for c in colours.values()) and len(colours) == len(POLICIES)
 
 
-def test_published_douyin_numbers_are_drawn_beside_their_policies(all_axes):
+def stars_of(fig):
+    return [line for ax in fig.axes for line in ax.get_lines() if line.get_marker() == "*"]
+
+
+def test_douyin_numbers_only_beside_the_cell_they_were_measured_in(all_axes, preset_store):
+    """Douyin's published waits are for the android_warm_start preset: beside the model at that
+    preset (read and write panels x mainline before, vma_retry after), and left out, with the
+    reason on the figure, for a grid cell that is not the preset (1-16 threads here, not 300)."""
+    fig = wait_histograms(preset_store, "slides")
+    assert len(stars_of(fig)) == 4
+    assert "at the android_warm_start preset" in title_of(fig)
     fig = wait_histograms(all_axes, "slides")
-    stars = [line for ax in fig.axes for line in ax.get_lines() if line.get_marker() == "*"]
-    assert len(stars) == 4      # read and write panels x (mainline before, vma_retry after)
-    assert "Douyin" in caption_of(fig)
+    assert stars_of(fig) == []
+    assert "nearest the android_warm_start preset" in title_of(fig)
+    assert "threads 16 vs 300" in subtitle_of(fig) and "not shown" in subtitle_of(fig)
+    assert len(stars_of(wait_histograms(all_axes, "paper", published=True))) == 4
+
+
+def test_history_names_the_cell_it_shows(all_axes, preset_store):
+    assert "History: the android_warm_start preset" in title_of(history(preset_store, "paper"))
+    fig = history(all_axes, "paper", select={"threads": 4})
+    assert "the grid cell nearest the android_warm_start preset" in title_of(fig)
+    assert "threads 4 vs 300" in subtitle_of(fig)
+
+
+def test_winner_map_star_only_in_the_panel_holding_the_base_scenario(all_axes):
+    """The tiny store holds neither the preset's 300 threads nor its reclaim rates (525/s,
+    0.5/s): no star, and the subtitle says why; a map whose levels hold it has one star."""
+    def stars(fig):
+        return [ax for ax in fig.axes for line in ax.get_lines() if line.get_marker() == "*"]
+    fig = winner_map(all_axes, "slides", objective="fault_p99", method="analytic")
+    assert stars(fig) == [] and "no star" not in subtitle_of(fig) \
+        and "lies outside the threads x I/O latency range" in subtitle_of(fig)
+    tree = all_axes.copy()
+    base = dict(tree.attrs["base_scenario"])
+    base.update(reclaim_rate_cached=5000.0, reclaim_rate_mapped=50.0, writer_rate=350.0,
+                writer_fork_share=0.3, threads=8, io_latency=1e-3)
+    tree.attrs["base_scenario"] = base
+    fig = winner_map(tree, "paper", objective="fault_p99", method="analytic")
+    starred = stars(fig)
+    # row severe (2nd), column forks (2nd) of the 2 x 2 grid
+    assert len(starred) == 1 and starred[0] is fig.axes[3]
+    assert "severe" in fig.axes[2].get_ylabel() and "forks" in fig.axes[1].get_title()
+
+
+def test_unstable_analytic_values_are_marked_not_drawn():
+    """An analytic curve that is unstable past 64 threads and absurd (1e5 s, 'stable') at 128
+    is drawn only where it is stable and below the ceiling; the y axis stays near the data."""
+    import xarray as xr
+    threads = np.array([1, 2, 4, 8, 16, 32, 64, 128, 256])
+    p99 = np.array([1e-3, 1.1e-3, 1.2e-3, 1.5e-3, 2e-3, 3e-3, 5e-3, 1e5, np.inf])
+    stable = np.array([True] * 8 + [False])
+    ds = xr.Dataset(
+        {"fault_latency_p50": (("threads", "policy"), np.c_[p99 / 3, p99 / 3]),
+         "fault_latency_p99": (("threads", "policy"), np.c_[p99, p99 * 0.9]),
+         "stable": (("threads", "policy"), np.c_[stable, stable])},
+        coords={"threads": threads, "policy": ["mainline", "vma_retry"]},
+        attrs={"solver": "analytic"})
+    for style in STYLES:
+        fig = latency_vs_threads(ds, style)
+        for ax in fig.axes:
+            _low, high = ax.get_ylim()
+            assert high < 1.0, f"y axis runs to {high} s"
+            for line in ax.get_lines():
+                y = np.asarray(line.get_ydata(), dtype=float)
+                if line.get_linestyle() == "-" and y.size == threads.size:
+                    assert np.isnan(y[-2:]).all() and np.isfinite(y[:-2]).all()
+        triangles = [line for ax in fig.axes for line in ax.get_lines()
+                     if line.get_marker() == "^"]
+        assert triangles, "unstable and off-scale points are marked"
+        assert "unstable" in caption_of(fig) and "above 10" in caption_of(fig)
+
+
+def test_text_checker_finds_overlaps_and_cut_off_text():
+    """The checker itself: two texts on one spot overlap; turned labels a strip apart do not;
+    text past the right edge is cut off."""
+    def fig_with(*texts, layout="constrained"):
+        fig = Figure(figsize=(3, 2), layout=layout)   # constrained layout makes room for text
+        ax = fig.subplots()
+        ax.set_axis_off()
+        for x, text, angle in texts:
+            ax.text(x, 0.5, text, rotation=angle)
+        return fig
+    assert any("overlap" in p for p in text_collisions(
+        fig_with((0.3, "hello world", 0), (0.32, "other text", 0))))
+    assert text_collisions(fig_with((0.1, "hello world", 35), (0.3, "other text", 35))) == []
+    assert any("overlap" in p for p in text_collisions(
+        fig_with((0.1, "hello world", 35), (0.13, "other text", 35))))
+    assert any("cut off" in p for p in text_collisions(
+        fig_with((0.9, "runs past the right edge", 0), layout=None)))
 
 
 def test_bad_input_is_a_clear_error(all_axes):

@@ -34,7 +34,25 @@ from .validation import validation_error_map, validation_scatter
 from .waits import wait_histograms
 from .winners import winner_map
 
-__all__ = ["winner_map", "latency_vs_threads", "wait_histograms", "refault_amplification",
-           "writer_cost", "validation_scatter", "validation_error_map", "history", "render_all",
-           "main_figures", "caption_of", "title_of", "FigureDataError", "open_data", "combine",
-           "FIGURES", "RenderReport", "STYLES", "POLICY_COLOURS", "POLICY_MARKERS"]
+__all__ = [
+           "FIGURES",
+           "POLICY_COLOURS",
+           "POLICY_MARKERS",
+           "STYLES",
+           "FigureDataError",
+           "RenderReport",
+           "caption_of",
+           "combine",
+           "history",
+           "latency_vs_threads",
+           "main_figures",
+           "open_data",
+           "refault_amplification",
+           "render_all",
+           "title_of",
+           "validation_error_map",
+           "validation_scatter",
+           "wait_histograms",
+           "winner_map",
+           "writer_cost",
+]

@@ -15,13 +15,23 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .common import finish, place_legend, level_label, policy_handles
-from .data import (FigureDataError, base_scenario, describe_selection, dim_label, methods,
-                   metric_label, metric_unit, policies_of, select_cell)
+from .common import finish, fixed_text, level_label, place_legend, policy_handles
+from .data import (
+    FigureDataError,
+    base_scenario,
+    describe_selection,
+    dim_label,
+    methods,
+    metric_label,
+    metric_unit,
+    policies_of,
+    preset_name,
+    select_cell,
+)
 from .lines import method_handles, plot_metric
 from .style import context, format_seconds, new_figure, plain_numbers, seconds_axis
 
-__all__ = ["refault_amplification", "writer_cost", "pressure_axis", "fork_axis"]
+__all__ = ["fork_axis", "pressure_axis", "refault_amplification", "writer_cost"]
 
 _PRESSURE_FIELDS = ("reclaim_rate_cached", "reclaim_rate_mapped")
 
@@ -120,7 +130,7 @@ def refault_amplification(data, style: str = "slides",
         ``reclaim_rate_cached`` / ``reclaim_rate_mapped`` axis)
     select : positions of the other axes (default: closest to the base scenario)
     """
-    sliced, axis, chosen, base = _prepare(data, pressure_axis, (), select,
+    sliced, axis, chosen, _base = _prepare(data, pressure_axis, (), select,
                                           "refault amplification needs a memory-pressure axis")
     sliced = {m: _with_reads_per_fault(ds) for m, ds in sliced.items()}
     policies = policies_of(sliced)
@@ -187,7 +197,7 @@ def refault_amplification(data, style: str = "slides",
                       if labels is not None else "")
                    + ". Markers: Monte Carlo with 95 % intervals; lines: the analytic "
                      "model." + (f" Fixed: {fixed}." if fixed else ""))
-        return finish(fig, st, title, caption)
+        return finish(fig, st, title, caption, subtitle=_subtitle(data, chosen, mc, an))
 
 
 def writer_cost(data, style: str = "slides", metric: str = "writer_latency_p99",
@@ -200,7 +210,7 @@ def writer_cost(data, style: str = "slides", metric: str = "writer_latency_p99",
     data : Dataset or DataTree with a ``writer_fork_share`` axis, or a levels axis (e.g.
         ``writer_load``) whose levels set different ``writer_fork_share`` values
     """
-    sliced, axis, chosen, base = _prepare(data, fork_axis, ("io_latency",), select,
+    sliced, axis, chosen, _base = _prepare(data, fork_axis, ("io_latency",), select,
                                           "writer cost needs an axis along which "
                                           "writer_fork_share varies")
     policies = policies_of(sliced)
@@ -261,6 +271,8 @@ def writer_cost(data, style: str = "slides", metric: str = "writer_latency_p99",
                 ax.set_ylabel("")
             if i != len(axes) // 2:
                 ax.set_xlabel("")
+        # one x label centred under the panels (between the middle two of an even number)
+        axes[len(axes) // 2].xaxis.label.set_x(0.5 if len(axes) % 2 else 0.0)
         handles = policy_handles(policies, st, line=False) + method_handles(
             st, analytic=an is not None and metric in an, mc=mc is not None, unstable=unstable,
             band=False)
@@ -281,7 +293,15 @@ def writer_cost(data, style: str = "slides", metric: str = "writer_latency_p99",
                    "every VMA; under vma_wait it then waits for the reads of the faults that "
                    "hold a VMA lock, while holding mmap_lock for write." + other
                    + " Lines: the analytic model." + (f" Fixed: {fixed}." if fixed else ""))
-        return finish(fig, st, title, caption)
+        return finish(fig, st, title, caption, subtitle=_subtitle(data, chosen, mc, an))
+
+
+def _subtitle(data, chosen, mc, an) -> str:
+    """The solvers and the fixed conditions, stated on the figure."""
+    full = next(iter(methods(data).values()))
+    solvers = " and ".join(x for x in ("Monte Carlo" if mc is not None else "",
+                                       "analytic model" if an is not None else "") if x)
+    return fixed_text(full, chosen, preset_name(data), solvers)
 
 
 def _pressure_ticks(ds: xr.Dataset, dim: str) -> list[str]:

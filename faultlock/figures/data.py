@@ -27,10 +27,30 @@ import xarray as xr
 from ..model import metrics
 from ..model.scenario import Scenario
 
-__all__ = ["FigureDataError", "methods", "open_data", "combine", "base_scenario", "select_cell",
-           "grid_dims", "metric_label", "metric_unit", "dim_label", "format_value",
-           "describe_selection", "policies_of", "finite", "NON_GRID_DIMS", "METRIC_LABELS",
-           "spec_description"]
+__all__ = [
+    "METRIC_LABELS",
+    "NON_GRID_DIMS",
+    "FigureDataError",
+    "base_scenario",
+    "combine",
+    "describe_cell",
+    "describe_selection",
+    "differences",
+    "dim_label",
+    "finite",
+    "format_value",
+    "grid_dims",
+    "level_fields",
+    "matches_base",
+    "methods",
+    "metric_label",
+    "metric_unit",
+    "open_data",
+    "policies_of",
+    "preset_name",
+    "select_cell",
+    "spec_description",
+]
 
 #: dimensions that are not parameter axes
 NON_GRID_DIMS = ("policy", *metrics.BINS, "seed_word", "method", "source")
@@ -276,6 +296,99 @@ def select_cell(ds: xr.Dataset, keep: tuple[str, ...] = (), select: Mapping[str,
         chosen[dim] = values[index].item() if hasattr(values[index], "item") else values[index]
         ds = ds.isel({dim: index})
     return ds, chosen
+
+
+def preset_name(data) -> str | None:
+    """The preset the data starts from (a sweep spec's ``[base] preset``), or None."""
+    attrs = dict(data.attrs) if hasattr(data, "attrs") else {}
+    spec = attrs.get("spec")
+    if isinstance(spec, Mapping):
+        base = spec.get("base")
+        if isinstance(base, Mapping) and base.get("preset"):
+            return str(base["preset"])
+    text = attrs.get("spec_text")
+    if isinstance(text, str):
+        import re
+        found = re.search(r'^\s*preset\s*=\s*"([^"]+)"', text, re.MULTILINE)
+        if found:
+            return found.group(1)
+    preset = attrs.get("preset")
+    return str(preset) if preset else None
+
+
+def level_fields(ds: xr.Dataset, dim: str, index: int) -> dict[str, Any]:
+    """The Scenario fields a position along ``dim`` sets: ``{dim: value}`` on a numeric axis, the
+    level's field coordinates (``reclaim_rate_cached`` ...) on a named-levels axis."""
+    values = ds[dim].values
+    if values.dtype.kind in "iuf":
+        v = values[index]
+        return {dim: v.item() if hasattr(v, "item") else v}
+    out = {}
+    for name in ds.coords:
+        if name != dim and ds[name].dims == (dim,) and name in Scenario.FIELDS:
+            v = ds[name].values[index]
+            out[str(name)] = v.item() if hasattr(v, "item") else v
+    return out
+
+
+def _same(a: Any, b: Any, rtol: float) -> bool:
+    if isinstance(a, (int, float, np.number)) and isinstance(b, (int, float, np.number)):
+        return bool(np.isclose(float(a), float(b), rtol=rtol, atol=0.0))
+    return str(a) == str(b)
+
+
+def differences(fields: Mapping[str, Any], base: Mapping[str, Any],
+                rtol: float = 0.01) -> list[tuple[str, Any, Any]]:
+    """``(field, value here, base value)`` for each field that differs from the base scenario
+    (relative tolerance ``rtol``); a field the base does not record counts as different."""
+    out = []
+    for name, value in fields.items():
+        if name not in base or not _same(value, base[name], rtol):
+            out.append((name, value, base.get(name)))
+    return out
+
+
+def matches_base(ds: xr.Dataset, dim: str, index: int, base: Mapping[str, Any],
+                 rtol: float = 0.01) -> bool:
+    """Whether the position ``index`` along ``dim`` is the base scenario's (every field it sets
+    equal to the base's within ``rtol``). A named level that sets no recorded field: False."""
+    fields = level_fields(ds, dim, index)
+    return bool(fields) and not differences(fields, base, rtol)
+
+
+#: field names as short as a subtitle needs
+_BRIEF = {"reclaim_rate_cached": "cached reclaim", "reclaim_rate_mapped": "mapped reclaim",
+          "writer_rate": "writers", "writer_vma_share": "VMA share",
+          "writer_fork_share": "fork share", "io_latency": "I/O"}
+
+
+def describe_cell(ds: xr.Dataset, chosen: Mapping[str, Any], base: Mapping[str, Any],
+                  preset: str | None) -> tuple[str, list[str]]:
+    """Which cell a one-cell figure shows, and how it differs from the base scenario.
+
+    Returns ``(what, differing)``: ``what`` is ``"the android_warm_start preset"`` when every
+    chosen coordinate is the base scenario's, else ``"the grid cell nearest the
+    android_warm_start preset: threads 256, ..."``; ``differing`` lists ``"threads 256 (preset
+    300)"`` for every field that is not the preset's.
+    """
+    name = f"the {preset} preset" if preset else "the base scenario"
+    differing = []
+    for dim, label in chosen.items():
+        if dim in ds.dims and ds[dim].dtype.kind in "iuf":
+            index = int(np.argmin(np.abs(np.asarray(ds[dim].values, dtype=float)
+                                         - float(label))))
+        elif dim in ds.dims:
+            index = [str(v) for v in ds[dim].values].index(str(label))
+        else:
+            index = None
+        fields = level_fields(ds, dim, index) if index is not None else {dim: label}
+        for field, here, there in differences(fields, base):
+            there_text = format_value(field, there) if there is not None else "not set"
+            differing.append(f"{_BRIEF.get(field, dim_label(field))} "
+                             f"{format_value(field, here)} vs {there_text}")
+    if not differing:
+        return name, []
+    return f"the grid cell nearest {name}: {describe_selection(chosen)}", differing
 
 
 def describe_selection(chosen: Mapping[str, Any], ds: xr.Dataset | None = None) -> str:

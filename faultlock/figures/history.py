@@ -15,13 +15,28 @@ from matplotlib.lines import Line2D
 
 from ..model.policies import POLICIES
 from .amplification import _with_reads_per_fault
-from .common import finish, place_legend, policy_handles
-from .data import (FigureDataError, base_scenario, describe_selection, methods, metric_label,
-                   metric_unit, select_cell)
-from .style import (DARK_GREY, context, new_figure, plain_numbers, policy_colour,
-                    policy_label, seconds_axis, share_axis)
+from .common import finish, one_cell, place_legend, policy_handles
+from .data import (
+    FigureDataError,
+    base_scenario,
+    methods,
+    metric_label,
+    metric_unit,
+    preset_name,
+    select_cell,
+)
+from .style import (
+    DARK_GREY,
+    context,
+    new_figure,
+    plain_numbers,
+    policy_colour,
+    policy_label,
+    seconds_axis,
+    share_axis,
+)
 
-__all__ = ["history", "HISTORY_METRICS"]
+__all__ = ["HISTORY_METRICS", "history"]
 
 HISTORY_METRICS = ("fault_latency_p99", "jank_share", "mmap_read_rate", "mmap_read_wait_mean",
                    "writer_latency_p99", "reads_per_fault")
@@ -50,7 +65,11 @@ def history(data, style: str = "slides", metrics: Sequence[str] = HISTORY_METRIC
         raise FigureDataError(f"history: none of {list(metrics)} in the data")
     names = {str(p) for ds in cells.values() for p in ds["policy"].values}
     policies = [p for p in POLICIES if p in names] + sorted(names - set(POLICIES))
-    preset = preset or _preset_name(data)
+    preset = preset or preset_name(data)
+    full = next(iter(results.values()))
+    solvers = " and ".join(x for x in ("Monte Carlo" if "mc" in cells else "",
+                                       "analytic model" if "analytic" in cells else "") if x)
+    _is_base, name, subtitle = one_cell(full, chosen, base, preset, solvers)
     with context(style) as st:
         ncols = 3 if st.is_slides else 2
         nrows = int(np.ceil(len(present) / ncols))
@@ -65,7 +84,7 @@ def history(data, style: str = "slides", metrics: Sequence[str] = HISTORY_METRIC
             for i, policy in enumerate(policies):
                 colour = policy_colour(policy)
                 if mc is not None and metric in mc and policy in mc["policy"].values:
-                    y = float(mc[metric].sel(policy=policy))
+                    y = _stable_value(mc, metric, policy)
                     h = float(mc[f"{metric}_ci"].sel(policy=policy)) \
                         if f"{metric}_ci" in mc else 0.0
                     h = h if np.isfinite(h) else 0.0
@@ -81,7 +100,7 @@ def history(data, style: str = "slides", metrics: Sequence[str] = HISTORY_METRIC
                                     ha="center", va="top", rotation=90, color=colour,
                                     fontsize=st.font_size * 0.6)
                 if an is not None and metric in an and policy in an["policy"].values:
-                    ya = float(an[metric].sel(policy=policy))
+                    ya = _stable_value(an, metric, policy)
                     if np.isfinite(ya):
                         ax.plot([i - 0.32, i + 0.32], [ya, ya], color="black",
                                 linewidth=st.line_width * 0.8, zorder=4)
@@ -105,7 +124,8 @@ def history(data, style: str = "slides", metrics: Sequence[str] = HISTORY_METRIC
                         max(positive) / min(positive) > 30:
                     ax.set_yscale("log")
                 plain_numbers(ax, "y")
-                ax.set_ylabel(f"{_word(metric)} ({unit})")
+                short = {"acquisitions/s": "1/s", "reads/s": "1/s", "faults/s": "1/s"}
+                ax.set_ylabel(f"{_word(metric)} ({short.get(unit, unit)})")
             ax.set_title(_short(metric), fontsize=st.font_size * (0.8 if st.is_slides else 0.9))
             ax.grid(axis="x", visible=False)
             ax.set_xlim(-0.6, len(policies) - 0.4)
@@ -124,16 +144,23 @@ def history(data, style: str = "slides", metrics: Sequence[str] = HISTORY_METRIC
             extra.append(Line2D([], [], color="black", linestyle="-", linewidth=st.line_width,
                                 label="analytic model"))
         place_legend(fig, policy_handles(policies, st, line=False) + extra, st, ncol=3)
-        where = describe_selection(chosen)
-        name = f"the {preset} preset" if preset else "one workload"
         title = f"History: {name} under every policy, from legacy_hold to the proposals"
         caption = (f"{title}. Policies in kernel order (legacy_hold before 2.6.36, legacy_retry "
                    "2.6.36 to 6.3, mainline today, then the proposals). "
-                   + (f"Cell: {where}. " if where else "")
+                   + subtitle.replace("\n", "; ") + ". "
                    + "Markers: Monte Carlo with 95 % intervals; black bars: the analytic model"
                    + ("; \u221e: the analytic model has no steady state there (unstable)."
                       if analytic_inf else "."))
-        return finish(fig, st, title, caption)
+        return finish(fig, st, title, caption, subtitle=subtitle)
+
+
+def _stable_value(ds, metric: str, policy: str) -> float:
+    """The policy's value, or inf where the solver found no steady state (``stable`` false):
+    a number from past capacity is not drawn."""
+    value = float(ds[metric].sel(policy=policy))
+    if "stable" in ds and not bool(ds["stable"].sel(policy=policy)) and not np.isnan(value):
+        return float("inf")
+    return value
 
 
 def _word(metric: str) -> str:
@@ -160,19 +187,3 @@ def _short(metric: str) -> str:
 def _marker(policy: str) -> str:
     from .style import POLICY_MARKERS
     return POLICY_MARKERS.get(policy, "o")
-
-
-def _preset_name(data) -> str | None:
-    attrs = dict(data.attrs) if hasattr(data, "attrs") else {}
-    spec = attrs.get("spec")
-    if isinstance(spec, Mapping):
-        base = spec.get("base")
-        if isinstance(base, Mapping) and base.get("preset"):
-            return str(base["preset"])
-    text = attrs.get("spec_text")
-    if isinstance(text, str):
-        import re
-        found = re.search(r'^\s*preset\s*=\s*"([^"]+)"', text, re.M)
-        if found:
-            return found.group(1)
-    return attrs.get("preset")

@@ -9,10 +9,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .common import finish, place_legend, policy_handles
-from .data import (FigureDataError, base_scenario, describe_selection, methods, metric_label,
-                   policies_of, select_cell)
-from .lines import method_handles, plot_metric
+from .common import finish, fixed_text, place_legend, policy_handles
+from .data import (
+    FigureDataError,
+    base_scenario,
+    describe_selection,
+    methods,
+    metric_label,
+    policies_of,
+    preset_name,
+    select_cell,
+)
+from .lines import fit_y_limits, method_handles, plot_metric
 from .style import DARK_GREY, context, format_seconds, new_figure, seconds_axis, threads_axis
 
 __all__ = ["latency_vs_threads"]
@@ -22,7 +30,7 @@ _JANK_DEFAULT = 1 / 60
 
 def latency_vs_threads(data, style: str = "slides",
                        metrics: Sequence[str] = ("fault_latency_p50", "fault_latency_p99"),
-                       select: Mapping[str, Any] | None = None):
+                       select: Mapping[str, Any] | None = None, ceiling: float = 10.0):
     """Fault latency quantiles against threads (log2), one panel per quantile.
 
     Parameters
@@ -31,9 +39,12 @@ def latency_vs_threads(data, style: str = "slides",
     style : ``"slides"`` or ``"paper"``
     metrics : the latency metrics, one panel each
     select : positions of the other axes (by label; default: closest to the base scenario)
+    ceiling : analytic values above this many seconds are marked at the top edge, not drawn
+        (near saturation the analytic model can give stable but absurd latencies: 1e5 s)
     """
     results = methods(data)
     base = base_scenario(data)
+    full = next(iter(results.values()), None)
     sliced, chosen = {}, {}
     for m, ds in results.items():
         if "threads" not in ds.dims or ds.sizes["threads"] < 2:
@@ -52,12 +63,15 @@ def latency_vs_threads(data, style: str = "slides",
     with context(style) as st:
         fig = new_figure(st, height=None if st.is_slides else 2.9)
         axes = fig.subplots(1, len(metrics), sharey=True, squeeze=False)[0]
-        unstable = False
+        unstable = off_scale = False
         missing_analytic = []
+        values = []
         for ax, metric in zip(axes, metrics):
             ax.set_yscale("log")
-            drawn = plot_metric(ax, st, "threads", metric, policies, mc, an)
+            drawn = plot_metric(ax, st, "threads", metric, policies, mc, an, ceiling=ceiling)
             unstable |= drawn["unstable"] > 0
+            off_scale |= drawn["off_scale"] > 0
+            values += drawn["values"]
             if an is not None and metric not in an:
                 missing_analytic.append(metric)
             ax.axhline(jank, color=DARK_GREY, linestyle="--", linewidth=st.line_width * 0.7,
@@ -67,16 +81,19 @@ def latency_vs_threads(data, style: str = "slides",
                         textcoords="offset points", va="bottom", ha="left", color=DARK_GREY,
                         fontsize=st.font_size * 0.75)
             threads_axis(ax, threads, max_ticks=7 if st.is_slides else 5)
-            seconds_axis(ax, "y", "fault latency")
             ax.set_title(metric_label(metric))
             if drawn["mc"] + drawn["analytic"] == 0:
                 raise FigureDataError(f"{metric}: no finite value for any policy")
-        lo, hi = axes[0].get_ylim()
-        axes[0].set_ylim(lo, max(hi, jank * 2.5))
+        # limits from what is drawn (stable, finite, under the ceiling) and the jank line
+        fit_y_limits(axes[0], values, log=True, extra=(jank,),
+                     headroom=0.12 if unstable or off_scale else 0.0)
+        for ax in axes:
+            seconds_axis(ax, "y", "fault latency")
         for ax in axes[1:]:
             ax.set_ylabel("")
         extra = method_handles(st, analytic=an is not None and len(missing_analytic)
-                               < len(metrics), mc=mc is not None, unstable=unstable)
+                               < len(metrics), mc=mc is not None, unstable=unstable,
+                               off_scale=ceiling if off_scale else None)
         handles = policy_handles(policies, st, line=False) + extra
         place_legend(fig, handles, st, title="policy", ncol=3)
         fixed = describe_selection(chosen)
@@ -92,9 +109,14 @@ def latency_vs_threads(data, style: str = "slides",
         caption = (f"{title}. " + _upper_first("; ".join(sources)) + ". "
                    + f"The dashed line is the jank threshold ({format_seconds(jank)}, one frame)."
                    + (f" Fixed: {fixed}." if fixed else "")
-                   + (" Triangles at the top: unstable (a lock or the device past capacity, no "
-                      "steady state)." if unstable else ""))
-        return finish(fig, st, title, caption)
+                   + (" Filled triangles at the top: unstable, no steady state (a lock or the "
+                      "device past capacity); no line is drawn there." if unstable else "")
+                   + (f" Open triangles: the analytic value is above {format_seconds(ceiling)} "
+                      "(off the axis)." if off_scale else ""))
+        solvers = " and ".join(x for x in ("Monte Carlo" if mc is not None else "",
+                                           "analytic model" if an is not None else "") if x)
+        subtitle = fixed_text(full, chosen, preset_name(data), solvers)
+        return finish(fig, st, title, caption, subtitle=subtitle)
 
 
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
 from .amplification import refault_amplification, writer_cost
 from .common import caption_of, title_of
 from .data import FigureDataError, open_data
@@ -28,7 +27,7 @@ from .validation import validation_error_map, validation_scatter
 from .waits import wait_histograms
 from .winners import objectives_of, winner_map
 
-__all__ = ["FIGURES", "render_all", "main_figures", "RenderReport", "figure_specs"]
+__all__ = ["FIGURES", "RenderReport", "figure_specs", "main_figures", "render_all"]
 
 
 @dataclass(frozen=True)

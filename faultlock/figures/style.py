@@ -28,11 +28,29 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-__all__ = ["STYLES", "Style", "POLICY_COLOURS", "POLICY_MARKERS", "POLICY_LABELS", "GREY",
-           "DARK_GREY", "UNDECIDED_HATCH", "get_style", "context", "plain_numbers", "new_figure",
-           "policy_style",
-           "policy_colour", "policy_label", "seconds_axis", "threads_axis", "share_axis",
-           "log_axis", "format_seconds", "UNIT_LABELS"]
+__all__ = [
+    "DARK_GREY",
+    "GREY",
+    "POLICY_COLOURS",
+    "POLICY_LABELS",
+    "POLICY_MARKERS",
+    "STYLES",
+    "UNDECIDED_HATCH",
+    "UNIT_LABELS",
+    "Style",
+    "context",
+    "format_seconds",
+    "get_style",
+    "log_axis",
+    "new_figure",
+    "plain_numbers",
+    "policy_colour",
+    "policy_label",
+    "policy_style",
+    "seconds_axis",
+    "share_axis",
+    "threads_axis",
+]
 
 # Paul Tol, "muted" (https://personal.sron.nl/~pault/#sec:qualitative)
 _TOL_MUTED = {
@@ -175,11 +193,13 @@ def new_figure(style: Style, height: float | None = None, width: float | None = 
     return Figure(figsize=size, layout="constrained")
 
 
-def wrap_title(text: str, style: Style) -> str:
-    """Break a long title into lines of at most ``style.max_title_chars`` characters."""
+def wrap_title(text: str, style: Style, chars: int | None = None) -> str:
+    """Break a long title into lines of at most ``chars`` (``style.max_title_chars``)
+    characters; line breaks already in the text are kept."""
     import textwrap
-    return "\n".join(textwrap.wrap(text, style.max_title_chars, break_on_hyphens=False)) \
-        if text else text
+    width = chars or style.max_title_chars
+    return "\n".join(line for part in text.split("\n")
+                     for line in (textwrap.wrap(part, width, break_on_hyphens=False) or [""]))
 
 
 # ---- axes with units ------------------------------------------------------------------------

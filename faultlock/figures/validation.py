@@ -20,16 +20,37 @@ from typing import Any
 import numpy as np
 import xarray as xr
 from matplotlib.colors import ListedColormap, TwoSlopeNorm
-from matplotlib.patches import Patch
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
-from .common import finish, log_edges, place_legend, policy_handles
-from .data import (FigureDataError, base_scenario, describe_selection, grid_dims, methods,
-                   metric_label, metric_unit, policies_of, select_cell)
-from .style import (DARK_GREY, GREY, POLICY_MARKERS, context, new_figure, plain_numbers,
-                    policy_colour, policy_label, seconds_axis, threads_axis)
+from .common import finish, fixed_text, log_edges, place_legend, policy_handles
+from .data import (
+    FigureDataError,
+    base_scenario,
+    describe_selection,
+    grid_dims,
+    methods,
+    metric_label,
+    metric_unit,
+    policies_of,
+    preset_name,
+    select_cell,
+)
+from .style import (
+    DARK_GREY,
+    GREY,
+    POLICY_MARKERS,
+    context,
+    new_figure,
+    plain_numbers,
+    policy_colour,
+    policy_label,
+    seconds_axis,
+    threads_axis,
+    wrap_title,
+)
 
-__all__ = ["validation_scatter", "validation_error_map", "paired", "VALIDATION_METRICS"]
+__all__ = ["VALIDATION_METRICS", "paired", "validation_error_map", "validation_scatter"]
 
 VALIDATION_METRICS = ("fault_latency_mean", "fault_latency_p99", "mmap_read_rate",
                       "mmap_read_wait_mean", "mmap_write_wait_mean", "writer_latency_mean",
@@ -149,8 +170,8 @@ def validation_scatter(data, style: str = "slides", metrics: Sequence[str] | Non
                     bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1.5},
                     zorder=5)
             ax.tick_params(labelsize=st.font_size * (0.7 if st.is_slides else 0.8))
-            ax.set_title(metric_label(metric), fontsize=st.font_size * (0.75 if st.is_slides
-                                                                        else 0.9))
+            ax.set_title(wrap_title(metric_label(metric), st, 30 if st.is_slides else 22),
+                         fontsize=st.font_size * (0.75 if st.is_slides else 0.9))
         for k in range(len(chosen), nrows * ncols):
             axes.flat[k].set_visible(False)
         handles = policy_handles(policies, st, line=False) + [
@@ -173,6 +194,7 @@ def validation_error_map(data, style: str = "slides", metric: str = "fault_laten
     """Relative error (analytic / Monte Carlo - 1) of ``metric`` over threads x I/O latency, per
     policy; colours saturate at +-``limit`` (100 %)."""
     mc, an = paired(data)
+    results_full = mc
     for dim in ("threads", "io_latency"):
         if dim not in mc.dims or mc.sizes[dim] < 2:
             raise FigureDataError(f"error map needs a '{dim}' axis with 2 or more values")
@@ -258,7 +280,8 @@ def validation_error_map(data, style: str = "slides", metric: str = "fault_laten
                    f"+-{100 * limit:.0f} %. Dots mark cells where the analytic value lies inside "
                    "the Monte Carlo 95 % interval; grey cells are unstable (inf) in "
                    "one of the solvers." + (f" Fixed: {fixed}." if fixed else ""))
-        return finish(fig, st, title, caption)
+        return finish(fig, st, title, caption,
+                      subtitle=fixed_text(results_full, chosen, preset_name(data)))
 
 
 def _sparse_decades(ax):

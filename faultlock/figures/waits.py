@@ -15,11 +15,12 @@ import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from .common import finish, place_legend
-from .data import FigureDataError, base_scenario, describe_selection, methods, select_cell
+from .common import finish, one_cell, place_legend
+from .data import FigureDataError, base_scenario, methods, preset_name, select_cell
 from .style import DARK_GREY, context, format_seconds, new_figure, policy_colour, policy_label
 
-__all__ = ["wait_histograms", "DECADE_LABELS", "published_douyin"]
+__all__ = ["DECADE_LABELS", "DOUYIN_PRESET", "douyin_conditions", "published_douyin",
+           "wait_histograms"]
 
 DECADE_LABELS = ("<1 µs", "1–10 µs", "10–100 µs", "0.1–1 ms", "1–10 ms", "10–100 ms", "≥100 ms")
 #: the policies the published columns correspond to (kernel.md §1.4: before / after the patch)
@@ -37,8 +38,29 @@ def _shares(counts) -> np.ndarray:
     return c / c.sum()
 
 
+def douyin_conditions(base: Mapping[str, Any], preset: str | None) -> list[str]:
+    """How a scenario differs from the one Douyin's numbers were measured under (the
+    ``android_warm_start`` preset, kernel.md §1.4): ``[]`` when it is that preset."""
+    from ..model.scenario import Scenario
+    from .data import _BRIEF, differences, dim_label, format_value
+    reference = Scenario.preset(DOUYIN_PRESET).to_dict()
+    if not base:
+        return ["conditions not recorded in the data"]
+    out = []
+    for field, here, there in differences({k: base.get(k) for k in reference}, reference):
+        if here is None:
+            continue
+        out.append(f"{_BRIEF.get(field, dim_label(field))} {format_value(field, here)} vs "
+                   f"{format_value(field, there)}")
+    return out
+
+
+#: the preset whose conditions Douyin's published numbers describe
+DOUYIN_PRESET = "android_warm_start"
+
+
 def wait_histograms(data, style: str = "slides", select: Mapping[str, Any] | None = None,
-                    published: bool = True):
+                    published: bool | str = "auto"):
     """The decade histograms of mmap_lock read and write waits, per policy, beside Douyin's.
 
     Parameters
@@ -46,7 +68,10 @@ def wait_histograms(data, style: str = "slides", select: Mapping[str, Any] | Non
     data : Dataset or DataTree with ``mmap_read_wait_hist`` / ``mmap_write_wait_hist``
         (dims ``policy``, ``wait_bin``); a grid is reduced to the cell closest to its base
         scenario (the calibrated preset ``android_warm_start`` in the paper) or to ``select``.
-    published : draw the published Douyin shares (kernel.md §1.4)
+    published : draw the published Douyin shares (kernel.md §1.4): ``"auto"`` only when the
+        cell shown is the ``android_warm_start`` preset (the conditions they were measured
+        under), else the figure says what differs and leaves them out; ``True`` always (with
+        the differences stated), ``False`` never
     """
     results = methods(data)
     base = base_scenario(data)
@@ -56,9 +81,26 @@ def wait_histograms(data, style: str = "slides", select: Mapping[str, Any] | Non
         raise FigureDataError("wait histograms need mmap_read_wait_hist and mmap_write_wait_hist "
                               "(decade bins) from the Monte Carlo or the analytic model")
     method = order[0]
-    ds, chosen = select_cell(results[method], select=select, base=base)
+    full = results[method]
+    ds, chosen = select_cell(full, select=select, base=base)
     policies = [str(p) for p in ds["policy"].values]
-    pub = published_douyin() if published else None
+    preset = preset_name(data)
+    solver = "Monte Carlo" if method == "mc" else "analytic model"
+    is_base, name, subtitle = one_cell(full, chosen, base, preset, solver)
+    cell = {**base, **{f: v for d, label in chosen.items()
+                       for f, v in _fields_at(full, d, label).items()}}
+    unlike = douyin_conditions(cell, preset)
+    if published not in ("auto", True, False):
+        raise ValueError(f"published={published!r} is not allowed: 'auto', True or False")
+    draw_published = published is True or (published == "auto" and not unlike)
+    pub = published_douyin() if draw_published else None
+    if unlike and published is not False:
+        subtitle += ("\nDouyin's published waits (kernel.md §1.4) are for the "
+                     f"{DOUYIN_PRESET} preset: " + ("shown, but " if pub is not None
+                                                   else "not shown, as ")
+                     + "this cell differs" + ("" if is_base else " (above)")
+                     + ("" if not is_base else ": " + ", ".join(unlike[:4])
+                        + (f" and {len(unlike) - 4} more" if len(unlike) > 4 else "")))
     panels = [("read", "mmap_read_wait_hist", "mmap_read_wait_mean", "read_wait_hist"),
               ("write", "mmap_write_wait_hist", "mmap_write_wait_mean", "write_wait_hist")]
     panels = [p for p in panels if p[1] in ds]
@@ -105,7 +147,7 @@ def wait_histograms(data, style: str = "slides", select: Mapping[str, Any] | Non
                          for p in ("mainline", "vma_retry") if p in policies]
                 if parts:
                     lines.append("mean wait, model: " + ", ".join(parts))
-            if pub is not None:
+            if pub is not None and not unlike:
                 key = "read_wait_mean" if mode == "read" else "write_wait_mean"
                 lines.append("mean wait, Douyin: mainline "
                              f"{format_seconds(pub[key]['mainline'], 3)}, vma_retry "
@@ -128,19 +170,26 @@ def wait_histograms(data, style: str = "slides", select: Mapping[str, Any] | Non
                                   label="Douyin, published\n(mainline: before,\n"
                                         "vma_retry: after)"))
         place_legend(fig, handles, st, title="policy", ncol=3)
-        solver = "Monte Carlo" if method == "mc" else "analytic model"
-        where = describe_selection(chosen)
-        preset = base.get("preset") or ""
-        title = ("mmap_lock waits in decade bins: the model per policy beside Douyin's "
-                 "published numbers")
+        title = (f"mmap_lock waits in decade bins at {name}: the model per policy"
+                 + (" beside Douyin's published numbers" if pub is not None else ""))
         caption = (f"{title}. Share of mmap_lock read (top) and write (bottom) acquisitions by "
-                   f"wait, in the decade bins of the kernel thread, from the {solver}"
-                   + (f" ({where})" if where else "")
-                   + (f", preset {preset}" if preset else "")
-                   + ". Stars: Douyin warm start on an 8 GB phone (kernel.md §1.4), mainline "
-                     "before and vma_retry after the patch, beside the model's bars of those "
-                     "policies. Bars below 0.01 % are not drawn.")
-        return finish(fig, st, title, caption)
+                   f"wait, in the decade bins of the kernel thread, from the {solver} "
+                   f"({subtitle.split(chr(10))[0]})."
+                   + (" Stars: Douyin warm start on an 8 GB phone (kernel.md §1.4), mainline "
+                      "before and vma_retry after the patch, beside the model's bars of those "
+                      "policies." if pub is not None else "")
+                   + (" " + subtitle.split("\n", 1)[1] + "." if "\n" in subtitle else "")
+                   + " Bars below 0.01 % are not drawn.")
+        return finish(fig, st, title, caption, subtitle=subtitle)
+
+
+def _fields_at(ds, dim: str, label) -> dict[str, Any]:
+    """The Scenario fields the grid position ``label`` of ``dim`` sets."""
+    from .data import level_fields
+    values = ds[dim].values
+    if values.dtype.kind in "iuf":
+        return {dim: label}
+    return level_fields(ds, dim, [str(v) for v in values].index(str(label)))
 
 
 def _percent_formatter():

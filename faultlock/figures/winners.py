@@ -13,17 +13,40 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
+from matplotlib.collections import PatchCollection
 from matplotlib.colors import BoundaryNorm, ListedColormap
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
+from matplotlib.ticker import NullLocator
 
 from ..model.scenario import parse_time
-from .common import finish, place_legend, level_label, log_edges
-from .data import (FigureDataError, base_scenario, describe_selection, grid_dims, methods,
-                   metric_label, select_cell)
-from .style import (DARK_GREY, GREY, UNDECIDED_HATCH, context, new_figure, policy_colour,
-                    policy_label, seconds_axis, threads_axis)
+from .common import _FACET_PREFIX, _short_field, finish, level_label, log_edges, place_legend
+from .data import (
+    FigureDataError,
+    base_scenario,
+    describe_selection,
+    dim_label,
+    format_value,
+    grid_dims,
+    level_fields,
+    matches_base,
+    methods,
+    metric_label,
+    preset_name,
+    select_cell,
+)
+from .style import (
+    DARK_GREY,
+    GREY,
+    context,
+    new_figure,
+    policy_colour,
+    policy_label,
+    seconds_axis,
+    threads_axis,
+)
 
-__all__ = ["winner_map", "objectives_of"]
+__all__ = ["FACET_LABEL_GID", "objectives_of", "winner_map"]
 
 _UNDECIDED, _NO_DATA, _NONE_FEASIBLE = -1, -2, -3
 _NONE_COLOUR = "#444444"
@@ -126,7 +149,7 @@ def winner_map(data, style: str = "slides", objective: str | None = None,
         xr.Dataset({"w": winner, **({"l": leader} if leader is not None else {})}),
         keep=("threads", "io_latency", *facet_dims), select=select, base=base)
     winner = sliced["w"]
-    leader = sliced["l"] if "l" in sliced else None
+    leader = sliced.get("l")
     row_dim = facet_dims[0] if facet_dims else None
     col_dim = facet_dims[1] if len(facet_dims) > 1 else None
     nrows = winner.sizes[row_dim] if row_dim else 1
@@ -135,20 +158,36 @@ def winner_map(data, style: str = "slides", objective: str | None = None,
     metric = obj_text.split()[1] if obj_text and len(obj_text.split()) > 1 else objective
     what = metric_label(metric)
     bounded = " subject to " in (obj_text or "")
+    meanings = _code_meanings(winner, policies)
+    tolerance = winner.attrs.get("tie_tolerance")
+    frame = winner.to_dataset(name="w")
+    preset = preset_name(data)
+    # the panels whose fixed coordinates are the base scenario's: the star goes there only
+    star_facets = {}
+    for dim in facet_dims:
+        star_facets[dim] = [i for i in range(winner.sizes[dim])
+                            if matches_base(frame, dim, i, base)]
+    star_xy = None
+    if "threads" in base and "io_latency" in base:
+        bx, by = float(base["threads"]), float(base["io_latency"])
+        if (winner["threads"].values.min() <= bx <= winner["threads"].values.max()
+                and winner["io_latency"].values.min() <= by <= winner["io_latency"].values.max()):
+            star_xy = (bx, by)
     with context(style) as st:
-        height = None if st.is_slides else 2.2 + 1.0 * nrows
+        height = None if st.is_slides else 2.4 + 1.0 * nrows
         fig = new_figure(st, height=height)
         axes = fig.subplots(nrows, ncols, squeeze=False, sharex=True, sharey=True)
         colours = [policy_colour(p) for p in policies]
-        # codes: 0..n-1 policies; undecided drawn with the leader's colour and a hatch
+        # colour index: 0 no data (white), 1 none feasible (dark), 2.. the policies
         cmap = ListedColormap(["#FFFFFF", _NONE_COLOUR, *colours])
         norm = BoundaryNorm(np.arange(-0.5, len(policies) + 2.5), cmap.N)
         threads = winner["threads"].values
         io = winner["io_latency"].values
         x_edges = log_edges(threads, base=2)
         y_edges = log_edges(io)
-        seen: set[int] = set()
-        any_undecided = any_none = any_missing = False
+        seen_codes: set[int] = set()
+        starred = False
+        small = st.font_size * (0.75 if st.is_slides else 0.8)
         for r in range(nrows):
             for c in range(ncols):
                 ax = axes[r, c]
@@ -160,88 +199,188 @@ def winner_map(data, style: str = "slides", objective: str | None = None,
                 w = winner.isel(sel).transpose("io_latency", "threads").values.astype(int)
                 lead = (leader.isel(sel).transpose("io_latency", "threads").values.astype(int)
                         if leader is not None else np.full_like(w, _NONE_FEASIBLE))
-                shown = np.where(w >= 0, w, np.where((w == _UNDECIDED) & (lead >= 0), lead,
-                                                      np.where(w == _NO_DATA, -2, -1)))
-                # index into cmap: -2 -> white (no data), -1 -> dark (none feasible / unknown)
-                index = shown + 2
-                ax.pcolormesh(x_edges, y_edges, index, cmap=cmap, norm=norm)
-                for (i, j) in zip(*np.nonzero(w == _UNDECIDED)):
-                    under = policies[shown[i, j]] if shown[i, j] >= 0 else None
-                    hatch_colour = "white" if under and _dark(policy_colour(under)) else DARK_GREY
-                    ax.add_patch(Rectangle((x_edges[j], y_edges[i]),
-                                           x_edges[j + 1] - x_edges[j],
-                                           y_edges[i + 1] - y_edges[i], fill=False,
-                                           hatch=UNDECIDED_HATCH, edgecolor=hatch_colour,
-                                           linewidth=0))
-                lw = 0.4 if not st.is_slides else 1.2
+                seen_codes |= {int(k) for k in np.unique(w)}
+                # a cell without a winner shows its leader's colour (under a hatch) if it has one
+                shown = np.where(w >= 0, w, np.where(lead >= 0, lead, -1))
+                shown = np.where(w == _NO_DATA, -2, shown)
+                ax.pcolormesh(x_edges, y_edges, shown + 2, cmap=cmap, norm=norm)
+                for code, meaning in meanings.items():
+                    hatch = _HATCHES.get(meaning, _HATCHES["undecided"]) if code < 0 else None
+                    if hatch is None or meaning in ("no_data", "none_feasible"):
+                        continue
+                    # one collection per hatch and hatch colour (white over dark leaders)
+                    groups: dict[str, list[Rectangle]] = {}
+                    for (i, j) in zip(*np.nonzero(w == code)):
+                        under = policies[shown[i, j]] if shown[i, j] >= 0 else None
+                        edge = "white" if under and _dark(policy_colour(under)) else DARK_GREY
+                        groups.setdefault(edge, []).append(Rectangle(
+                            (x_edges[j], y_edges[i]), x_edges[j + 1] - x_edges[j],
+                            y_edges[i + 1] - y_edges[i]))
+                    for edge, cells in groups.items():
+                        hatched = PatchCollection(cells, facecolor="none", edgecolor=edge,
+                                                  hatch=hatch, linewidth=0, zorder=2)
+                        hatched.set_gid(f"hatch-{meaning}")
+                        ax.add_collection(hatched, autolim=False)
+                lw = 0.4 if not st.is_slides else 1.0
                 ax.vlines(x_edges[1:-1], y_edges[0], y_edges[-1], colors="white", linewidth=lw,
                           zorder=3)
                 ax.hlines(y_edges[1:-1], x_edges[0], x_edges[-1], colors="white", linewidth=lw,
                           zorder=3)
-                any_undecided |= bool((w == _UNDECIDED).any())
-                any_none |= bool((w == _NONE_FEASIBLE).any())
-                any_missing |= bool((w == _NO_DATA).any())
-                seen |= {int(k) for k in np.unique(shown) if k >= 0}
                 ax.set_xlim(x_edges[0], x_edges[-1])
                 ax.set_ylim(y_edges[0], y_edges[-1])
-                threads_axis(ax, threads, max_ticks=7 if st.is_slides else max(2, 6 // ncols))
+                threads_axis(ax, threads, max_ticks=7)
                 seconds_axis(ax, "y", "mean I/O latency")
+                ax.yaxis.set_minor_locator(NullLocator())   # cells, not a scale, between ticks
                 ax.grid(False)
                 ax.set_xlabel("")
                 ax.set_ylabel("")
-                if "threads" in base and "io_latency" in base:
-                    ax.plot([base["threads"]], [base["io_latency"]], marker="*", color="white",
+                here = all(sel[d] in star_facets[d] for d in sel)
+                if star_xy is not None and here:
+                    ax.plot([star_xy[0]], [star_xy[1]], marker="*", color="white",
                             markeredgecolor="black", markersize=st.marker_size * 1.6,
                             linestyle="none", zorder=5, clip_on=True)
+                    starred = True
                 if r == 0 and col_dim:
-                    ax.set_title(level_label(winner.to_dataset(name="w"), col_dim, c,
-                                             short=not st.is_slides or ncols > 3,
-                                             with_dim=st.is_slides),
-                                 fontsize=st.font_size * (0.8 if not st.is_slides else 0.75))
-                if c == ncols - 1 and row_dim:
-                    txt = level_label(winner.to_dataset(name="w"), row_dim, r, short=True,
-                                      with_dim=True)
-                    ax.annotate(txt, xy=(1.04, 0.5), xycoords="axes fraction", rotation=-90,
-                                va="center", ha="left",
-                                fontsize=st.font_size * (0.8 if not st.is_slides else 0.75))
-        axes[-1, ncols // 2].set_xlabel("threads (count, log\u2082)")
-        axes[nrows // 2, 0].set_ylabel("mean I/O latency (s)")
+                    ax.set_title(_facet_text(frame, col_dim, c, st, ncols),
+                                 fontsize=small)
+                if c == 0 and row_dim:
+                    ax.set_ylabel(_facet_text(frame, row_dim, r, st, ncols, row=True),
+                                  rotation=0, ha="right", va="center", fontsize=small,
+                                  labelpad=4, gid=FACET_LABEL_GID)
+        # one x label centred under the grid, on a bottom panel (a figure-level supxlabel would
+        # sit on a legend placed below the panels; constrained layout ignores an x label's width)
+        bottom = axes[-1, ncols // 2]
+        bottom.set_xlabel("threads (count, log\u2082)", fontsize=st.font_size)
+        bottom.xaxis.label.set_x(0.5 if ncols % 2 else 0.0)
+        fig.supylabel("mean I/O latency (s)", fontsize=st.font_size)
         handles = [Patch(facecolor=policy_colour(p), edgecolor="none", label=policy_label(p))
                    for p in policies]
-        handles.append(Patch(facecolor="white", edgecolor=DARK_GREY, hatch=UNDECIDED_HATCH,
-                             label="undecided (intervals overlap)" if m == "mc"
-                             else "undecided (tie)"))
-        if any_none or bounded:
-            handles.append(Patch(facecolor=_NONE_COLOUR, label="no policy meets the bound"
-                                 if bounded else "no finite value (unstable/no faults)"))
-        if any_missing:
-            handles.append(Patch(facecolor="white", edgecolor=GREY, label="not computed"))
-        if "threads" in base and "io_latency" in base:
-            from matplotlib.lines import Line2D
+        handles += _state_handles(meanings, seen_codes, m, tolerance, bounded, st)
+        if starred:
             handles.append(Line2D([], [], marker="*", color="white", markeredgecolor="black",
                                   markersize=st.marker_size * 1.4, linestyle="none",
-                                  label="the base preset"))
+                                  label=f"the {preset} preset" if preset
+                                  else "the base scenario"))
         place_legend(fig, handles, st, title="best policy", ncol=2)
         solver = "Monte Carlo (95 % intervals)" if m == "mc" else "analytic model"
-        facets = " and ".join(f"{dim_text(d)}" for d in facet_dims) or ""
+        facets = " and ".join(dim_label(d) for d in facet_dims)
         title = (f"Which policy gives the lowest {what}"
                  + (" within the writer bound" if bounded else "")
                  + (f", by {facets}" if facets else ""))
         fixed = describe_selection(chosen)
+        star_text = _star_text(frame, facet_dims, star_facets, star_xy, base, preset)
+        subtitle = ("; ".join(x for x in (
+            f"{'Monte Carlo' if m == 'mc' else 'analytic model'}",
+            (f"rows: {dim_label(row_dim)}" if row_dim else "")
+            + (f", columns: {dim_label(col_dim)}" if col_dim else ""),
+            f"fixed: {fixed}" if fixed else "",
+            f"other fields: the {preset} preset" if preset else "") if x)
+            + (f"\n{star_text}" if star_text else ""))
         caption = (f"Winner map for the objective '{objective}' ({obj_text}), from the {solver}, "
                    "over thread count (log2) and mean storage read latency (log). Each cell is "
-                   "coloured by the policy with the best point estimate; hatched cells are "
-                   + ("undecided: the winner's 95 % interval overlaps another policy's."
-                      if m == "mc" else "exact ties.")
+                   "coloured by the policy with the best point estimate; "
+                   + _hatch_caption(meanings, m, tolerance)
                    + (f" Panels: {facets}." if facets else "")
                    + (f" Fixed: {fixed}." if fixed else "")
-                   + (" The star marks the base preset." if "threads" in base else ""))
-        return finish(fig, st, title, caption)
+                   + (f" {star_text}." if star_text else ""))
+        return finish(fig, st, title, caption, subtitle=subtitle)
 
 
-def dim_text(dim: str) -> str:
-    from .data import dim_label
-    return dim_label(dim)
+#: hatch of each state that is not a win (the cell keeps its leader's colour beneath)
+_HATCHES = {"undecided": "///", "tie": "xx"}
+#: the gid of facet labels set as axis labels (they carry no unit; tests skip them)
+FACET_LABEL_GID = "faultlock-facet-label"
+
+
+def _code_meanings(winner: xr.DataArray, policies: list[str]) -> dict[int, str]:
+    """Code -> meaning, from the map's CF flags (``flag_values``/``flag_meanings``) when it has
+    them, else the codes of :mod:`faultlock.sweeps.winners`. A later winner map may add a state
+    (e.g. ``tie``: decided that no policy wins); it is drawn and named as the data says."""
+    from ..sweeps.winners import CODES
+    values = winner.attrs.get("flag_values")
+    names = winner.attrs.get("flag_meanings")
+    if values is not None and isinstance(names, str):
+        pairs = dict(zip((int(v) for v in np.atleast_1d(values)), names.split()))
+    else:
+        pairs = {**CODES, **dict(enumerate(policies))}
+    return {k: v for k, v in pairs.items() if k < 0}
+
+
+def _state_handles(meanings, seen, method, tolerance, bounded, st) -> list:
+    """Legend entries of the states that are not wins, for the states present (undecided and
+    tie always, so that the key reads the same in every map)."""
+    tol = f"{100 * float(tolerance):g} %" if tolerance else "the tie tolerance"
+    out = []
+    for code, meaning in sorted(meanings.items(), reverse=True):
+        if meaning == "undecided":
+            label = ("undecided: 95 % intervals overlap\n(hatched over the leader's colour)"
+                     if method == "mc" else f"tie: another policy within {tol}\n"
+                     "(hatched over the leader's colour)")
+            if method == "mc" and "tie" not in meanings.values():
+                label = (f"undecided: 95 % intervals overlap\nor within {tol}"
+                         " (leader's colour)")
+            out.append(Patch(facecolor="white", edgecolor=DARK_GREY, hatch=_HATCHES["undecided"],
+                             label=label))
+        elif meaning == "tie":
+            out.append(Patch(facecolor="white", edgecolor=DARK_GREY, hatch=_HATCHES["tie"],
+                             label=f"tie: policies within {tol}\n(leader's colour)"))
+        elif meaning == "none_feasible" and (code in seen or bounded):
+            out.append(Patch(facecolor=_NONE_COLOUR, label="no policy meets the bound"
+                             if bounded else "no finite value\n(unstable, or no faults)"))
+        elif meaning == "no_data" and code in seen:
+            out.append(Patch(facecolor="white", edgecolor=GREY, label="not computed"))
+        elif meaning not in ("none_feasible", "no_data") and code in seen:
+            out.append(Patch(facecolor="white", edgecolor=DARK_GREY, hatch="..",
+                             label=meaning.replace("_", " ")))
+    return out
+
+
+def _hatch_caption(meanings, method, tolerance) -> str:
+    tol = f"{100 * float(tolerance):g} %" if tolerance else "the tie tolerance"
+    parts = []
+    if "undecided" in meanings.values():
+        parts.append("cells hatched /// are " + (
+            f"undecided: the leader's 95 % interval overlaps another policy's, or another "
+            f"policy is within {tol} of it" if method == "mc"
+            else f"ties: another policy is within {tol} of the leader"))
+    if "tie" in meanings.values():
+        parts.append(f"cells hatched xx are ties: the policies are within {tol} of each other")
+    return ("; ".join(parts) + " (the colour beneath is the leader's).") if parts else ""
+
+
+def _facet_text(frame: xr.Dataset, dim: str, index: int, st, ncols: int,
+                row: bool = False) -> str:
+    """A facet label in at most two short lines: ``writers: light`` / ``100/s, fork 0 %``."""
+    name = level_label(frame, dim, index, short=True, with_dim=False)
+    prefix = _FACET_PREFIX.get(dim, dim_label(dim))
+    if frame[dim].dtype.kind in "iuf":
+        return name
+    head = f"{prefix}:\n{name}" if row else f"{prefix}: {name}"
+    if st.is_slides and ncols <= 4 and not row:
+        return head
+    return name if not row else head
+
+
+def _star_text(frame, facet_dims, star_facets, star_xy, base, preset) -> str:
+    """Where the base scenario is, or why no panel holds it."""
+    name = f"the {preset} preset" if preset else "the base scenario"
+    if "threads" not in base or "io_latency" not in base:
+        return ""
+    where = (f"{format_value('threads', base['threads'])} threads, "
+             f"I/O {format_value('io_latency', base['io_latency'])}")
+    if star_xy is None:
+        return f"{name} ({where}) lies outside the threads x I/O latency range"
+    missing = [d for d in facet_dims if not star_facets[d]]
+    if not missing:
+        held = ", ".join(f"{_FACET_PREFIX.get(d, dim_label(d))} "
+                         f"{frame[d].values[star_facets[d][0]]}" for d in facet_dims)
+        return f"star: {name} ({where}" + (f"; panel {held})" if held else ")")
+    why = []
+    for d in missing:
+        fields = [f for f in level_fields(frame, d, 0) if f in base]
+        why.append(f"{_FACET_PREFIX.get(d, dim_label(d))}: "
+                   + (", ".join(_short_field(f, base[f]) for f in fields) or "not recorded"))
+    return f"no star: {name} ({where}; " + "; ".join(why) + ") is in no panel"
 
 
 def _dark(colour: str) -> bool:
