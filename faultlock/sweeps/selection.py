@@ -298,8 +298,8 @@ def select_best(sample: Callable[[list[str], int], np.ndarray], policies: Sequen
     alive = np.ones(k, dtype=bool)
     low = np.zeros((k, k), dtype=bool)                      # T[i, l] left low (ties layout)
     eliminated: dict[str, tuple[str, int]] = {}
-    csum = np.zeros(k)                                      # partial sums up to stage r
-    r = 0                                                   # stages screened
+    r = n0 - 1                                              # stages screened: KN's first is n0
+    csum = data[:, :r].sum(axis=1)                          # partial sums up to stage r
     kind = None
     while kind is None:
         have = int(used[alive][0])
@@ -410,7 +410,7 @@ def _draw(sample, policies: list[str], batches: int) -> np.ndarray:
     bad = ~np.isfinite(values)
     if bad.any():
         row = int(np.nonzero(bad.any(axis=1))[0][0])
-        raise SelectionError(f"sample returned {values[row][bad[row]][0]!r} for policy "
+        raise SelectionError(f"sample returned {float(values[row][bad[row]][0])} for policy "
                              f"{policies[row]!r}: batch statistics must be finite (an unstable "
                              "or unobserved policy cannot be ranked; drop it first)")
     return values
