@@ -143,7 +143,8 @@ def test_undecided_reports_the_level_its_last_stage_supports():
 def test_identical_outputs_tie_at_once_and_one_policy_wins_unasked():
     same = [1.0, 1.01, 0.99, 1.0]
     for ties in (True, False):
-        sample = scripted({"A": same, "B": same, "C": [9.0] * 4}, then={"A": 1.0, "B": 1.0, "C": 9.0})
+        sample = scripted({"A": same, "B": same, "C": [9.0] * 4},
+                          then={"A": 1.0, "B": 1.0, "C": 9.0})
         sel = select_best(sample, ["A", "B", "C"], delta=0.01, n0=4, ties=ties)
         assert sel.kind == "tie" and set(sel.survivors) == {"A", "B"}, ties
         assert sel.stages == 4 and "C" in sel.eliminated
