@@ -3,6 +3,7 @@ and against a fixed run length that spends the same batches.
 
     python benchmarks/bench_selection.py [--policies 4] [--seeds 500] [--delta 0.01]
                                          [--cv 0.05] [--rho 0.7] [--alpha 0.05] [--step 1]
+                                         [--only cells|grid]
 
 A synthetic cell has ``k`` policies whose batch statistics are normal, ``mu_i (1 + cv (sqrt(rho)
 Z_j + sqrt(1 - rho) E_ij))``: batch CV ``cv``, CRN correlation ``rho`` between policies (``Z_j`` is
@@ -28,6 +29,11 @@ relative tie tolerance; otherwise undecided. **Fixed, paired**: the same batches
 CRN-paired intervals (Bonferroni): a winner if every rival is behind with its whole interval, a tie
 if every pair's interval lies inside the zone, else undecided. (Looking once at a fixed length, not
 sequentially: these intervals need no correction for repeated looks.)
+
+**Mixed grid**: the fixed length above is an oracle's (the procedure's mean effort on that very
+configuration). A sweep must pick one length for unlike cells; the grid mixes gaps (0 to 20
+delta) and batch CVs (2 to 15 %) and gives the fixed, paired design the same total batches as the
+sequential procedure spent, split evenly.
 """
 
 from __future__ import annotations
@@ -122,7 +128,17 @@ def main() -> None:
     parser.add_argument("--alpha", type=float, default=0.05)
     parser.add_argument("--n0", type=int, default=10)
     parser.add_argument("--step", type=int, default=1)
+    parser.add_argument("--only", choices=("cells", "grid"), default=None,
+                        help="run only the three configurations, or only the mixed grid")
     args = parser.parse_args()
+    if args.only != "grid":
+        configurations(args)
+    if args.only != "cells":
+        mixed_grid(args)
+
+
+def configurations(args) -> None:
+    """The three configurations of the module docstring, both layouts, and the fixed lengths."""
     k, d = args.policies, args.delta
     configs = {
         "best by 2 delta": [1.0] + [1.0 + 2 * d] * (k - 1),
@@ -177,6 +193,56 @@ def main() -> None:
                   f"{np.percentile(effort, 90):>6.0f} {1e3 * cpu:>8.1f} | "
                   f"{fixed_ok / n:>14.3f} {sum(w is None for w in fixed) / n:>6.3f} | "
                   f"{paired_ok / n:>15.3f} {paired_tie / n:>6.3f} {paired_undecided / n:>6.3f}")
+
+
+def mixed_grid(args) -> None:
+    """A grid of unlike cells: one fixed length for all of them against lengths set per cell."""
+    k, d = args.policies, args.delta
+    gaps = (0.0, 0.5, 2.0, 5.0, 20.0)            # best ahead of the rest, in units of delta
+    cvs = (0.02, 0.05, 0.15)
+    cells = [(g, cv) for g in gaps for cv in cvs]
+    reps = max(1, args.seeds // (5 * len(cells)))
+    print(f"\n# mixed grid: gaps {gaps} x delta, batch CVs {cvs}, {reps} seeds each "
+          f"({reps * len(cells)} cells)")
+    print(f"{'method':<28} {'batches/cell':>12} {'winner':>7} {'tie':>6} {'undec':>6} "
+          f"{'good':>6} {'bad':>6}")
+    for ties in (True, False):
+        outcome, effort = [], 0
+        for rep in range(reps):
+            for n, (g, cv) in enumerate(cells):
+                means = [1.0] + [1.0 + g * d] * (k - 1)
+                cell = NormalCell(means, cv, args.rho, 7919 * rep + n)
+                sel = select_best(cell, cell.names, delta=d, alpha=args.alpha, n0=args.n0,
+                                  ties=ties, step=args.step)
+                effort += sel.total_batches
+                outcome.append((sel.kind, sel.survivors, means))
+        _grid_line(f"sequential ({'ties' if ties else 'KN'})", effort / len(outcome), outcome, d)
+        per_policy = max(2, round(effort / len(outcome) / k))
+        fixed = []
+        for rep in range(reps):
+            for n, (g, cv) in enumerate(cells):
+                means = [1.0] + [1.0 + g * d] * (k - 1)
+                cell = NormalCell(means, cv, args.rho, 10**6 + 7919 * rep + n)
+                kind, who = fixed_paired(cell, per_policy, d, args.alpha)
+                fixed.append((kind, who, means))
+        _grid_line("fixed, paired, same effort", per_policy * k, fixed, d)
+
+
+def _grid_line(label, effort, outcome, d) -> None:
+    n = len(outcome)
+    kinds = [kind for kind, _, _ in outcome]
+    good = bad = 0
+    for kind, who, means in outcome:
+        if kind == "undecided":
+            continue
+        best = min(means)
+        if all(means[int(p[1:])] <= best * (1 + d) for p in who):
+            good += 1
+        else:
+            bad += 1
+    print(f"{label:<28} {effort:>12.0f} {kinds.count('winner') / n:>7.3f} "
+          f"{kinds.count('tie') / n:>6.3f} {kinds.count('undecided') / n:>6.3f} "
+          f"{good / n:>6.3f} {bad / n:>6.3f}")
 
 
 if __name__ == "__main__":
