@@ -86,7 +86,7 @@ def test_kn_eliminates_at_the_stage_worked_by_hand():
     # Then B gives 2 a batch: Dbar(4) = 8 / 4 = 2 > W(4) = 1.75: B is out at stage 4.
     sample = scripted({"A": [0, 0, 0], "B": [1, 2, 3]}, then={"A": 0.0, "B": 2.0})
     sel = select_best(sample, ["A", "B"], delta=1.0, relative=False, alpha=0.05, n0=3,
-                      ties=False)
+                      ties=False, screen=0.0)
     assert sel.kind == "winner" and sel.winner == "A" and sel.survivors == ("A",)
     assert sel.eliminated == {"B": ("A", 4)}
     assert sel.batches == {"A": 4, "B": 4} and sel.total_batches == 8 and sel.stages == 4
@@ -100,7 +100,8 @@ def test_three_decision_layout_eliminates_at_the_stage_worked_by_hand():
     # T[B, A]: x = Dbar - 1. First stage Dbar = 2, x = 1 < 2.5; B then gives 3: r = 4: Dbar = 9/4,
     # x = 1.25 < 1.75; r = 5: Dbar = 12/5, x = 1.4 > W(5) = 1.3: B is worse, out at stage 5.
     sample = scripted({"A": [0, 0, 0], "B": [1, 2, 3]}, then={"A": 0.0, "B": 3.0})
-    sel = select_best(sample, ["A", "B"], delta=2.0, relative=False, alpha=0.1, n0=3)
+    sel = select_best(sample, ["A", "B"], delta=2.0, relative=False, alpha=0.1, n0=3,
+                      screen=0.0)
     assert (sel.kind, sel.winner, sel.stages) == ("winner", "A", 5)
     assert sel.eliminated == {"B": ("A", 5)}
     assert sel.confidence == pytest.approx(0.9)
@@ -111,11 +112,11 @@ def test_tie_at_the_stage_worked_by_hand():
     # leave low when W(r) < 1: r > 6. Tie at stage 7; with a budget of 12 batches, undecided at 6.
     columns = {"A": [0, 0, 0], "B": [1, -1, 0]}
     sel = select_best(scripted(columns, {"A": 0.0, "B": 0.0}), ["A", "B"], delta=2.0,
-                      relative=False, alpha=0.1, n0=3)
+                      relative=False, alpha=0.1, n0=3, screen=0.0)
     assert (sel.kind, sel.winner, sel.stages) == ("tie", None, 7)
     assert set(sel.survivors) == {"A", "B"} and sel.confidence == pytest.approx(0.9)
     sel = select_best(scripted(columns, {"A": 0.0, "B": 0.0}), ["A", "B"], delta=2.0,
-                      relative=False, alpha=0.1, n0=3, budget=12)
+                      relative=False, alpha=0.1, n0=3, budget=12, screen=0.0)
     assert (sel.kind, sel.stages, sel.total_batches) == ("undecided", 6, 12)
     assert sel.confidence == 0.0      # the rival is not behind by half the zone: no level helps
 
@@ -123,7 +124,7 @@ def test_tie_at_the_stage_worked_by_hand():
 def test_kn_never_ties_equal_means_but_picks_one():
     sample = scripted({"A": [0, 0, 0], "B": [1, -1, 0]}, then={"A": 0.0, "B": 0.0})
     sel = select_best(sample, ["A", "B"], delta=1.0, relative=False, alpha=0.05, n0=3,
-                      ties=False, budget=1000)
+                      ties=False, budget=1000, screen=0.0)
     # Dbar stays 0 < W(r) until the triangle closes at r = 18; then a zero difference is a tie
     # only because it is exact; noisy equal means would have left on one side.
     assert sel.kind == "tie" and sel.stages == 18
@@ -135,9 +136,25 @@ def test_undecided_reports_the_level_its_last_stage_supports():
     # = 1 / 17 -> confidence = 1 - 1/17 = 0.941.
     sample = scripted({"A": [0, 0, 0], "B": [1, 2, 3]}, then={"A": 0.0, "B": 2.0})
     sel = select_best(sample, ["A", "B"], delta=1.0, relative=False, alpha=0.05, n0=3,
-                      ties=False, budget=6)
+                      ties=False, budget=6, screen=0.0)
     assert sel.kind == "undecided" and sel.survivors == ("A", "B") and sel.leader == "A"
     assert sel.confidence == pytest.approx(1 - 1 / 17)
+
+
+def test_the_zone_free_screen_removes_a_clearly_worse_policy_worked_by_hand():
+    # Zone 0.01 * 0 = 0: KN alone can never decide. B - A: 2, 2.1, 1.9 -> mean 2, sd 0.1,
+    # se = 0.1 / sqrt(3) = 0.0577; first look at level 0.05 * 0.2 / 2 = 0.005:
+    # t(0.995, 2) = 9.925 -> bound 0.573 < 2: B is out at stage 3.
+    sample = scripted({"A": [0, 0, 0], "B": [2, 2.1, 1.9]}, then={"A": 0.0, "B": 2.0})
+    sel = select_best(sample, ["A", "B"], delta=0.01, alpha=0.05, n0=3)
+    assert (sel.kind, sel.winner, sel.stages) == ("winner", "A", 3)
+    assert sel.eliminated == {"B": ("A", 3)}
+    # With B - A: 1, 2, 3 (se = 0.577, bound 5.73 > 2) the first look keeps B; the second look
+    # (stage 6, level 0.0025: t(0.9975, 5) = 4.77) sees B - A = 1, 2, 3, 2, 2, 2: mean 2,
+    # sd = sqrt(2 / 5) = 0.632, se = 0.258, bound 1.23 < 2: out at stage 6.
+    sample = scripted({"A": [0, 0, 0], "B": [1, 2, 3]}, then={"A": 0.0, "B": 2.0})
+    sel = select_best(sample, ["A", "B"], delta=0.0, alpha=0.05, n0=3)
+    assert (sel.kind, sel.stages, sel.eliminated) == ("winner", 6, {"B": ("A", 6)})
 
 
 def test_identical_outputs_tie_at_once_and_one_policy_wins_unasked():
@@ -212,6 +229,7 @@ def test_scale_and_sense():
     ({"sense": "max"}, "sense='max'"),
     ({"step": 0}, "step=0"),
     ({"growth": -1.0}, "growth=-1.0"),
+    ({"screen": 1.0}, "screen=1.0"),
 ])
 def test_bad_settings_name_the_field(kwargs, match):
     sample, names = normal_cell([1.0, 1.1], sd=0.1, rho=0.5, seed=0)
@@ -289,7 +307,8 @@ def test_stated_levels_over_many_seeds(ties):
             assert lower_bound_is_consistent(correct, seeds, 1 - alpha), (name, correct)
         elif name == "all equal" and ties:
             tied = sum(r.kind == "tie" and len(r.survivors) == k for r in results)
-            assert lower_bound_is_consistent(tied, seeds, 1 - k * alpha / 2), (name, tied)
+            stated = 1 - k * alpha * (1 + 0.2) / 2           # default screen: 20 % of alpha
+            assert lower_bound_is_consistent(tied, seeds, stated), (name, tied)
         # inside the zone every answer must still be a good one (measured, not guaranteed)
         assert lower_bound_is_consistent(sum(good(r, means) for r in results), seeds,
                                          1 - alpha), name
