@@ -15,9 +15,18 @@ pooled): a ratio of sums for means, shares and rates; the quantile of the pooled
 quantiles, which is a *batch quantile* whose batch is the whole replication (see the bias note
 in :mod:`faultlock.sweeps.selection`: keep ``operations >= 50 / (1 - p)``). Replications are
 independent, so KN's i.i.d. assumption holds exactly across observations; each one pays its warm-up
-(``warmup * operations`` operations), which continuing one run batch by batch would not (the engine
-change that allows it is described in the report of the selection work and in
-``bench_selection.py``'s notes).
+(``warmup * operations`` operations), which continuing one run batch by batch would not.
+
+Continuing a run (the engine change this module stands in for): ``engine.run`` starts every
+thread, writer and reader arrival and then loops until ``Q_BATCHES`` batches are done
+(``stats.operation_completed`` sets ``I_STOP`` and ``I_BATCH = -2``); the per-batch arrays
+``stats``/``hist`` are sized by ``Q_BATCHES`` in ``state.allocate``. To add batches to the
+surviving policies only, the engine needs (1) the event loop split from the start-up, so that a
+``resume(S, P, Q)`` runs the loop on a live state; (2) batch arrays allocated for the cell's budget
+(or re-allocated larger, copying, before a resume), with ``Q_BATCHES`` raised, ``I_STOP = 0``,
+``I_BATCH`` set to the next batch and ``R_BATCH_START = R_NOW``; (3) ``simulate`` keeping each
+policy's state alive between calls (a ``Run`` object per policy per cell). CRN then pairs batch
+``j`` of two policies as it does now: same streams per purpose, batches of equal operation counts.
 """
 
 from __future__ import annotations
