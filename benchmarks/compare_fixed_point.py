@@ -12,12 +12,15 @@ import pathlib
 import sys
 import time
 
-import numpy as np, xarray as xr
-HERE = pathlib.Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+import numpy as np
+import xarray as xr
+
 from faultlock import POLICIES, PRESETS, Scenario, predict
 from faultlock.model import validation as V
-from bench_analytic import grid
+
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from bench_analytic import grid  # noqa: E402  (a sibling script, found through sys.path)
 
 def scenarios(big=True):
     out = []
@@ -25,11 +28,18 @@ def scenarios(big=True):
         out.append(("grid4096", grid(4096)))
     out += [("default", V.default_grid()), ("workload", V.workload_grid())]
     out += [(k, Scenario.preset(k)) for k in PRESETS]
-    spec = importlib.util.spec_from_file_location("tw", HERE.parent / "tests" / "test_analytic_workloads.py")
-    tw = importlib.util.module_from_spec(spec); spec.loader.exec_module(tw)
+    spec = importlib.util.spec_from_file_location(
+        "tw", HERE.parent / "tests" / "test_analytic_workloads.py")
+    tw = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tw)
     out.append(("PHASE", Scenario(**tw.PHASE)))
-    for mode, where, threads, rate, locks in [("periodic", "thread", 2, 400.0, 2), ("flat_out", "thread", 1, 0.0, 1), ("periodic", "process", 1, 2000.0, 1)]:
-        out.append((f"WRITERS-{mode}-{where}", Scenario(**tw.WRITERS, writer_mode=mode, writer_where=where, writer_threads=threads, writer_op_rate=rate, writer_locks_per_op=locks)))
+    for mode, where, threads, rate, locks in [("periodic", "thread", 2, 400.0, 2),
+                                              ("flat_out", "thread", 1, 0.0, 1),
+                                              ("periodic", "process", 1, 2000.0, 1)]:
+        out.append((f"WRITERS-{mode}-{where}",
+                    Scenario(**tw.WRITERS, writer_mode=mode, writer_where=where,
+                             writer_threads=threads, writer_op_rate=rate,
+                             writer_locks_per_op=locks)))
     for g in (1, 2, 4):
         out.append((f"WALK-{g}", Scenario(**tw.WALK, group_size=g)))
     out.append(("corners", Scenario.preset("android_warm_start").replace(
@@ -60,10 +70,14 @@ if __name__ == "__main__":
     dist = "--dist" in sys.argv
     worst = {}
     for label, s in scenarios(big="--small" not in sys.argv):
-        t0 = time.time(); c = predict(s, POLICIES, distribution=dist, compiled=True); t1 = time.time()
-        n = predict(s, POLICIES, distribution=dist, compiled=False); t2 = time.time()
+        t0 = time.time()
+        c = predict(s, POLICIES, distribution=dist, compiled=True)
+        t1 = time.time()
+        n = predict(s, POLICIES, distribution=dist, compiled=False)
+        t2 = time.time()
         ua, ub = compare(c, n, worst, label)
-        print(f"{label:32s} compiled {t1-t0:6.2f}s numpy {t2-t1:6.2f}s unconverged compiled {ua} numpy {ub}", flush=True)
+        print(f"{label:32s} compiled {t1-t0:6.2f}s numpy {t2-t1:6.2f}s "
+              f"unconverged compiled {ua} numpy {ub}", flush=True)
     print("max deviation per metric:")
     for k, (m, where) in sorted(worst.items(), key=lambda kv: -kv[1][0]):
         print(f"  {k:36s} {m:.3e}  ({where})")

@@ -4,7 +4,8 @@ The notebook API::
 
     >>> import faultlock
     >>> s = faultlock.Scenario.preset("android_warm_start", threads=400)
-    >>> ds = faultlock.simulate(s, policies=["mainline", "vma_retry"], faults=20_000)  # doctest: +SKIP
+    >>> ds = faultlock.simulate(s, policies=["mainline", "vma_retry"],
+    ...                         operations=20_000)  # doctest: +SKIP
 
 The names below are imported on first use (PEP 562 module ``__getattr__``): ``import faultlock``
 and ``faultlock --help`` do not pay for numba, dask, matplotlib, scipy.stats or sympy, which only

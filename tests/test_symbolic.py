@@ -114,7 +114,7 @@ def test_mm1_wait_textbook():
 
 
 def test_pk_with_cv1_is_mm1():
-    lam, mu = S.arrival_rate, S.service_rate
+    mu = S.service_rate
     pk = FORMULAS["mg1_wait"].expr.subs({S.service_mean: 1 / mu, S.service_cv: 1})
     assert sp.simplify(pk - FORMULAS["mm1_wait"].expr) == 0
     rng = np.random.default_rng(1)
@@ -523,7 +523,7 @@ def test_lst_closed_forms_and_degenerate_limits():
     # gamma shape 4 against numerical integration of the density
     dist = stats.gamma(a=4.0, scale=0.25)
     for sv in s:
-        ref = integrate.quad(lambda x: np.exp(-sv * x) * dist.pdf(x), 0, np.inf)[0]
+        ref = integrate.quad(lambda x, sv=sv: np.exp(-sv * x) * dist.pdf(x), 0, np.inf)[0]
         assert S.lst("gamma", 1.0, 0.5, sv) == pytest.approx(ref, rel=1e-9)
     # cv -> 0: gamma and log-normal become deterministic
     np.testing.assert_allclose(S.lst("gamma", 2.0, 0.0, s), np.exp(-2 * s), rtol=1e-15)
@@ -829,7 +829,8 @@ def test_compiled_formulas_without_an_implementation_compile():
 
 def test_scalar_kernels_equal_the_vectorised_ones():
     rng = np.random.default_rng(5)
-    n, u, c = rng.integers(0, 300, 500).astype(float), rng.random(500), rng.integers(0, 40, 500) * 1.0
+    n, u = rng.integers(0, 300, 500).astype(float), rng.random(500)
+    c = rng.integers(0, 40, 500) * 1.0
     u[:5] = [0.0, 1.0, np.nan, 0.5, 1.0]
     for scalar, vector in ((S.finite_source_tail_scalar, S.finite_source_tail),
                            (S.finite_source_excess_scalar, S.finite_source_excess)):
@@ -841,7 +842,8 @@ def test_scalar_kernels_equal_the_vectorised_ones():
     got = np.array([S.page_state_weights_scalar(*p) for p in vals.T]).T
     np.testing.assert_allclose(got, np.array(list(weights.values())), rtol=1e-15)
     s, cv, m = rng.uniform(0, 1e-3, 200), rng.uniform(0, 2, 200), rng.uniform(0, 1e-3, 200)
-    s[:4], cv[:4], m[:4] = [0.0, 1e-4, 1e-4, 1e-4], [0.5, np.nan, 0.5, 0.5], [1e-4, 1e-4, np.inf, 0.0]
+    s[:4], cv[:4] = [0.0, 1e-4, 1e-4, 1e-4], [0.5, np.nan, 0.5, 0.5]
+    m[:4] = [1e-4, 1e-4, np.inf, 0.0]
     for scalar, vector in ((S.lag_inside_probability_scalar, S.lag_inside_probability),
                            (S.lag_inside_residual_scalar, S.lag_inside_residual)):
         np.testing.assert_allclose([scalar(*p) for p in zip(s, cv, m)], vector(s, cv, m),

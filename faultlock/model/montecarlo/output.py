@@ -30,7 +30,8 @@ from .state import (H_FAULT_LATENCY, H_MAJOR_LATENCY, H_MINOR_LATENCY, H_READ_WA
 WAIT_DECADE_EDGES = np.array([0.0, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1])
 #: lower edges (s) of the fault-latency histogram: 0, then 5 bins a decade from 100 ns to 100 s
 LATENCY_BINS_PER_DECADE = 5
-LATENCY_EDGES = np.concatenate([[0.0], 10.0 ** np.arange(-7.0, 2.0 + 1e-9, 1.0 / LATENCY_BINS_PER_DECADE)])
+LATENCY_EDGES = np.concatenate(
+    [[0.0], 10.0 ** np.arange(-7.0, 2.0 + 1e-9, 1.0 / LATENCY_BINS_PER_DECADE)])
 
 # name: (numerator, denominator, units, long name)
 RATIOS = {
@@ -46,21 +47,29 @@ RATIOS = {
     "retries_per_fault": (S_RETRIES, S_FAULTS, "1", "VM_FAULT_RETRY returns per fault"),
     "refaults_per_fault": (S_REFAULTS, S_FAULTS, "1",
                            "reads of a folio again by the fault that read or awaited it"),
-    "retry_miss_ratio": (S_RETRY_MISSES, S_RETRY_IO_WAITS, "1",
-                         "retries that found their folio reclaimed, over retries that waited for I/O"),
+    "retry_miss_ratio": (
+        S_RETRY_MISSES, S_RETRY_IO_WAITS, "1",
+        "retries that found their folio reclaimed, over retries that waited for I/O"),
     "io_read_rate": (S_IO_READS, S_TIME, "1/s", "storage reads per second"),
-    "major_faults_per_fault": (S_MAJOR, S_FAULTS, "1", "attempts that found the folio absent, per fault"),
-    "vma_abort_rate": (S_VMA_ABORTS, S_TIME, "1/s", "per-VMA lock attempts that fell back (VMA_LOCK_ABORT)"),
+    "major_faults_per_fault": (S_MAJOR, S_FAULTS, "1",
+                               "attempts that found the folio absent, per fault"),
+    "vma_abort_rate": (S_VMA_ABORTS, S_TIME, "1/s",
+                       "per-VMA lock attempts that fell back (VMA_LOCK_ABORT)"),
     "access_rate": (S_ACCESSES, S_TIME, "1/s", "page accesses per second"),
     "reclaim_rate": (S_RECLAIMS, S_TIME, "1/s", "folios reclaimed per second"),
     # Little's law checks: time-average populations, and arrival rate times mean time
-    "mmap_read_waiters_mean": (S_READ_WAITING_AREA, S_TIME, "1", "time-average threads waiting for mmap_lock read"),
-    "mmap_read_waiters_little": (S_READ_SLOW_WAIT_SUM, S_TIME, "1", "slow-path read waits per second times their mean"),
-    "mmap_write_waiters_mean": (S_WRITE_WAITING_AREA, S_TIME, "1", "time-average writers waiting for mmap_lock"),
-    "mmap_write_waiters_little": (S_WRITE_SLOW_WAIT_SUM, S_TIME, "1", "slow-path write waits per second times their mean"),
+    "mmap_read_waiters_mean": (S_READ_WAITING_AREA, S_TIME, "1",
+                               "time-average threads waiting for mmap_lock read"),
+    "mmap_read_waiters_little": (S_READ_SLOW_WAIT_SUM, S_TIME, "1",
+                                 "slow-path read waits per second times their mean"),
+    "mmap_write_waiters_mean": (S_WRITE_WAITING_AREA, S_TIME, "1",
+                                "time-average writers waiting for mmap_lock"),
+    "mmap_write_waiters_little": (S_WRITE_SLOW_WAIT_SUM, S_TIME, "1",
+                                  "slow-path write waits per second times their mean"),
     "threads_in_fault_mean": (S_IN_FAULT_AREA, S_TIME, "1", "time-average threads inside a fault"),
     "events_rate": (S_EVENTS, S_TIME, "1/s", "simulation events per simulated second"),
-    "mmap_read_held_share": (S_READ_BUSY_TIME, S_TIME, "1", "share of time mmap_lock is held for read"),
+    "mmap_read_held_share": (S_READ_BUSY_TIME, S_TIME, "1",
+                             "share of time mmap_lock is held for read"),
     "mmap_read_busy_period_mean": (S_READ_BUSY_TIME, S_READ_BUSY_PERIODS, "s",
                                    "mean period mmap_lock is continuously held for read"),
     "reads_holding_mmap_per_fault": (S_READS_HOLDING_MMAP, S_FAULTS, "1",
@@ -126,7 +135,8 @@ HISTOGRAMS = {
                              "share of mmap_lock write acquisitions by wait (decade bins)"),
 }
 
-_FINE_LOWER = np.concatenate([[0.0], 10.0 ** (HIST_LOG10_MIN + np.arange(N_BINS - 1) / HIST_PER_DECADE)])
+_FINE_LOWER = np.concatenate(
+    [[0.0], 10.0 ** (HIST_LOG10_MIN + np.arange(N_BINS - 1) / HIST_PER_DECADE)])
 
 
 def _fine_bin_of(edge: float) -> int:
