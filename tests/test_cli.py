@@ -98,3 +98,36 @@ def test_validate_on_the_workloads_grid(capsys, tmp_path):
     out = capsys.readouterr().out
     assert "the workloads grid" in out and "fault_latency_mean" in out
     assert out_file.exists()
+
+
+def test_import_and_help_load_no_solver_libraries():
+    """``import faultlock`` and ``faultlock --help`` stay light (issue 13): numba, dask,
+    matplotlib, scipy.stats and sympy are imported by the commands that use them, not before.
+    A fresh interpreter, since this one has imported them all."""
+    code = ("import contextlib, io, sys, faultlock, faultlock.cli\n"
+            "faultlock.Scenario, faultlock.POLICIES\n"
+            "with contextlib.redirect_stdout(io.StringIO()) as text:\n"
+            "    try:\n"
+            "        faultlock.cli.main(['--help'])\n"
+            "    except SystemExit:\n"
+            "        pass\n"
+            "assert 'whatif' in text.getvalue()\n"
+            "heavy = ('numba', 'dask', 'distributed', 'matplotlib', 'scipy.stats', 'sympy')\n"
+            "print('loaded:', *(m for m in heavy if m in sys.modules))\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "loaded:", run.stdout
+
+
+def test_lazy_names_are_the_real_objects():
+    """The names ``faultlock`` exports on first use are the modules' own objects."""
+    import faultlock
+    from faultlock.model.analytic import predict
+    from faultlock.model.montecarlo.simulate import simulate
+    from faultlock.sweeps import run_sweep
+    assert faultlock.predict is predict and faultlock.simulate is simulate
+    assert faultlock.run_sweep is run_sweep
+    assert set(faultlock.__all__) <= set(dir(faultlock))
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        faultlock.nope  # noqa: B018
