@@ -7,13 +7,17 @@
 * The Monte Carlo engine and the analytic model's fixed point are numba functions cached on disk
   (``cache=True``).  Under pytest-xdist every worker would compile them at the same time on a
   fresh checkout (about a minute of CPU each); ``pytest_configure`` in the controller compiles
-  them once, so the workers only load the cache (about a second).
+  them once (engine and fixed point side by side), so the workers only load the cache (about a
+  second).  ``FAULTLOCK_TEST_NO_WARM=1`` skips this.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -26,32 +30,72 @@ def _is_xdist_controller(config: pytest.Config) -> bool:
     return bool(numprocesses) and getattr(config.option, "dist", "no") != "no"
 
 
-def warm_compiled_code() -> float:
-    """Compile (or load from the on-disk cache) every numba function the suite runs: one tiny
-    Monte Carlo run and one analytic prediction, compiled fixed point included.  Returns the
-    seconds it took."""
+#: one tiny run per group of compiled code, each in its own process so that both cores compile
+WARM_UP = {
+    "engine": "import faultlock\n"
+              "faultlock.simulate(faultlock.Scenario(threads=2, writer_rate=50.0),\n"
+              "                   policies=['mainline'], operations=200, batches=2, seed=0)\n",
+    "fixed point": "import faultlock\n"
+                   "faultlock.predict(faultlock.Scenario(threads=2, writer_rate=50.0),\n"
+                   "                  policies=['mainline'], compiled=True)\n",
+}
+
+
+def warm_compiled_code() -> tuple[float, list[str]]:
+    """Compile (or load from numba's on-disk cache) the code every test worker will run: a tiny
+    Monte Carlo run and an analytic prediction with the compiled fixed point, side by side in
+    two processes that import the same ``faultlock`` as this one.  Returns the seconds it took
+    and the warm-ups that failed (the tests that use that code then show the error)."""
+    import faultlock                              # light: the package imports on first use
+    package_root = str(Path(faultlock.__file__).resolve().parents[1])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     start = time.perf_counter()
-    import faultlock
-    scenario = faultlock.Scenario(threads=2, writer_rate=50.0)
-    faultlock.simulate(scenario, policies=["mainline"], operations=200, batches=2, seed=0)
-    faultlock.predict(scenario, policies=["mainline"], compiled=True)
-    return time.perf_counter() - start
+    runs = {name: subprocess.Popen([sys.executable, "-c", code], env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for name, code in WARM_UP.items()}
+    failed = [name for name, run in runs.items() if run.wait() != 0]
+    return time.perf_counter() - start, failed
+
+
+def _cache_looks_fresh() -> bool:
+    """numba's cache files of ``engine.run`` and of the fixed point exist and are newer than
+    every source they compile (a quick look, no import of numba: if it is wrong the workers
+    compile what is missing themselves, as without the warm-up)."""
+    import faultlock.model.montecarlo as engine   # drops the cache if an engine source changed
+    engine_dir = Path(engine.__file__).parent
+    model_dir = engine_dir.parent
+    checks = ((engine_dir, "engine.run-*.nbi", engine_dir.glob("*.py")),
+              (model_dir, "fixed_point.*.nbi", [model_dir / "fixed_point.py",
+                                                model_dir / "symbolic.py"]))
+    for directory, pattern, sources in checks:
+        indexes = list((directory / "__pycache__").glob(pattern))
+        if not indexes:
+            return False
+        newest_source = max(source.stat().st_mtime for source in sources)
+        if min(index.stat().st_mtime for index in indexes) < newest_source:
+            return False
+    return True
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if _is_xdist_controller(config) and not os.environ.get("FAULTLOCK_TEST_NO_WARM"):
-        seconds = warm_compiled_code()
-        config.stash[_WARM_KEY] = seconds
+    if (_is_xdist_controller(config) and not os.environ.get("FAULTLOCK_TEST_NO_WARM")
+            and not _cache_looks_fresh()):
+        config.stash[_WARM_KEY] = warm_compiled_code()
 
 
-_WARM_KEY = pytest.StashKey[float]()
+_WARM_KEY = pytest.StashKey[tuple[float, list[str]]]()
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
-    seconds = config.stash.get(_WARM_KEY, None)
-    if seconds is None:
+    warmed = config.stash.get(_WARM_KEY, None)
+    if warmed is None:
         return None
-    return f"faultlock: compiled engine and fixed point warmed in {seconds:.1f} s (numba cache)"
+    seconds, failed = warmed
+    text = f"faultlock: compiled engine and fixed point warmed in {seconds:.1f} s (numba cache)"
+    if failed:
+        text += f"; warm-up failed: {', '.join(failed)} (the tests using it will show why)"
+    return text
 
 
 _SHARED_SCOPES = ("session", "package", "module", "class")
