@@ -51,7 +51,8 @@ def rate(scenario: Scenario, distribution: bool) -> tuple[float, float, int, int
     start, cpu = time.perf_counter(), time.process_time()
     ds = predict(scenario, POLICIES, distribution=distribution)
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
-    return evaluations / elapsed, evaluations / cpu, evaluations, ds.attrs["fixed_point_unconverged"]
+    unconverged = ds.attrs["fixed_point_unconverged"]
+    return evaluations / elapsed, evaluations / cpu, evaluations, unconverged
 
 
 def registry_rate(points: int = 1_000_000) -> float:

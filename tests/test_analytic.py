@@ -17,7 +17,7 @@ from scipy import optimize
 
 import faultlock
 from faultlock import POLICIES, Scenario
-from faultlock.model import analytic, laws, metrics, validation
+from faultlock.model import laws, metrics, validation
 from faultlock.model.analytic import METRICS_ABSENT, predict
 from faultlock.model.analytic.distribution import fault_paths_mixture
 from faultlock.model.analytic.inputs import Elements
@@ -26,10 +26,10 @@ from faultlock.model.analytic.predict import ITERATIONS, TOLERANCE
 from faultlock.model.analytic.solve import solve_element
 
 #: the model's assumptions hold: no CPU contention, pages spread out, writers well below capacity
-EASY = {"cpus": 0, "vmas": 4, "pages_per_vma": 50_000, "page_popularity": 0.0, "readaround_pages": 1,
-            "think_time": 200e-6, "threads": 16, "io_distribution": "exponential",
-            "reclaim_rate_mapped": 50.0, "reclaim_rate_cached": 200.0, "writer_rate": 500.0,
-            "writer_hold": 30e-6}
+EASY = {"cpus": 0, "vmas": 4, "pages_per_vma": 50_000, "page_popularity": 0.0,
+        "readaround_pages": 1, "think_time": 200e-6, "threads": 16,
+        "io_distribution": "exponential", "reclaim_rate_mapped": 50.0,
+        "reclaim_rate_cached": 200.0, "writer_rate": 500.0, "writer_hold": 30e-6}
 
 
 #: the metrics of MODEL.md (the engine may give more: those the analytic model cannot derive are

@@ -57,7 +57,8 @@ SCENARIOS = {
 #: steals the lock, the head's wait passes the timeout (HANDOFF), and at the next release
 #: rwsem._on_free hands the lock to the head. It used to wake the head a second time (it ran its
 #: critical section twice and freed its writer slot twice); the whole-state check below saw it in
-#: every run. See test_engine_rules.py::test_handoff_to_a_writer_already_woken_does_not_wake_it_twice.
+#: every run. See
+#: test_engine_rules.py::test_handoff_to_a_writer_already_woken_does_not_wake_it_twice.
 SCENARIOS["two_cpus_spinning"] = contended(cpus=2, wakeup_latency=50e-6, handoff_timeout=200e-6)
 
 

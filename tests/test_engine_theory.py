@@ -383,8 +383,8 @@ def _phase_scenario(rwsem: str) -> faultlock.Scenario:
 
 
 def test_phase_fair_bound_on_reader_blocking():
-    w, l, f = 100e-6, 200e-6, 5e-6
-    bound = F["phase_fair_reader_bound"](w, l + 2 * f)
+    writer_hold, reader_hold, fault_cpu = 100e-6, 200e-6, 5e-6
+    bound = F["phase_fair_reader_bound"](writer_hold, reader_hold + 2 * fault_cpu)
     ds = faultlock.simulate(_phase_scenario("phase_fair"), policies=["legacy_hold"],
                             operations=100_000, batches=20, seed=108)
     d = one(ds)
@@ -400,8 +400,8 @@ def test_phase_fair_bound_on_reader_blocking():
 def test_task_fair_and_writer_preference_exceed_the_phase_fair_bound(rwsem):
     """Under FIFO (task-fair) a reader waits for every writer queued ahead of it, and under writer
     preference for every writer that keeps arriving: the same run breaks the phase-fair bound."""
-    w, l, f = 100e-6, 200e-6, 5e-6
-    bound = F["phase_fair_reader_bound"](w, l + 2 * f)
+    writer_hold, reader_hold, fault_cpu = 100e-6, 200e-6, 5e-6
+    bound = F["phase_fair_reader_bound"](writer_hold, reader_hold + 2 * fault_cpu)
     d = one(faultlock.simulate(_phase_scenario(rwsem), policies=["legacy_hold"],
                                operations=100_000, batches=20, seed=108))
     assert bool(d.stable)

@@ -55,9 +55,9 @@ def walk(**changes) -> faultlock.Scenario:
 def idle_reader(**changes) -> faultlock.Scenario:
     """One reader that never faults (it sleeps off CPU for 1e6 s before its first access) and
     writer threads: writers only."""
-    base = dict(threads=1, think_time=0.0, idle_time=1e6, cpus=0, wakeup_latency=0.0, writer_rate=0.0,
-                writer_vma_share=0.0, writer_fork_share=0.0, writer_hold_distribution="lognormal",
-                writer_hold_cv=0.5)
+    base = dict(threads=1, think_time=0.0, idle_time=1e6, cpus=0, wakeup_latency=0.0,
+                writer_rate=0.0, writer_vma_share=0.0, writer_fork_share=0.0,
+                writer_hold_distribution="lognormal", writer_hold_cv=0.5)
     base.update(changes)
     return S(**base)
 
@@ -315,7 +315,8 @@ def test_no_invariant_violation_and_a_consistent_state(scenario):
 
 def test_a_walk_that_wraps_its_page_space_is_reported():
     """Epochs are fresh pages only while the address space lasts: a run that wraps it is told
-    (a warning, and ``attrs['walk_wrapped']``), and a random walk too large for memory is refused."""
+    (a warning, and ``attrs['walk_wrapped']``), and a random walk too large for memory is
+    refused."""
     # (reclaim keeps the walk faulting once every page has been mapped)
     small = walk(threads=2, walk_pages=64, pages_per_vma=256, reclaim_rate_mapped=2000.0)
     with pytest.warns(UserWarning, match="wrapped the page space"):

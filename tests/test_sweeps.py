@@ -677,10 +677,18 @@ def _analytic_stores(tmp_path: Path, chunkings=(1, 5, 100)) -> tuple[Path, list[
     return path, stores
 
 
+@pytest.fixture(scope="module")
+def analytic_stores(tmp_path_factory) -> tuple[Path, list[Path]]:
+    """The analytic spec swept with 1, 5 and 100 cells a call, shared by the tests below (both
+    marked ``needs_analytic``)."""
+    return _analytic_stores(tmp_path_factory.mktemp("analytic"))
+
+
 @needs_analytic
-def test_analytic_sweep_matches_predict(tmp_path):
+def test_analytic_sweep_matches_predict(analytic_stores):
     from faultlock.model.analytic import predict
-    path, stores = _analytic_stores(tmp_path, (1, 100))  # one cell a call; all in one
+    path, stores = analytic_stores
+    stores = [stores[0], stores[-1]]                        # one cell a call; all in one
     spec = load_spec(path)
     trees = [open_sweep(s)["analytic"].to_dataset().load() for s in stores]
     for ds in trees:
@@ -701,10 +709,10 @@ def test_analytic_sweep_matches_predict(tmp_path):
 
 
 @needs_analytic
-def test_analytic_bit_identical_across_chunkings(tmp_path):
+def test_analytic_bit_identical_across_chunkings(analytic_stores):
     """predict() stops each element of its fixed point on its own, so a cell's numbers do not
     depend on the cells it is vectorised with."""
-    _, stores = _analytic_stores(tmp_path)
+    _, stores = analytic_stores
     for store in stores[1:]:
         assert_same_data(stores[0], store)
 

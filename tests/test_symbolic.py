@@ -115,7 +115,7 @@ def test_mm1_wait_textbook():
 
 
 def test_pk_with_cv1_is_mm1():
-    lam, mu = S.arrival_rate, S.service_rate
+    mu = S.service_rate
     pk = FORMULAS["mg1_wait"].expr.subs({S.service_mean: 1 / mu, S.service_cv: 1})
     assert sp.simplify(pk - FORMULAS["mm1_wait"].expr) == 0
     rng = np.random.default_rng(1)
@@ -725,7 +725,8 @@ def test_compiled_formulas_without_an_implementation_compile():
 
 def test_scalar_kernels_equal_the_vectorised_ones():
     rng = np.random.default_rng(5)
-    n, u, c = rng.integers(0, 300, 500).astype(float), rng.random(500), rng.integers(0, 40, 500) * 1.0
+    n, u = rng.integers(0, 300, 500).astype(float), rng.random(500)
+    c = rng.integers(0, 40, 500) * 1.0
     u[:5] = [0.0, 1.0, np.nan, 0.5, 1.0]
     for scalar, vector in ((S.finite_source_tail_scalar, S.finite_source_tail),
                            (S.finite_source_excess_scalar, S.finite_source_excess)):
@@ -737,7 +738,8 @@ def test_scalar_kernels_equal_the_vectorised_ones():
     got = np.array([S.page_state_weights_scalar(*p) for p in vals.T]).T
     np.testing.assert_allclose(got, np.array(list(weights.values())), rtol=1e-15)
     s, cv, m = rng.uniform(0, 1e-3, 200), rng.uniform(0, 2, 200), rng.uniform(0, 1e-3, 200)
-    s[:4], cv[:4], m[:4] = [0.0, 1e-4, 1e-4, 1e-4], [0.5, np.nan, 0.5, 0.5], [1e-4, 1e-4, np.inf, 0.0]
+    s[:4], cv[:4] = [0.0, 1e-4, 1e-4, 1e-4], [0.5, np.nan, 0.5, 0.5]
+    m[:4] = [1e-4, 1e-4, np.inf, 0.0]
     for scalar, vector in ((S.lag_inside_probability_scalar, S.lag_inside_probability),
                            (S.lag_inside_residual_scalar, S.lag_inside_residual)):
         np.testing.assert_allclose([scalar(*p) for p in zip(s, cv, m)], vector(s, cv, m),

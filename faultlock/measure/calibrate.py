@@ -50,7 +50,8 @@ from ..model.scenario import Scenario
 from .mapping import closest_scenario, writer_kind
 
 __all__ = ["Calibration", "calibrate", "check_measurement", "compare", "fit_lognormal",
-           "fit_device_curve", "error_table", "COMPARED", "MEASURED_ONLY", "analytic_solver", "fit_douyin"]
+           "fit_device_curve", "error_table", "COMPARED", "MEASURED_ONLY", "analytic_solver",
+           "fit_douyin"]
 
 #: metrics both the measurement and the model report, compared by :func:`compare`
 COMPARED = ("fault_latency_mean", "fault_latency_p50", "fault_latency_p90", "fault_latency_p99",

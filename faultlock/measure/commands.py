@@ -217,7 +217,7 @@ def _measure_summary(ds: xr.Dataset) -> str:
     lines.append(f"{'cell':<44} {'p50':>8} {'p90':>8} {'p99':>9} {'waiters':>8} "
                  f"{'reads/flt':>9}  (µs)")
     for i in range(ds.sizes["config"]):
-        g = lambda k: float(ds[k].values[i]) if k in ds else float("nan")  # noqa: E731
+        g = lambda k, i=i: float(ds[k].values[i]) if k in ds else float("nan")  # noqa: E731
         lines.append(f"{str(ds['label'].values[i]):<44} {g('fault_latency_p50') * 1e6:8.1f} "
                      f"{g('fault_latency_p90') * 1e6:8.1f} {g('fault_latency_p99') * 1e6:9.1f} "
                      f"{g('waiter_share'):8.2f} {g('mmap_read_per_fault'):9.2f}")

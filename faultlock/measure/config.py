@@ -29,9 +29,10 @@ class WriterSpec:
     ``where='thread'``: threads of the measured process, so they take *its* ``mmap_lock`` for write;
     ``where='process'``: the same threads in a separate process (its own ``mm``): the CPU-load
     control. ``op='mmap'``: one operation is ``calls`` x (mmap + munmap of ``pages`` anonymous
-    pages), 2 write acquisitions per call (munmap downgrades to read for the unmap). ``op='mprotect'``: one
-    operation is ``calls`` x mprotect over a populated anonymous region of ``pages`` pages, 1 write
-    acquisition per call; the hold grows with ``pages`` (change_protection walks every PTE).
+    pages), 2 write acquisitions per call (munmap downgrades to read for the unmap).
+    ``op='mprotect'``: one operation is ``calls`` x mprotect over a populated anonymous region of
+    ``pages`` pages, 1 write acquisition per call; the hold grows with ``pages``
+    (change_protection walks every PTE).
     ``rate``: operations per second per writer (periodic, absolute deadlines); 0 = flat out.
     """
 

@@ -177,7 +177,7 @@ def measure(config: MeasureConfig | Mapping[str, Any] | None = None, *,
     ds = _assemble(config, cells, runs, locks, hists, device_runs, wake_runs)
     ds.attrs.update({
         "title": "faultlock measurement of page faults that wait for I/O (mainline kernel)",
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "faultlock_version": __version__,
         "harness_sha256": hashlib.sha256(harness_source().encode()).hexdigest(),
         "command": command or "faultlock.measure.measure(config)",

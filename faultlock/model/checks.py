@@ -1,8 +1,9 @@
 """Invariants every result must hold before it is returned: never a silent impossible number.
 
 :func:`check` takes a result Dataset of either solver (:func:`faultlock.predict` or
-:func:`faultlock.simulate`: they share the result contract, :mod:`faultlock.model.metrics`) and the Scenario
-it was computed for, and adds three variables over ``policy`` x the scenario's dimensions:
+:func:`faultlock.simulate`: they share the result contract, :mod:`faultlock.model.metrics`) and
+the Scenario it was computed for, and adds three variables over ``policy`` x the scenario's
+dimensions:
 
 ``valid``
     True when every check below holds (or does not apply) for that element.

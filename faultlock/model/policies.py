@@ -11,8 +11,8 @@ Each policy is a handful of switches that both solvers read:
     after a RETRY from the VMA lock the retry takes the VMA lock again (``goto retry_vma``) instead
     of ``mmap_lock``.
 ``uptodate_wait``
-    a folio that is uptodate but locked (someone installing its PTE) is waited for in place, with the
-    fault lock held, and mapped without a retry (v2 patches 4-5).
+    a folio that is uptodate but locked (someone installing its PTE) is waited for in place, with
+    the fault lock held, and mapped without a retry (v2 patches 4-5).
 """
 
 from dataclasses import dataclass

@@ -314,7 +314,7 @@ def winners_tex(results: Mapping[str, xr.Dataset], objectives: Mapping[str, str]
     from ..sweeps.winners import winner_shares
     rows = []
     for method, ds in results.items():
-        for objective, description in objectives.items():
+        for objective in objectives:
             name = f"winner_{objective}"
             if name not in ds:
                 continue

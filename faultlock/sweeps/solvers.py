@@ -2,9 +2,10 @@
 
 These functions run on Dask workers (or in the calling process). A task is a small dict of plain
 values and Scenarios (which pickle without being validated again), built by :func:`make_task` on
-the client; workers need no access to the store (they may be on other machines). The result has the region's axes first, then the solver's own dimensions (``policy``,
-histogram bins). Variables that differ between identical runs (engine wall-clock time) are
-dropped so that a store is a deterministic function of its spec.
+the client; workers need no access to the store (they may be on other machines). The result has
+the region's axes first, then the solver's own dimensions (``policy``, histogram bins).
+Variables that differ between identical runs (engine wall-clock time) are dropped so that a
+store is a deterministic function of its spec.
 """
 
 from __future__ import annotations

@@ -6,11 +6,11 @@ fixed point that ties together the pieces derived in :mod:`faultlock.model.symbo
 formula lives there once, with its assumptions), each sub-model written once, compiled, in the
 module of its concept (named state: ``layout.py``):
 
-* **pages** (``page_*_share``): each page of the Zipf popularity law is a semi-Markov cycle absent ->
-  locked (being faulted in, or read around) -> cached -> mapped -> absent under the reclaim hazards,
-  so an access is a hit, a minor fault (cached), a major fault (absent), a zram swap-in, or joins a
-  fault already reading the folio.  The Zipf law is summed exactly for the hottest ranks and by
-  Gauss-Legendre quadrature in log-rank for the tail (:func:`zipf_nodes`).
+* **pages** (``page_*_share``): each page of the Zipf popularity law is a semi-Markov cycle absent
+  -> locked (being faulted in, or read around) -> cached -> mapped -> absent under the reclaim
+  hazards, so an access is a hit, a minor fault (cached), a major fault (absent), a zram swap-in, or
+  joins a fault already reading the folio.  The Zipf law is summed exactly for the hottest ranks and
+  by Gauss-Legendre quadrature in log-rank for the tail (:func:`zipf_nodes`).
 * **the fault path of each policy** (``policies.py`` switches, the state machines of kernel.md §6
   as coded in ``montecarlo/threads.py``): every major file fault drops its lock and retries
   (``VM_FAULT_RETRY``); the retry costs ``fault_cpu_time`` before its folio lookup; a TRIED retry
@@ -72,38 +72,16 @@ latency distribution), this module (``predict`` and its Dataset).
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
+from ..numba_cache import invalidate_stale_cache
 
-def _invalidate_stale_cache() -> None:
-    """numba's on-disk cache is keyed by each function's own file, not by the functions it
-    calls: drop it when any source this package compiles from has changed."""
-    here = Path(__file__).parent
-    digest = hashlib.sha256()
-    for source in [*sorted(here.glob("*.py")), here.parent / "symbolic.py",
-                   here.parent / "montecarlo" / "rwsem.py"]:
-        digest.update(source.name.encode())
-        digest.update(source.read_bytes())
-    cache = here / "__pycache__"
-    stamp = cache / "analytic-sources.sha256"
-    try:
-        if stamp.read_text() == digest.hexdigest():
-            return
-    except OSError:
-        pass
-    try:
-        cache.mkdir(exist_ok=True)
-        for stale in list(cache.glob("*.nbi")) + list(cache.glob("*.nbc")):
-            stale.unlink(missing_ok=True)
-        stamp.write_text(digest.hexdigest())
-    except OSError:
-        pass  # a read-only install: numba then compiles in memory
+_HERE = Path(__file__).parent
+# the compiled model calls the formulas' compiled forms, the laws and the engine's spin limit
+invalidate_stale_cache(_HERE, [_HERE.parent / "symbolic.py", _HERE.parent / "laws.py",
+                               _HERE.parent / "montecarlo" / "rwsem.py"], "analytic-sources.sha256")
 
-
-_invalidate_stale_cache()
-
-from .pages import zipf_nodes
-from .predict import METRICS_ABSENT, predict
+from .pages import zipf_nodes  # noqa: E402 (after the cache check)
+from .predict import METRICS_ABSENT, predict  # noqa: E402
 
 __all__ = ["METRICS_ABSENT", "predict", "zipf_nodes"]

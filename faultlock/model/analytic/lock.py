@@ -251,7 +251,8 @@ def locks(xi, acc, fault_rate, st, cpu_wait, cpu_wait_writer, lk):
                       + any_wait * wake_w)
     blocked_rate = fault_rate * acc[ACC.mmap_acq] * block_thread + lam_bg * block
     batch_size = safe_div(blocked_rate, periods, 0.0)
-    comeback = ((1 - 1 / xi[IN.writer_locks_per_op]) if xi[IN.periodic] > 0 else 1.0) * xi[IN.writer_loop]
+    comeback = (((1 - 1 / xi[IN.writer_locks_per_op]) if xi[IN.periodic] > 0 else 1.0)
+                * xi[IN.writer_loop])
     batch_hold = (wake + long_share * safe_div(drain_l, present_l, 0.0)
                   + (1 - long_share) * (m_s - extra))
     write_wait = write_wait + comeback * -math.expm1(-batch_size) * vmax(

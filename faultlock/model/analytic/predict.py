@@ -131,7 +131,8 @@ def _dataset(scenario, x: Elements, metrics, stable, distribution, iterations,
         "faultlock_version": __version__,
         "scenario": scenario.to_json(indent=None),
         "formulas": ",".join(sorted(sym.FORMULAS)),
-        "formula_hashes": ",".join(f"{n}:{sym.FORMULAS[n].hash()[:16]}" for n in sorted(sym.FORMULAS)),
+        "formula_hashes": ",".join(f"{n}:{sym.FORMULAS[n].hash()[:16]}"
+                                   for n in sorted(sym.FORMULAS)),
         "fixed_point_iterations": int(iterations),
         "fixed_point_unconverged": unconverged,
     })

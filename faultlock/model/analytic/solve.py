@@ -13,8 +13,8 @@ Convergence: the residual and the relative change of the ``CHECKED`` quantities 
 ``tolerance``.  Where a station saturates at some access rate (the storage device's share, the
 mmap_lock blocking, the CPU wait jump there), the target rate jumps across the rate itself:
 there is no fixed point, the secant's bracket collapses onto the jump again and again while the
-iterates oscillate.  That is detected (six collapses at one rate, the target over 1 % away) and reported
-(``layout.JUMP``), so such an element costs ~40 passes, not the whole budget.
+iterates oscillate.  That is detected (six collapses at one rate, the target over 1 % away) and
+reported (``layout.JUMP``), so such an element costs ~40 passes, not the whole budget.
 """
 
 from __future__ import annotations

@@ -5,30 +5,10 @@ functions it calls, so an edit to ``rwsem.py`` would leave a stale compiled ``en
 On import we hash every source file of the engine and drop the cache when the hash changed.
 """
 
-import hashlib
 from pathlib import Path
 
+from ..numba_cache import invalidate_stale_cache
 
-def _invalidate_stale_cache() -> None:
-    here = Path(__file__).parent
-    digest = hashlib.sha256()
-    for source in sorted(here.glob("*.py")):
-        digest.update(source.name.encode())
-        digest.update(source.read_bytes())
-    cache = here / "__pycache__"
-    stamp = cache / "engine-sources.sha256"
-    try:
-        if stamp.read_text() == digest.hexdigest():
-            return
-    except OSError:
-        pass
-    try:
-        cache.mkdir(exist_ok=True)
-        for stale in list(cache.glob("*.nbi")) + list(cache.glob("*.nbc")):
-            stale.unlink(missing_ok=True)
-        stamp.write_text(digest.hexdigest())
-    except OSError:
-        pass  # a read-only install: numba then compiles in memory
-
-
-_invalidate_stale_cache()
+_HERE = Path(__file__).parent
+# the sampler takes the laws' parameters from their one compiled copy in laws.py
+invalidate_stale_cache(_HERE, [_HERE.parent / "laws.py"], "engine-sources.sha256")

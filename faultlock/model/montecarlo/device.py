@@ -60,7 +60,8 @@ def submit(S, P, Q, io):
 
 @njit(cache=True)
 def complete(S, P, Q, io):
-    """The read ``io`` is done: its folios become uptodate and unlocked; the next queued read starts."""
+    """The read ``io`` is done: its folios become uptodate and unlocked; the next queued read
+    starts."""
     S.ints[I_DEV_INFLIGHT] -= 1
     now = S.reals[R_NOW]
     for i in range(S.io_nfolios[io]):

@@ -1,9 +1,9 @@
 """The event loop: pop the earliest timer, dispatch it to the module that owns the entity.
 
 The loop is the only place that knows every kind of entity; each module (``threads``,
-``writers``, ``readers``, ``device``, ``cpu``) handles its own events. In checking mode it also verifies the lock
-invariants after every event: never a writer with any other holder of ``mmap_lock``; never a VMA
-reader while the VMA is write-locked.
+``writers``, ``readers``, ``device``, ``cpu``) handles its own events. In checking mode it also
+verifies the lock invariants after every event: never a writer with any other holder of
+``mmap_lock``; never a VMA reader while the VMA is write-locked.
 """
 
 from numba import njit

@@ -9,8 +9,8 @@ Reclaim is a hazard: a folio that nobody references and nobody has locked is rec
 ``reclaim_rate_cached`` if it is only cached and ``reclaim_rate_mapped`` if it is mapped (reclaim
 unmaps it). The engine records when a folio became exposed; the first time it is looked at again
 it draws the exposure's reclaim instant and compares: no reclaim events, no scan, and no draw at
-all for read-around pages nobody touches. A reference (``filemap_get_folio`` to ``folio_put``) or the lock protects it
-(``__remove_mapping``'s refcount freeze fails).
+all for read-around pages nobody touches. A reference (``filemap_get_folio`` to ``folio_put``) or
+the lock protects it (``__remove_mapping``'s refcount freeze fails).
 
 Waiters on a folio lock queue in order. ``folio_unlock`` wakes every ``folio_wait_locked`` waiter
 and hands the lock to the first ``__folio_lock`` waiter (``mm/filemap.c: folio_wake_bit``, lock

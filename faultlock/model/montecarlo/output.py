@@ -1,4 +1,4 @@
-"""From per-batch counters and histograms to the metrics of the result contract, with 95 % intervals.
+"""From per-batch counters and histograms to the result contract's metrics, with 95 % intervals.
 
 The metrics themselves (names, units, long names, kinds, bins) are defined once in
 :mod:`faultlock.model.metrics`; this module holds only the mapping from the engine's counters
@@ -115,7 +115,8 @@ def _check_mapping() -> None:
 
 _check_mapping()
 
-_FINE_LOWER = np.concatenate([[0.0], 10.0 ** (HIST_LOG10_MIN + np.arange(N_BINS - 1) / HIST_PER_DECADE)])
+_FINE_LOWER = np.concatenate(
+    [[0.0], 10.0 ** (HIST_LOG10_MIN + np.arange(N_BINS - 1) / HIST_PER_DECADE)])
 
 
 def _fine_bin_of(edge: float) -> int:

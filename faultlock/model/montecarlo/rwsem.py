@@ -182,7 +182,8 @@ def up_read(S, P, Q):
 # ---- write side ---------------------------------------------------------------------------------
 @njit(cache=True)
 def down_write(S, P, Q, entity, owner_running):
-    """``down_write``: GRANTED, SPINNING (keeps its CPU; an EV_SPIN timer may end the spin) or QUEUED.
+    """``down_write``: GRANTED, SPINNING (keeps its CPU; an EV_SPIN timer may end the spin) or
+    QUEUED.
 
     ``owner_running`` tells whether a writer owner is on a CPU (not sleeping on a VMA drain).
     """
@@ -224,7 +225,8 @@ def down_write(S, P, Q, entity, owner_running):
 
 @njit(cache=True)
 def stop_spinning(S, P, Q, entity):
-    """A spinner gives up (timeout, or its owner went to sleep): queue it. True if that took the lock."""
+    """A spinner gives up (timeout, or its owner went to sleep): queue it. True if that took the
+    lock."""
     if not _remove_spinner(S, entity):
         return False
     _enqueue(S, entity, 1)

@@ -2,10 +2,11 @@
 
 numba compiles functions over arrays, not Python objects, so the simulation state is one
 ``SimState`` of arrays: a numba StructRef, passed by reference (one pointer, one reference count),
-because a namedtuple of sixty arrays costs ~80 ns of reference counting on every call. Mutable scalars live in the small arrays ``ints`` and ``reals``
-under the named indices below; parameters in ``P`` (reals) and ``Q`` (integers). Every module of the
-engine (``rwsem``, ``vma_lock``, ``folio``, ``device``, ``cpu``, ``writers``, ``threads``) reads
-and writes its own part of this state.
+because a namedtuple of sixty arrays costs ~80 ns of reference counting on every call. Mutable
+scalars live in the small arrays ``ints`` and ``reals`` under the named indices below;
+parameters in ``P`` (reals) and ``Q`` (integers). Every module of the engine (``rwsem``,
+``vma_lock``, ``folio``, ``device``, ``cpu``, ``writers``, ``threads``) reads and writes its own
+part of this state.
 
 Entities share one index space, so that the event calendar and the CPU run queue treat them alike:
 ``[0, threads)`` are the faulting threads, then the writer slots, then the read requests (one slot
@@ -302,7 +303,8 @@ FIELDS = [
     # calendar
     "heap_time", "heap_ent", "heap_pos", "heap_size",
     # entities
-    "ent_event", "ent_cont", "burst_rem", "wait_start", "run_queue", "ent_cpu", "cpu_running", "cpu_free",
+    "ent_event", "ent_cont", "burst_rem", "wait_start", "run_queue", "ent_cpu", "cpu_running",
+    "cpu_free",
     "rw_next", "rw_prev", "rw_enq_time", "rw_is_writer", "rw_woken", "spinners",
     "fw_next", "fw_mode",
     # threads
@@ -338,7 +340,8 @@ def allocate(P: np.ndarray, Q: np.ndarray, streams: np.ndarray,
     reader_slots = int(Q[Q_READER_SLOTS])
     entities = int(Q[Q_READER_ARRIVAL]) + 1
     readaround = int(Q[Q_READAROUND])
-    folio_slots = int(Q[Q_TOTAL_PAGES]) if Q[Q_FOLIO_DIRECT] else int(Q[Q_FOLIO_SET_MASK] + 1) * FOLIO_WAYS
+    folio_slots = (int(Q[Q_TOTAL_PAGES]) if Q[Q_FOLIO_DIRECT]
+                   else int(Q[Q_FOLIO_SET_MASK] + 1) * FOLIO_WAYS)
     batches = int(Q[Q_BATCHES])
     walk_shape = (1, 1)
     if Q[Q_ACCESS_PATTERN] == ACCESS_GROUP_WALK and not Q[Q_WALK_SEQUENTIAL]:
@@ -369,7 +372,8 @@ def allocate(P: np.ndarray, Q: np.ndarray, streams: np.ndarray,
         heap_size=ints(1),
         ent_event=ints(entities, EV_NONE, np.int8), ent_cont=ints(entities, K_NONE, np.int8),
         burst_rem=reals(entities), wait_start=reals(entities), run_queue=ints(entities, -1),
-        ent_cpu=ints(entities, -1, np.int32), cpu_running=ints(max(1, int(Q[Q_CPUS])), -1, np.int32),
+        ent_cpu=ints(entities, -1, np.int32),
+        cpu_running=ints(max(1, int(Q[Q_CPUS])), -1, np.int32),
         cpu_free=np.arange(max(1, int(Q[Q_CPUS])), dtype=np.int32),
         rw_next=ints(entities, -1, np.int32), rw_prev=ints(entities, -1, np.int32),
         rw_enq_time=reals(entities), rw_is_writer=ints(entities, 0, np.int8),

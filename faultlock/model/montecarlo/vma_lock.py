@@ -35,7 +35,8 @@ def vma_end_read(S, P, Q, vma):
 
 @njit(cache=True)
 def vma_start_write(S, Q, writer, vma):
-    """True if ``vma`` is now write-locked; False if ``writer`` must sleep until its readers drain."""
+    """True if ``vma`` is now write-locked; False if ``writer`` must sleep until its readers
+    drain."""
     if S.v_write_locked[vma]:
         return True
     if S.v_readers[vma] == 0:
