@@ -331,12 +331,12 @@ class Scenario:
     ``Scenario.FIELDS``. Presets of published measurements: ``Scenario.preset(name, **overrides)``.
 
     The model (``MODEL.md``): ``threads`` threads alternate exponential CPU work (``think_time``),
-    optional off-CPU sleep (``idle_time``) and page accesses over ``vmas`` VMAs of ``pages_per_vma`` pages with Zipf popularity. A missing
-    page is a fault: a file fault reads ``readaround_pages`` pages from storage, a swap fault
-    decompresses from zram. Reads that must wait drop the per-VMA lock and retry under ``mmap_lock``
-    (or not, depending on the policy being solved). Writers take ``mmap_lock`` for write at
-    ``writer_rate`` and write-lock none, one or all VMAs. Reclaim evicts cached and mapped folios at
-    the given hazards. Everything runs on ``cpus`` CPUs.
+    optional off-CPU sleep (``idle_time``) and page accesses over ``vmas`` VMAs of ``pages_per_vma``
+    pages with Zipf popularity. A missing page is a fault: a file fault reads ``readaround_pages``
+    pages from storage, a swap fault decompresses from zram. Reads that must wait drop the per-VMA
+    lock and retry under ``mmap_lock`` (or not, depending on the policy being solved). Writers take
+    ``mmap_lock`` for write at ``writer_rate`` and write-lock none, one or all VMAs. Reclaim evicts
+    cached and mapped folios at the given hazards. Everything runs on ``cpus`` CPUs.
 
     Two alternatives reproduce the measurement harness (``faultlock/measure/SCENARIO_SPEC.md``):
     ``access_pattern='group_walk'`` makes groups of ``group_size`` threads walk ``walk_pages``

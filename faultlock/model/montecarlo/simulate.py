@@ -196,7 +196,8 @@ def run_policy(scenario: Scenario, policy: str, seed: np.random.SeedSequence, *,
                       max_events=max_events, max_time=max_time, check=check)
     _check_walk_memory(scenario)
     streams = rng.seed_streams(seed, _stream_count(scenario))
-    alias = _alias_table(int(Q[state.Q_TOTAL_PAGES]), scenario.page_popularity) if Q[state.Q_ZIPF_ALIAS] else None
+    alias = (_alias_table(int(Q[state.Q_TOTAL_PAGES]), scenario.page_popularity)
+             if Q[state.Q_ZIPF_ALIAS] else None)
     S = state.allocate(P, Q, streams, alias)
     if not engine.run.signatures:
         # Load (or compile) the engine before the clock starts: wall_time is simulation only.
@@ -210,7 +211,8 @@ def run_policy(scenario: Scenario, policy: str, seed: np.random.SeedSequence, *,
         "events": int(S.ints[I_EVENTS]),
         "violations": int(S.ints[I_VIOLATIONS]),
         "simulated_time": float(S.reals[R_NOW]),
-        "measured_time": float(S.reals[R_NOW] - S.reals[R_WARMUP_END]) if S.reals[R_WARMUP_END] > 0 else 0.0,
+        "measured_time": (float(S.reals[R_NOW] - S.reals[R_WARMUP_END])
+                          if S.reals[R_WARMUP_END] > 0 else 0.0),
         "wall_time": wall,
         **walk_extent(scenario, S),
     }
@@ -304,7 +306,8 @@ def simulate(scenario: Scenario, policies=POLICIES, *, seed=0, operations: int =
                                   max_events=max_events, max_time=max_time, check=check,
                                   rel_tolerance=rel_tolerance))
         combined = _grid_dataset(scenario, cells)
-        combined.attrs.update(_provenance(scenario, root, operations, batches, warmup, replications))
+        combined.attrs.update(_provenance(scenario, root, operations, batches, warmup,
+                                          replications))
         return combined
 
     per_policy = []
@@ -451,7 +454,8 @@ def _dataset(scenario, policies, per_policy, root, operations, batches, warmup, 
         ds.attrs["walk_wrapped"] = int(wrapped)
         if wrapped:
             warnings.warn(f"the group walk wrapped the page space: {ds.attrs['walk_epochs']} "
-                          f"epochs of {scenario.threads // (scenario.group_size or scenario.threads)}"
+                          f"epochs of "
+                          f"{scenario.threads // (scenario.group_size or scenario.threads)}"
                           f" x {scenario.walk_pages} pages exceed vmas * pages_per_vma = "
                           f"{scenario.vmas * scenario.pages_per_vma}, so later epochs touch pages "
                           "already read (raise pages_per_vma for a cold walk)", stacklevel=3)
