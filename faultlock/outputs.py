@@ -42,17 +42,19 @@ import socket
 import tempfile
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Self
 
 __all__ = ["DIRECTORY", "FORMATS", "DirectoryLock", "OutputError", "check_output",
-           "is_zarr_store", "lock_holder", "replacing", "write_dataset", "write_text"]
+           "created_directory", "is_zarr_store", "jsonable", "lock_holder", "replacing",
+           "write_dataset", "write_text"]
 
 #: what each output suffix means (the ``allowed`` part of the messages)
 FORMATS = {
     ".nc": "a netCDF file",
-    ".zarr": "a zarr store (a directory)",
+    ".zarr": "a zarr store, a directory",
     ".json": "a JSON file",
     ".md": "a Markdown file",
     ".png": "a PNG image",
@@ -123,7 +125,7 @@ def check_output(path: str | os.PathLike, formats: Iterable[str] | str, *,
     if not as_directory:
         formats = tuple(formats)
         if path.suffix not in formats:
-            raise OutputError(f"{option} {path}: is not allowed: a path ending in "
+            raise OutputError(f"{option} {path} is not allowed: a path ending in "
                               f"{_describe(formats)}")
     parent = Path(os.path.abspath(path)).parent
     if not parent.exists():
@@ -155,6 +157,10 @@ def check_output(path: str | os.PathLike, formats: Iterable[str] | str, *,
     if reuse:
         _probe_writable(path if path.is_dir() else parent, option, path)
         return path
+    if not force and as_directory:
+        raise OutputError(f"{option} {path}: exists and is not empty; allowed: --force to write "
+                          "into it (files of the same names are replaced), or a new or empty "
+                          "directory")
     if not force:
         hint = f"{reuse_hint}, " if reuse_hint else ""
         raise OutputError(f"{option} {path}: exists; allowed: {hint}--force to replace it, or a "
@@ -275,24 +281,27 @@ def write_dataset(ds: Any, path: str | os.PathLike, option: str = "--output") ->
     ``.zarr`` (a zarr store) or ``.json`` (xarray's dict form; non-finite numbers as null)."""
     path = Path(path)
     if path.suffix not in (".nc", ".zarr", ".json"):
-        raise OutputError(f"{option} {path}: is not allowed: a path ending in "
+        raise OutputError(f"{option} {path} is not allowed: a path ending in "
                           f"{_describe(('.nc', '.zarr', '.json'))}")
     with replacing(path, option) as temporary:
         if path.suffix == ".nc":
             ds.to_netcdf(temporary)
         elif path.suffix == ".zarr":
-            ds.to_zarr(temporary, mode="w-")
+            with warnings.catch_warnings():  # zarr's notes on v3 string types and consolidated
+                warnings.simplefilter("ignore", UserWarning)  # metadata: not about this write
+                ds.to_zarr(temporary, mode="w-")
         else:
-            temporary.write_text(json.dumps(_jsonable(ds.to_dict(data="list"))))
+            temporary.write_text(json.dumps(jsonable(ds.to_dict(data="list"))))
     return path
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """``value`` with numpy scalars as Python numbers and non-finite floats as None (JSON)."""
     import numpy as np
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not np.isfinite(value):
