@@ -351,8 +351,10 @@ class SweepStore:
             template.to_zarr(
                 str(self.path), group=method, mode="a", compute=False, consolidated=False,
                 encoding=encoding)
-            group.attrs.update(schema_complete=True, metric_variables={
-                name: list(dims) for name, (dims, _, _) in data_vars.items()})
+            # one metadata write for both (attrs.update would write once per key, and a kill
+            # between the two left schema_complete without metric_variables)
+            group.update_attributes({"schema_complete": True, "metric_variables": {
+                name: list(dims) for name, (dims, _, _) in data_vars.items()}})
         self._load_schema(method)
 
     def _load_schema(self, method: str) -> None:

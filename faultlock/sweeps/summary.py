@@ -10,7 +10,7 @@ from pathlib import Path
 
 import xarray as xr
 
-from ..outputs import lock_holder
+from ..outputs import LOCK_NAME, lock_holder
 from .spec import SweepSpec
 from .store import RUN_LOG, StoreError, SweepStore, open_sweep
 from .winners import winner_maps, winner_shares
@@ -35,6 +35,10 @@ def show(store: str | Path) -> str:
     """A summary of the sweep store at ``store`` (raises StoreError if it is not one)."""
     sweep_store = SweepStore(store)
     attrs = sweep_store.attrs()
+    if attrs is None and Path(store).is_dir() and all(
+            p.name == LOCK_NAME or p.name.endswith(".partial") for p in Path(store).iterdir()):
+        raise StoreError(f"{store}: an unfinished sweep store: its first run stopped before "
+                         "writing anything; allowed: run the sweep again with --resume")
     if attrs is None or "faultlock_sweep" not in attrs:
         raise StoreError(f"{store}: not a faultlock sweep store")
     lines = [f"sweep {attrs.get('spec_name')!r}: {attrs.get('description', '')}".rstrip(": "),
