@@ -119,10 +119,12 @@ def _phases(writes: list[str], store: Path) -> dict[str, tuple[int, int]]:
     return bounds
 
 
-def _killed_child(run, kill_at: int | None = None, delay: float | None = None) -> int:
+def _killed_child(run, kill_at: int | None = None, delay: float | None = None,
+                  counted=lambda parts: True) -> int:
     """Fork; the child calls ``run()`` and is killed with SIGKILL before its ``kill_at``-th
-    store write (leaving a half-written temporary, as a kill inside zarr's write would), or by
-    the parent after ``delay`` seconds. Returns the child's wait status."""
+    store write among those ``counted`` (a predicate on the path's parts), leaving a
+    half-written temporary as a kill inside zarr's write would; or it is killed by the parent
+    after ``delay`` seconds. Returns the child's wait status."""
     pid = os.fork()
     if pid == 0:  # the child: never returns into pytest
         status = 3
@@ -133,7 +135,7 @@ def _killed_child(run, kill_at: int | None = None, delay: float | None = None) -
                 count = [0]
 
                 def dying(path, value, exclusive=False):
-                    count[0] += 1
+                    count[0] += counted(Path(path).parts)
                     if count[0] == kill_at:
                         partial = Path(path).with_suffix(f".{uuid.uuid4().hex}.partial")
                         data = bytes(value.as_buffer_like())
@@ -160,12 +162,13 @@ def _killed_child(run, kill_at: int | None = None, delay: float | None = None) -
     pytest.fail("the sweep child did not finish in 120 s")
 
 
-def _kill_and_resume(spec: Path, reference: Path, store: Path, kill_at: int) -> None:
-    status = _killed_child(lambda: run_sweep(spec, store, workers=0, progress=False),
-                           kill_at=kill_at)
+def _assert_killed(status: int, where: str) -> None:
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, \
-        f"the child was not killed at write {kill_at}: status {status}"
-    # the interrupted store: not reported as finished, not overwritten without --resume
+        f"the child was not killed {where}: wait status {status}"
+
+
+def _assert_interrupted(spec: Path, store: Path) -> None:
+    """Not reported as finished; not replaced by a run without --resume."""
     try:
         summary = show(store)
     except StoreError as exc:  # killed before the root metadata was written
@@ -174,21 +177,60 @@ def _kill_and_resume(spec: Path, reference: Path, store: Path, kill_at: int) -> 
     assert "status: complete" not in summary
     with pytest.raises(StoreError, match="--resume"):
         run_sweep(spec, store, workers=0, progress=False)
+
+
+def _kill_and_resume(spec: Path, reference: Path, store: Path, kill_at: int) -> None:
+    status = _killed_child(lambda: run_sweep(spec, store, workers=0, progress=False),
+                           kill_at=kill_at)
+    _assert_killed(status, f"at write {kill_at}")
+    _assert_interrupted(spec, store)
     run_sweep(spec, store, workers=0, progress=False, resume=True)
     assert_same_store(reference, store)
     assert "status: complete" in show(store)
 
 
-def test_kill_in_each_phase_of_schema_creation_then_resume(spec, reference, tmp_path):
-    """One kill at a random write of each phase: the template, and each group's metric
-    variables (the seed is printed, to replay a failure with FAULTLOCK_CRASH_SEED)."""
+def test_killed_in_every_phase_of_schema_creation_then_resumed(spec, reference, tmp_path):
+    """One store, killed three times at random writes: while the template is written, then
+    (resuming) while one group's metric variables are created, then (resuming again) while the
+    other group's are. The final resume ends byte for byte like the uninterrupted store. The
+    seed is printed; FAULTLOCK_CRASH_SEED=... replays it."""
     store_ref, _, phases = reference
     seed = int(os.environ.get("FAULTLOCK_CRASH_SEED", random.SystemRandom().randrange(2**32)))
     rng = random.Random(seed)
-    for phase, (first, last) in sorted(phases.items(), key=lambda kv: kv[1]):
-        k = rng.randint(first, last)
-        print(f"FAULTLOCK_CRASH_SEED={seed}: {phase} is writes {first}..{last}; killed before {k}")
-        _kill_and_resume(spec, store_ref, tmp_path / f"killed-{k}.zarr", k)
+    store = tmp_path / "killed.zarr"
+    first, last = phases["template"]
+    k = rng.randint(first, last)
+    print(f"FAULTLOCK_CRASH_SEED={seed}: template (writes {first}..{last}): killed before {k}")
+    _assert_killed(_killed_child(lambda: run_sweep(spec, store, workers=0, progress=False),
+                                 kill_at=k), f"at write {k}")
+    _assert_interrupted(spec, store)
+    groups = sorted((g for g in phases if g != "template"), key=lambda g: phases[g])
+    for group in groups:  # in the order the sweep creates them
+        name = group.split()[0]
+        metrics = set(json.loads((store_ref / name / "zarr.json").read_text())
+                      ["attributes"]["metric_variables"])
+        count = sum(1 for p in _relative_parts(reference) if p[:1] == (name,)
+                    and len(p) > 2 and p[1] in metrics and p[2] != "c")
+        j = rng.randint(1, count)
+        print(f"  {group} ({count} writes): killed before its write {j}")
+
+        def counted(parts, name=name, metrics=metrics):
+            parts = parts[len(store.parts):]
+            return (len(parts) > 2 and parts[0] == name and parts[1] in metrics
+                    and parts[2] != "c")
+        status = _killed_child(
+            lambda: run_sweep(spec, store, workers=0, progress=False, resume=True),
+            kill_at=j, counted=counted)
+        _assert_killed(status, f"at write {j} of the {group}")
+        _assert_interrupted(spec, store)
+    run_sweep(spec, store, workers=0, progress=False, resume=True)
+    assert_same_store(store_ref, store)
+    assert "status: complete" in show(store)
+
+
+def _relative_parts(reference) -> list[tuple[str, ...]]:
+    store_ref, writes, _ = reference
+    return [Path(name).relative_to(store_ref).parts for name in writes]
 
 
 def test_kill_at_a_random_moment_then_resume(spec, reference, tmp_path):
@@ -229,8 +271,7 @@ def test_kill_at_every_write_of_schema_creation(spec, reference, tmp_path):
 def test_a_second_writer_is_refused_and_a_dead_one_blocks_nobody(spec, reference, tmp_path):
     """A child starts the sweep and stops (SIGSTOP) while it holds the store; a second sweep,
     with or without --resume, is refused with the child's pid. Once the child is killed the
-    lock is gone (the kernel drops a dead process's flock) and --resume finishes the store."""
-    store_ref, _, _ = reference
+    lock is gone (the kernel drops a dead process's flock), though its file remains."""
     store = tmp_path / "two.zarr"
     read_end, write_end = os.pipe()
     pid = os.fork()
@@ -262,9 +303,8 @@ def test_a_second_writer_is_refused_and_a_dead_one_blocks_nobody(spec, reference
         os.close(write_end)
     assert (store / LOCK_NAME).exists()  # left behind by the killed writer, but not held
     assert lock_holder(store) is None
-    run_sweep(spec, store, workers=0, progress=False, resume=True)
-    assert not (store / LOCK_NAME).exists()
-    assert_same_store(store_ref, store)
+    with DirectoryLock(store):  # what --resume takes first (the kill tests resume in full)
+        assert lock_holder(store).startswith(f"pid {os.getpid()} ")
 
 
 def test_directory_lock(tmp_path):
@@ -272,7 +312,7 @@ def test_directory_lock(tmp_path):
     first.acquire(command="test")
     info = json.loads((tmp_path / LOCK_NAME).read_text())
     assert info["pid"] == os.getpid() and info["command"] == "test"
-    with pytest.raises(OutputError, match=f"-o {tmp_path}: is being written by another "
+    with pytest.raises(OutputError, match=f"--output {tmp_path}: is being written by another "
                                           f"faultlock process \\(pid {os.getpid()} on host"):
         DirectoryLock(tmp_path).acquire()  # another open file: refused, even in this process
     first.release()
