@@ -333,3 +333,41 @@ def _dead_pid() -> int:
         os._exit(0)
     os.waitpid(pid, 0)
     return pid
+
+
+def test_two_sweeps_started_at_once_on_a_new_store(tmp_path):
+    """Two processes released at the same moment onto the same new store: one writes it, the
+    other is refused with one clear line (before, both wrote and one failed inside zarr)."""
+    spec = tmp_path / "analytic.toml"
+    spec.write_text(SPEC.replace('method = "both"', 'method = "analytic"'))
+    store = tmp_path / "both.zarr"
+    go_read, go_write = os.pipe()
+    children = []
+    for n in range(2):
+        pid = os.fork()
+        if pid == 0:
+            outcome = "ok"
+            try:
+                os.read(go_read, 1)
+                try:
+                    run_sweep(spec, store, workers=0, progress=False)
+                except Exception as exc:  # noqa: BLE001 - reported to the parent
+                    outcome = f"{type(exc).__name__}: {exc}"
+                (tmp_path / f"outcome-{n}").write_text(outcome)
+            finally:
+                os._exit(0)
+        children.append(pid)
+    os.write(go_write, b"gg")
+    for pid in children:
+        os.waitpid(pid, 0)
+    os.close(go_read)
+    os.close(go_write)
+    outcomes = sorted((tmp_path / f"outcome-{n}").read_text() for n in range(2))
+    print(outcomes)
+    assert outcomes[1] == "ok", outcomes
+    assert outcomes[0].startswith("StoreError: "), outcomes
+    assert ("is being written by another faultlock process" in outcomes[0]
+            or "exists; allowed: --resume" in outcomes[0]), outcomes
+    assert "\n" not in outcomes[0]
+    assert "status: complete" in show(store)
+    assert not (store / LOCK_NAME).exists()

@@ -246,8 +246,11 @@ class SweepStore:
         # first, so that a kill while the rest is cleared leaves this spec's incomplete template,
         # which --resume finishes. Mode "a", not "w": "w" would delete the directory, and with
         # it the lock file.
-        if self.attrs() is not None:
+        existing = self.attrs()
+        if existing is not None and "faultlock_sweep" in existing:
             zarr.open_group(str(self.path), mode="r+").attrs.put(attrs)
+        elif existing is not None:  # another zarr store replaced with force: its root metadata
+            (self.path / "zarr.json").unlink()  # may list (consolidated) arrays about to go
         if self.path.exists() and not self._empty():
             self._clear()
         root = zarr.open_group(str(self.path), mode="a", zarr_format=3, attributes=attrs)
