@@ -324,14 +324,22 @@ def _describe_holder(info: dict[str, Any]) -> str:
 
 def lock_holder(directory: str | os.PathLike) -> str | None:
     """Who holds the lock of ``directory`` (``"pid N on host H, since T"``), or None if nobody
-    does. Reads the lock file only, so it never disturbs a writer: a holder on this host is
-    checked to be alive; one on another host is reported as is."""
-    info = _read_lock(Path(directory) / LOCK_NAME)
-    if not info:
+    does: a shared ``flock`` tried and at once released, so that a lock file left by a dead
+    process (on this host or another) counts for nothing."""
+    file = Path(directory) / LOCK_NAME
+    try:
+        fd = os.open(file, os.O_RDONLY)
+    except OSError:
         return None
-    if info.get("host") == socket.gethostname() and not _pid_alive(int(info.get("pid", 0))):
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return _describe_holder(_read_lock(file))
+    except OSError:
         return None
-    return _describe_holder(info)
+    finally:
+        os.close(fd)  # closing drops the probe's lock
+    return None
 
 
 class DirectoryLock:

@@ -119,6 +119,13 @@ def _phases(writes: list[str], store: Path) -> dict[str, tuple[int, int]]:
     return bounds
 
 
+def _become_child() -> None:
+    """In a forked child: compute with dask's synchronous scheduler, since the parent's
+    threaded-scheduler pool (from earlier sweeps in this process) has no threads after fork."""
+    import dask
+    dask.config.set(scheduler="synchronous")
+
+
 def _killed_child(run, kill_at: int | None = None, delay: float | None = None,
                   counted=lambda parts: True) -> int:
     """Fork; the child calls ``run()`` and is killed with SIGKILL before its ``kill_at``-th
@@ -129,6 +136,7 @@ def _killed_child(run, kill_at: int | None = None, delay: float | None = None,
     if pid == 0:  # the child: never returns into pytest
         status = 3
         try:
+            _become_child()
             if kill_at is not None:
                 import zarr.storage._local as local
                 original = local._put
@@ -151,7 +159,12 @@ def _killed_child(run, kill_at: int | None = None, delay: float | None = None,
     if delay is not None:
         time.sleep(delay)
         os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 120
+    return _wait(pid)
+
+
+def _wait(pid: int, seconds: float = 120) -> int:
+    """The wait status of a child; a child that hangs is killed and fails the test."""
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
@@ -159,7 +172,7 @@ def _killed_child(run, kill_at: int | None = None, delay: float | None = None,
         time.sleep(0.02)
     os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
-    pytest.fail("the sweep child did not finish in 120 s")
+    pytest.fail(f"the sweep child did not finish in {seconds} s")
 
 
 def _assert_killed(status: int, where: str) -> None:
@@ -277,6 +290,7 @@ def test_a_second_writer_is_refused_and_a_dead_one_blocks_nobody(spec, reference
     pid = os.fork()
     if pid == 0:
         try:
+            _become_child()
             import zarr.storage._local as local
             original = local._put
 
@@ -348,6 +362,7 @@ def test_two_sweeps_started_at_once_on_a_new_store(tmp_path):
         if pid == 0:
             outcome = "ok"
             try:
+                _become_child()
                 os.read(go_read, 1)
                 try:
                     run_sweep(spec, store, workers=0, progress=False)
@@ -359,7 +374,7 @@ def test_two_sweeps_started_at_once_on_a_new_store(tmp_path):
         children.append(pid)
     os.write(go_write, b"gg")
     for pid in children:
-        os.waitpid(pid, 0)
+        _wait(pid)
     os.close(go_read)
     os.close(go_write)
     outcomes = sorted((tmp_path / f"outcome-{n}").read_text() for n in range(2))
