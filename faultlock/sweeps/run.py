@@ -3,7 +3,10 @@
 The client (this process) is the only writer: workers compute chunks from plain payloads and
 send results back, so workers need no access to the store (a remote cluster's workers may not
 share the client's disk). Chunks are written as they complete, each followed by its ``done``
-marker; a killed sweep resumes from the chunks not marked done.
+marker; a killed sweep resumes from the chunks not marked done. The store's path is checked
+like every output (:func:`faultlock.outputs.check_output`) and the store is locked
+(:class:`faultlock.outputs.DirectoryLock`) from before its first byte to the end of the run, so
+two sweeps never write one store.
 
 A task that fails (its worker died more often than Dask allows, or the solver raised) costs its
 cells only: the others complete, the winner maps are written for what is done, and
