@@ -11,7 +11,10 @@
 ``faultlock paper``      the paper and the slides, from the sweeps and the formulas
 
 Every Scenario field is a flag (``--io-latency 2ms``, ``--threads 400``); times take units. Bad
-flags or values print one line and exit with status 2, without a traceback.
+flags or values print one line and exit with status 2, without a traceback. Outputs (``-o``) follow
+one set of rules (:mod:`faultlock.outputs`), checked before any work: the parent directory must
+exist, the name says the format, an existing output is replaced only with ``--force`` (a sweep
+store is continued with ``--resume``), and every write is renamed into place when complete.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from .model import arguments
 from .model.arguments import BATCHES_LIMIT, OPERATIONS_LIMIT
 from .model.policies import POLICIES, check_policies
 from .model.scenario import Scenario
+from .outputs import check_output, write_dataset
 
 EXIT_USAGE = 2
 
@@ -190,24 +194,21 @@ def format_gap(analytic, montecarlo) -> str:
     return "\n".join(lines)
 
 
-def _check_output(path: str | None) -> None:
-    """Refuse a bad output path before any work is done."""
-    if path and not path.endswith((".nc", ".zarr")):
-        raise ValueError(f"output={path!r} is not allowed: a path ending in .nc or .zarr")
+def _check_output(args: argparse.Namespace) -> None:
+    """Refuse a bad ``-o`` before any work is done (the rules: :mod:`faultlock.outputs`)."""
+    if args.output is not None:
+        check_output(args.output, (".nc", ".zarr"), option="-o/--output", force=args.force)
 
 
 def _save(ds, path: str) -> None:
-    _check_output(path)
-    if path.endswith(".nc"):
-        ds.to_netcdf(path)
-    else:
-        ds.to_zarr(path, mode="w")
+    """Write through a temporary sibling renamed into place: never half a file."""
+    write_dataset(ds, path, option="-o/--output")
 
 
 def cmd_whatif(args: argparse.Namespace) -> int:
     scenario = scenario_from_args(args)
     policies = _policies(args.policies)
-    _check_output(args.output)
+    _check_output(args)
     name = args.preset or "scenario"
     results = {}
     if args.method in ("analytic", "both"):
@@ -236,7 +237,7 @@ def cmd_whatif(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from .model import validation
     policies = _policies(args.policies)
-    _check_output(args.output)
+    _check_output(args)
     if args.preset and args.grid:
         raise UsageError(f"--preset {args.preset} --grid {args.grid} is not allowed: one of them")
     grid = args.grid or "issue3"
@@ -292,7 +293,10 @@ def build_parser() -> argparse.ArgumentParser:
     whatif.add_argument("--method", choices=("mc", "analytic", "both"), default="mc",
                         help="Monte Carlo (default), the analytic model (instant), or both with "
                              "the relative gap")
-    whatif.add_argument("-o", "--output", help="also save the dataset (.nc or .zarr)")
+    whatif.add_argument("-o", "--output", help="also save the dataset (.nc or .zarr; a new "
+                        "path in an existing directory)")
+    whatif.add_argument("--force", action="store_true",
+                        help="replace an existing -o output (a file, or a zarr store)")
     whatif.set_defaults(run=cmd_whatif)
     validate = sub.add_parser("validate", help="the analytic model against the Monte Carlo")
     validate.add_argument("--preset", help="comma-separated presets instead of the default grid "
@@ -305,7 +309,10 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--operations", type=OPERATIONS, default=20_000,
                           help="Monte Carlo operations per cell and policy (default 20000)")
     validate.add_argument("--seed", type=SEED, default=0, help="root seed (default 0)")
-    validate.add_argument("-o", "--output", help="save the validation dataset (.nc or .zarr)")
+    validate.add_argument("-o", "--output", help="save the validation dataset (.nc or .zarr; "
+                          "a new path in an existing directory)")
+    validate.add_argument("--force", action="store_true",
+                          help="replace an existing -o output (a file, or a zarr store)")
     validate.set_defaults(run=cmd_validate)
     for name, (function, help_text) in DELEGATED.items():
         sub.add_parser(name, help=help_text, add_help=False)   # listed; parsed by its module

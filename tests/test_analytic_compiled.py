@@ -9,6 +9,8 @@ station that saturates at one access rate) is reported as such.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -102,3 +104,21 @@ def test_a_saturating_station_is_reported_not_returned_as_converged():
 def test_named_layouts_are_complete():
     assert len(set(IN)) == len(IN) and len(set(ST)) == len(ST)
     assert ST.access_rate == 0
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_predict_in_a_forked_child_after_the_parent_used_it():
+    """numba's default thread pool on Linux (GNU OpenMP) SIGTERMs a fork()ed child that calls a
+    parallel function its parent already ran: multiprocessing's default start method would kill
+    every worker of a user's Pool.  The package takes a fork-safe layer."""
+    predict(Scenario(threads=3), "mainline")
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        status = 1
+        try:
+            ds = predict(Scenario(threads=5), "mainline")
+            status = 0 if bool(ds.valid.all()) else 2
+        finally:
+            os._exit(status)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, f"wait status {status}"

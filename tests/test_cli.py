@@ -43,7 +43,7 @@ def test_whatif_subset_of_policies(capsys):
     (["whatif", "--writer-spin", "maybe"], "writer_spin='maybe'"),
     (["whatif", "--bogus", "1"], "unrecognized arguments"),
     (["frobnicate"], "invalid choice"),
-    (["whatif", "-o", "result.txt"], "output='result.txt'"),
+    (["whatif", "-o", "result.txt"], "-o/--output result.txt is not allowed"),
     (["validate", "--grid", "nope"], "invalid choice: 'nope'"),
     (["validate", "--grid", "workloads", "--preset", "fork_heavy"], "one of them"),
     (["whatif", "--access-pattern", "group_walk", "--readaround-pages", "8", "--method",

@@ -353,7 +353,7 @@ def test_store_template_provenance_and_resume_rules(tmp_path):
     other.write_text(path.read_text().replace("seed = 7", "seed = 8"))
     with pytest.raises(StoreError, match="different spec"):
         run_sweep(other, store, workers=0, progress=False, resume=True)
-    not_a_store = tmp_path / "notes"
+    not_a_store = tmp_path / "notes.zarr"
     not_a_store.mkdir()
     (not_a_store / "x.txt").write_text("mine")
     with pytest.raises(StoreError, match="not a faultlock sweep store"):

@@ -121,9 +121,13 @@ def open_data(source: Any) -> xr.Dataset | xr.DataTree:
     if not path.exists():
         raise ValueError(f"{path}: does not exist; allowed: a sweep store (faultlock sweep ... "
                          "-o STORE) or a dataset saved by faultlock whatif -o")
-    if path.suffix == ".nc":
-        return xr.load_dataset(path)
-    if path.is_dir():
+    if path.suffix == ".nc" and not path.is_dir():
+        try:
+            return xr.load_dataset(path)
+        except Exception as exc:  # noqa: BLE001 - anything unreadable is "not a netCDF file"
+            raise ValueError(f"{path}: not a readable netCDF file ({type(exc).__name__})"
+                             ) from None
+    if path.is_dir():  # a zarr store, whatever its name says
         try:
             tree = xr.open_datatree(str(path), engine="zarr", consolidated=False)
         except Exception as exc:  # noqa: BLE001 - anything unreadable is "not a store"

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..outputs import DIRECTORY, check_output, replacing, write_text
 from .amplification import refault_amplification, writer_cost
 from .common import caption_of, title_of
 from .data import FigureDataError, open_data
@@ -108,7 +109,9 @@ def render_all(store_or_dataset: Any, outdir: str | Path, style: str = "slides",
     ----------
     store_or_dataset : a sweep store path, a dataset path (.nc/.zarr), an xarray Dataset or
         DataTree, or a list of them (each figure from the first source that can give it)
-    outdir : directory to write (created)
+    outdir : directory to write (created, with its parents: this is the library call; the
+        ``faultlock figures`` command checks its ``-o`` first, see :mod:`faultlock.outputs`).
+        Every file is written under a temporary name and renamed into place
     style : ``"slides"`` or ``"paper"``
     formats : file formats (``png``, ``pdf``, ``svg``, ``pgf``)
     only : render only the figures whose names start with one of these
@@ -139,11 +142,12 @@ def render_all(store_or_dataset: Any, outdir: str | Path, style: str = "slides",
             files = []
             for fmt in formats:
                 path = out / f"{spec.name}.{fmt}"
-                fig.savefig(path, dpi=st.dpi, format=fmt,
-                            metadata=_metadata(fmt, title_of(fig)))
+                with replacing(path) as temporary:  # never half an image
+                    fig.savefig(temporary, dpi=st.dpi, format=fmt,
+                                metadata=_metadata(fmt, title_of(fig)))
                 files.append(str(path))
             caption = caption_of(fig)
-            (out / f"{spec.name}.txt").write_text(f"{title_of(fig)}\n\n{caption}\n")
+            write_text(out / f"{spec.name}.txt", f"{title_of(fig)}\n\n{caption}\n")
             report.figures[spec.name] = {"files": files, "title": title_of(fig),
                                          "caption": caption, "source": label,
                                          "number": spec.number, "headline": spec.headline}
@@ -154,7 +158,7 @@ def render_all(store_or_dataset: Any, outdir: str | Path, style: str = "slides",
             report.skipped[spec.name] = "; ".join(reasons) or "no source"
             if progress:
                 progress(f"{spec.name}: skipped ({report.skipped[spec.name]})")
-    (out / "figures.json").write_text(json.dumps(
+    write_text(out / "figures.json", json.dumps(
         {"style": st.name, "figures": report.figures, "skipped": report.skipped}, indent=2))
     return report
 
@@ -182,7 +186,11 @@ def figures_parser() -> argparse.ArgumentParser:
                         help="sweep store(s) written by faultlock sweep, or .nc/.zarr datasets; "
                              "each figure comes from the first that can give it")
     parser.add_argument("-o", "--output", metavar="DIR", default="figures",
-                        help="directory to write (default: ./figures)")
+                        help="directory to write: new, or empty, in an existing directory "
+                             "(default: ./figures)")
+    parser.add_argument("--force", action="store_true",
+                        help="write into an existing, non-empty DIR (files of the same names "
+                             "are replaced; others are left)")
     parser.add_argument("--style", default="slides", choices=list(STYLES),
                         help="slides: 16:9, large type; paper: one column (default: slides)")
     parser.add_argument("--format", dest="formats", action="append", metavar="FMT",
@@ -202,6 +210,7 @@ def main_figures(argv: Sequence[str] | None = None) -> int:
     for store in args.stores:
         if not Path(store).exists():
             raise ValueError(f"faultlock figures: {store}: no such store or dataset")
+    check_output(args.output, DIRECTORY, option="faultlock figures: -o", force=args.force)
     report = render_all(args.stores, args.output, args.style,
                         formats=tuple(args.formats or ("png", "pdf")), only=args.only)
     print(report.summary())

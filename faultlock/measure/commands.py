@@ -17,10 +17,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import xarray as xr
 
 from ..model import arguments
+from ..outputs import check_output, jsonable, replacing, write_dataset, write_text
 
 __all__ = ["main_measure", "main_calibrate", "main_compare", "measure_parser",
            "calibrate_parser", "compare_parser", "save_dataset", "load_dataset"]
@@ -55,19 +55,11 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def save_dataset(ds: xr.Dataset, path: str | Path) -> Path:
+def save_dataset(ds: xr.Dataset, path: str | Path, option: str = "--output") -> Path:
     """Write ``ds`` as netCDF (``.nc``), zarr (``.zarr``) or JSON (``.json``: xarray's dict
-    form)."""
-    path = Path(path)
-    if path.suffix == ".nc":
-        ds.to_netcdf(path)
-    elif path.suffix == ".zarr":
-        ds.to_zarr(path, mode="w")
-    elif path.suffix == ".json":
-        path.write_text(json.dumps(_jsonable(ds.to_dict(data="list")), indent=None))
-    else:
-        raise ValueError(f"output={str(path)!r} is not allowed: end it in .nc, .zarr or .json")
-    return path
+    form), through a temporary sibling renamed into place (:func:`faultlock.outputs.write_dataset`):
+    never half a file."""
+    return write_dataset(ds, path, option=option)
 
 
 def load_dataset(path: str | Path) -> xr.Dataset:
@@ -131,18 +123,6 @@ def _read_json(path: Path) -> xr.Dataset:
     return xr.Dataset.from_dict(json.loads(path.read_text()))
 
 
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
-
-
 # -- measure -------------------------------------------------------------------------------------
 
 def measure_parser() -> argparse.ArgumentParser:
@@ -150,7 +130,9 @@ def measure_parser() -> argparse.ArgumentParser:
                 description="Measure page faults that wait for I/O on this kernel (mainline): a C "
                             "harness, built with the system compiler, walks a cold MADV_RANDOM "
                             "file mapping with groups of threads, with optional mmap_lock writers.")
-    p.add_argument("-o", "--output", required=True, help="dataset to write (.nc, .zarr or .json)")
+    p.add_argument("-o", "--output", required=True, help="dataset to write (.nc, .zarr or .json; "
+                   "a new path in an existing directory)")
+    p.add_argument("--force", action="store_true", help="replace an existing output")
     p.add_argument("--threads", type=_ints, default=(1, 2, 4, 8), help="thread counts T "
                    "(default 1,2,4,8)")
     p.add_argument("--groups", type=_ints, default=(1,), help="group sizes G; 0 = T "
@@ -188,6 +170,8 @@ def main_measure(argv: Sequence[str] | None = None) -> int:
 
     argv = list(sys.argv[1:] if argv is None else argv)
     args = measure_parser().parse_args(argv)
+    out = check_output(args.output, (".nc", ".zarr", ".json"), option="faultlock measure: -o",
+                       force=args.force)
     config = MeasureConfig(
         threads=args.threads, groups=args.groups, writers=tuple(args.writer or ["none"]),
         pages=args.pages, repeats=args.repeats, order=args.order, think_time=args.think_time,
@@ -195,13 +179,9 @@ def main_measure(argv: Sequence[str] | None = None) -> int:
         waiter_threshold=args.waiter_threshold, trace=args.trace, directory=args.dir,
         max_seconds=args.max_seconds, budget=args.budget, max_file_mb=args.max_file_mb,
         seed=args.seed)
-    out = Path(args.output)
-    if out.suffix not in (".nc", ".zarr", ".json"):
-        raise ValueError(f"faultlock measure: output={args.output!r} is not allowed: end it in "
-                         ".nc, .zarr or .json")
     ds = measure(config, progress=not args.quiet,
                  command="faultlock measure " + " ".join(map(shlex.quote, argv)))
-    save_dataset(ds, out)
+    save_dataset(ds, out, option="faultlock measure: -o")
     print(_measure_summary(ds))
     print(f"wrote {out}")
     return 0
@@ -235,7 +215,9 @@ def calibrate_parser() -> argparse.ArgumentParser:
                             "--douyin, fit the android_warm_start preset to the published Douyin "
                             "numbers (kernel.md §1.4).")
     p.add_argument("measurement", nargs="?", help="a dataset written by faultlock measure")
-    p.add_argument("-o", "--output", help="calibration JSON to write")
+    p.add_argument("-o", "--output", help="calibration JSON to write (.json; a new path in an "
+                   "existing directory)")
+    p.add_argument("--force", action="store_true", help="replace an existing output")
     p.add_argument("--io-source", default="faults", choices=("faults", "device"),
                    help="level of the read latency: the single-thread major fault (default) or "
                         "the O_DIRECT read")
@@ -256,6 +238,9 @@ def main_calibrate(argv: Sequence[str] | None = None) -> int:
     from .calibrate import calibrate, check_measurement
 
     args = calibrate_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    option = "faultlock calibrate: -o"
+    if args.output is not None:
+        check_output(args.output, (".json",), option=option, force=args.force)
     if args.douyin:
         from .douyin import fit_douyin
         fit = fit_douyin(operations=args.operations, seed=args.seed,
@@ -266,7 +251,7 @@ def main_calibrate(argv: Sequence[str] | None = None) -> int:
               f"{fit.validation.get('loss_median', float('nan')):.3g})")
         print(fit.table(), end="")
         if args.output:
-            Path(args.output).write_text(json.dumps(_jsonable(fit.to_dict()), indent=2))
+            write_text(args.output, json.dumps(jsonable(fit.to_dict()), indent=2), option)
             print(f"wrote {args.output}")
         return 0
     if not args.measurement:
@@ -278,7 +263,7 @@ def main_calibrate(argv: Sequence[str] | None = None) -> int:
     for kind, (hold, cv) in cal.writer_holds.items():
         print(f"writer hold {kind:<14} {hold * 1e6:.2f} µs (cv {cv:.2f})")
     if args.output:
-        Path(args.output).write_text(cal.to_json())
+        write_text(args.output, cal.to_json(), option)
         print(f"wrote {args.output}")
     return 0
 
@@ -292,7 +277,9 @@ def compare_parser() -> argparse.ArgumentParser:
                             "measurement: a dataset, a Markdown table and a figure.")
     p.add_argument("measurement", help="a dataset written by faultlock measure")
     p.add_argument("-o", "--output", required=True,
-                   help="output prefix: writes PREFIX.nc, PREFIX.md and PREFIX.png")
+                   help="output prefix: writes PREFIX.nc, PREFIX.md and PREFIX.png (in an "
+                        "existing directory)")
+    p.add_argument("--force", action="store_true", help="replace existing outputs")
     p.add_argument("--calibration", help="calibration JSON (default: calibrate the measurement)")
     p.add_argument("--operations", type=OPERATIONS, default=20_000,
                    help="Monte Carlo operations per cell (default 20000)")
@@ -307,6 +294,11 @@ def main_compare(argv: Sequence[str] | None = None) -> int:
     from .figure import plot_comparison
 
     args = compare_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    option = "faultlock compare: -o"
+    prefix = Path(args.output)
+    outputs = {suffix: prefix.with_suffix(suffix) for suffix in (".nc", ".md", ".png")}
+    for suffix, path in outputs.items():
+        check_output(path, (suffix,), option=option, force=args.force)
     ds = check_measurement(load_dataset(args.measurement), repr(args.measurement))
     if args.calibration:
         try:
@@ -318,13 +310,12 @@ def main_compare(argv: Sequence[str] | None = None) -> int:
     solvers = ("montecarlo",) if args.no_analytic else ("montecarlo", "analytic")
     cmp = compare(ds, calibration=cal, solvers=solvers, operations=args.operations,
                   seed=args.seed)
-    prefix = Path(args.output)
-    save_dataset(cmp, prefix.with_suffix(".nc"))
+    save_dataset(cmp, outputs[".nc"], option)
     table = error_table(cmp)
-    prefix.with_suffix(".md").write_text(table)
-    plot_comparison(cmp).savefig(prefix.with_suffix(".png"), dpi=110)
+    write_text(outputs[".md"], table, option)
+    with replacing(outputs[".png"], option) as temporary:
+        plot_comparison(cmp).savefig(temporary, dpi=110, format="png")
     print(table, end="")
     print(f"analytic: {cmp.attrs.get('analytic')}")
-    print(f"wrote {prefix.with_suffix('.nc')}, {prefix.with_suffix('.md')}, "
-          f"{prefix.with_suffix('.png')}")
+    print(f"wrote {outputs['.nc']}, {outputs['.md']}, {outputs['.png']}")
     return 0

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ..outputs import DIRECTORY, check_output, replacing, write_text
 from . import tex
 from .specs import ROLES, paper_specs
 
@@ -128,7 +129,7 @@ def build_paper(outdir: str | Path = "paper-build", *, resolution: str = "small"
     src = Path(sources) if sources is not None else sources_dir()
     if not (src / "paper.tex").is_file():
         raise ValueError(f"faultlock paper: {src}/paper.tex not found")
-    out.mkdir(parents=True, exist_ok=True)
+    (out / "stores").mkdir(parents=True, exist_ok=True)
     report = BuildReport(out)
 
     # 1. sweeps
@@ -161,7 +162,7 @@ def build_paper(outdir: str | Path = "paper-build", *, resolution: str = "small"
         for key in list(skipped):
             if key in drawn:
                 del skipped[key]
-        (figdir / "figures.json").write_text(json.dumps(
+        write_text(figdir / "figures.json", json.dumps(
             {"style": style, "figures": drawn, "skipped": skipped}, indent=2))
         report.figures[style] = sorted(drawn)
         report.skipped_figures.update(skipped)
@@ -174,7 +175,8 @@ def build_paper(outdir: str | Path = "paper-build", *, resolution: str = "small"
     # 4. sources and latexmk
     for path in sorted(src.iterdir()):
         if path.suffix in (".tex", ".bib", ".sty", ".cls") and path.is_file():
-            shutil.copy2(path, out / path.name)
+            with replacing(out / path.name) as temporary:
+                shutil.copy2(path, temporary)
     missing = tex_available()
     if missing:
         report.tex_missing = missing
@@ -190,6 +192,12 @@ def build_paper(outdir: str | Path = "paper-build", *, resolution: str = "small"
                 report.latex_errors[doc] = error
                 _say(progress, f"  failed: {error}")
     return report
+
+
+def is_paper_build(path: Path) -> bool:
+    """A directory an earlier ``faultlock paper`` wrote (its sweep stores live in ``stores/``),
+    which a new build resumes."""
+    return (path / "stores").is_dir()
 
 
 def _stale(store: Path, spec) -> str | None:
@@ -397,7 +405,10 @@ def paper_parser() -> argparse.ArgumentParser:
                                  "generate the equations and tables, and build paper.pdf and "
                                  "slides.pdf with latexmk (when TeX is installed).")
     parser.add_argument("-o", "--output", metavar="DIR", default="paper-build",
-                        help="build directory, reused to resume (default: ./paper-build)")
+                        help="build directory, in an existing directory; an earlier build there "
+                             "is resumed (default: ./paper-build)")
+    parser.add_argument("--force", action="store_true",
+                        help="build into an existing, non-empty DIR that is not a paper build")
     parser.add_argument("--resolution", choices=("small", "full"), default="small",
                         help="small: minutes on two cores (default); full: the lsfmm and "
                              "validation sweeps")
@@ -419,6 +430,9 @@ def main_paper(argv: Sequence[str] | None = None) -> int:
     args = paper_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     if args.workers < 0:
         raise ValueError(f"faultlock paper: --workers {args.workers} is not allowed: 0 or more")
+    out = Path(args.output)
+    check_output(out, DIRECTORY, option="faultlock paper: -o", force=args.force,
+                 reuse=is_paper_build(out))
     report = build_paper(args.output, resolution=args.resolution,
                          workers=args.workers or 0, latex=not args.no_latex,
                          sources=args.sources,

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ..outputs import write_text
+
 __all__ = ["tabular_of", "escape", "macro_name", "macros", "formulas_tex", "policies_tex",
            "preset_tex", "preset_metrics_tex", "douyin_tex", "winners_tex", "validation_tex",
            "figure_tex", "provenance_tex", "fmt_seconds", "write"]
@@ -380,9 +382,10 @@ def provenance_tex(stores: Mapping[str, Mapping[str, Any]]) -> str:
 
 
 def write(path: Path, text: str) -> Path:
+    """Write a generated file (its directory created) under a temporary name renamed into
+    place, so that an interrupted build never leaves half a file for latexmk."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
+    return write_text(path, text)
 
 
 def json_attr(value: Any) -> Any:

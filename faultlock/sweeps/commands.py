@@ -28,13 +28,17 @@ def sweep_parser() -> argparse.ArgumentParser:
         description="Run a sweep spec (a shipped name or a TOML file) into a zarr store, on a "
                     "local Dask cluster (one process per core) or an existing one.")
     parser.add_argument("spec", nargs="?", help="shipped spec name (see --list) or a .toml path")
-    parser.add_argument("-o", "--output", metavar="STORE", help="zarr store to write (a directory)")
+    parser.add_argument("-o", "--output", metavar="STORE",
+                        help="zarr store to write: a new path ending in .zarr, in an existing "
+                             "directory")
     parser.add_argument("--workers", type=int, metavar="N",
                         help="local worker processes (default: one per core; 0: no Dask)")
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="an existing Dask scheduler, e.g. tcp://10.0.0.5:8786")
     parser.add_argument("--resume", action="store_true",
                         help="continue an existing store, skipping cells already done")
+    parser.add_argument("--force", action="store_true",
+                        help="replace an existing zarr store at STORE (start the sweep again)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--list", action="store_true", help="list the shipped specs and exit")
     return parser
@@ -63,7 +67,8 @@ def main_sweep(argv: Sequence[str] | None = None) -> int:
         raise ValueError("faultlock sweep: -o STORE is required (the zarr store to write)")
     try:
         run_sweep(args.spec, args.output, workers=args.workers, scheduler=args.scheduler,
-                  resume=args.resume, progress=not args.no_progress)
+                  resume=args.resume, progress=not args.no_progress, force=args.force,
+                  option="-o/--output")
     except SweepIncomplete as exc:
         print(str(exc), file=sys.stderr)
         print(show(args.output))

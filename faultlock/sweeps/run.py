@@ -3,7 +3,10 @@
 The client (this process) is the only writer: workers compute chunks from plain payloads and
 send results back, so workers need no access to the store (a remote cluster's workers may not
 share the client's disk). Chunks are written as they complete, each followed by its ``done``
-marker; a killed sweep resumes from the chunks not marked done.
+marker; a killed sweep resumes from the chunks not marked done. The store's path is checked
+like every output (:func:`faultlock.outputs.check_output`) and the store is locked
+(:class:`faultlock.outputs.DirectoryLock`) from before its first byte to the end of the run, so
+two sweeps never write one store.
 
 A task that fails (its worker died more often than Dask allows, or the solver raised) costs its
 cells only: the others complete, the winner maps are written for what is done, and
@@ -23,11 +26,12 @@ from typing import Any, TextIO
 
 import xarray as xr
 
+from ..outputs import DirectoryLock, OutputError, check_output, created_directory
 from .grid import Plan, make_plans
 from .progress import ProgressBar
 from .solvers import analytic_available, make_task, run_task
 from .spec import SpecError, SweepSpec, load_spec
-from .store import SweepStore, open_sweep
+from .store import StoreError, SweepStore, open_sweep
 from .winners import winner_maps
 
 __all__ = ["SweepIncomplete", "default_workers", "run_sweep"]
@@ -65,28 +69,34 @@ def _check_options(workers: Any, scheduler: Any) -> None:
 
 def run_sweep(spec_or_path: str | Path | SweepSpec, store: str | Path, workers: int | None = None,
               scheduler: str | None = None, resume: bool = False, progress: bool = True, *,
-              chunk_cells: Mapping[str, int] | None = None,
-              write_cells: Mapping[str, int] | None = None, stream: TextIO | None = None) -> xr.DataTree:
+              force: bool = False, chunk_cells: Mapping[str, int] | None = None,
+              write_cells: Mapping[str, int] | None = None, stream: TextIO | None = None,
+              option: str = "store") -> xr.DataTree:
     """Run (or resume) a sweep into a zarr store and return the store as a DataTree.
 
     Parameters
     ----------
     spec_or_path : shipped spec name (``"lsfmm"``), path to a TOML spec, or a SweepSpec
-    store : path of the zarr store (a directory) to create, or to resume
+    store : path of the zarr store (a directory ending in ``.zarr``) to create, or to resume;
+        its parent directory must exist (see :mod:`faultlock.outputs`). While the sweep runs the
+        store is locked (``STORE/.faultlock.lock``): a second writer is refused
     workers : processes of the default ``dask.distributed.LocalCluster`` (None: one per core);
         0 computes in this process, without Dask
     scheduler : address of an existing Dask scheduler (``tcp://host:8786``) instead of a
         LocalCluster
     resume : continue an existing store made by the same spec (skipping cells marked done);
-        without it an existing store is an error
+        without it (or ``force``) an existing store is an error
+    force : replace an existing zarr store at ``store`` (a new sweep from scratch)
     progress : draw a progress bar on ``stream`` (default stderr)
     chunk_cells, write_cells : cells per task and cells per zarr chunk (one write), per method
         (``{"mc": 2}``), overriding the spec's; a store is resumed with its own chunking
+    option : how ``store`` is named in error messages (the CLI passes ``-o/--output``)
 
     Raises
     ------
     SpecError, StoreError (ValueErrors)
-        Bad spec or options, or a store that cannot be used; nothing is written.
+        Bad spec or options, or a store that cannot be used (missing parent, not writable,
+        exists without resume or force, locked by another writer); nothing is written.
     SweepIncomplete
         Some chunks failed; everything else is stored; resume to finish.
     """
@@ -98,9 +108,39 @@ def run_sweep(spec_or_path: str | Path | SweepSpec, store: str | Path, workers: 
             raise SpecError(f"{spec.source}: method: the analytic model is not available: "
                             f"{missing}; allowed: method = \"mc\"")
     plans = make_plans(spec, dict(chunk_cells or {}), dict(write_cells or {}))
-    sweep_store = SweepStore(store)
-    sweep_store.prepare(spec, plans, resume)
+    if resume and force:
+        raise StoreError(f"resume=True with force=True for {store} is not allowed: resume "
+                         "continues the store, force replaces it; give one of them")
+    try:
+        path = check_output(store, (".zarr",), option=option, force=force, reuse=resume,
+                            reuse_hint="--resume to continue it")
+    except OutputError as exc:
+        raise StoreError(str(exc)) from None
+    remove_if_unused = created_directory(path)
+    lock = DirectoryLock(path, option)
+    try:
+        lock.acquire(command=f"faultlock sweep {spec.name}")
+    except OutputError as exc:
+        raise StoreError(str(exc)) from None
+    try:
+        sweep_store = SweepStore(path)
+        try:
+            sweep_store.prepare(spec, plans, resume, force)
+        except StoreError:
+            lock.release()
+            remove_if_unused()
+            raise
+        _run_prepared(sweep_store, spec, plans, workers, scheduler, resume, progress, stream)
+    finally:
+        lock.release()
+    return open_sweep(path)
 
+
+def _run_prepared(sweep_store: SweepStore, spec: SweepSpec, plans: Mapping[str, Plan],
+                  workers: int | None, scheduler: str | None, resume: bool, progress: bool,
+                  stream: TextIO | None) -> None:
+    """Compute the cells not done and write them (the store's lock is held)."""
+    store = sweep_store.path
     blocks = _Blocks(sweep_store)
     done_cells = 0
     for method, plan in plans.items():
@@ -141,7 +181,6 @@ def run_sweep(spec_or_path: str | Path | SweepSpec, store: str | Path, workers: 
             f"{len(failures)} chunks ({cells} cells) failed and are not in {store}; the other "
             f"cells are. Resume (--resume) to compute them. First failure ({method}, "
             f"{_region_text(region)}):\n{error}", failures)
-    return open_sweep(store)
 
 
 class _Blocks:

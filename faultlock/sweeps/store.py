@@ -13,10 +13,18 @@ Layout::
       mc/                       the same, on the (possibly strided) Monte Carlo grid, plus
         <metric>_ci, seed_key   95 % half-widths; each cell's SeedSequence spawn key
 
-Crash safety: zarr's local store writes every chunk atomically (a temporary file, then a rename);
-the template is marked complete only once written; a chunk's ``done`` marker is written after all
-its data. Anything killed half-way is written again, identically, on resume. The only attribute
-that differs between an interrupted and an uninterrupted sweep is ``run_log``.
+Crash safety: zarr's local store writes every file atomically (a temporary ``*.partial`` file,
+then a rename); the template is marked complete (root ``template_complete``) only once written,
+and each group's metric variables (``schema_complete``) only once all are created; a chunk's
+``done`` marker is written after all its data. Resuming first removes the ``*.partial`` files a
+kill left, rewrites an incomplete template from scratch, deletes and recreates the metric
+variables of a group whose schema is incomplete (they hold no data yet), and recomputes chunks
+not marked done: anything killed half-way is written again, identically. The only attribute that
+differs between an interrupted and an uninterrupted sweep is ``run_log``.
+
+One writer at a time: :func:`faultlock.sweeps.run_sweep` holds a
+:class:`faultlock.outputs.DirectoryLock` (``STORE/.faultlock.lock``) while it writes; the file is
+removed when the sweep ends, and a kill leaves no lock held.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import getpass
 import json
 import os
 import platform
+import re
 import shutil
 import socket
 import subprocess
@@ -39,6 +48,7 @@ import xarray as xr
 import zarr
 
 from ..model.scenario import Scenario
+from ..outputs import LOCK_NAME, OutputError
 from .grid import SEED_WORDS, Plan
 from .spec import METRICS, SweepSpec
 
@@ -52,8 +62,12 @@ SOLVER_NAMES = {"mc": ("montecarlo", "faultlock.simulate"),
                 "analytic": ("analytic", "faultlock.model.analytic.predict")}
 
 
-class StoreError(ValueError):
+class StoreError(OutputError):
     """A store that cannot be created or resumed as asked (nothing has been written)."""
+
+
+#: the temporary files zarr's local store writes before renaming them (``name.<uuid hex>.partial``)
+_ZARR_PARTIAL = re.compile(r"\.[0-9a-f]{32}\.partial$")
 
 
 def open_sweep(store: str | Path) -> xr.DataTree:
@@ -149,7 +163,19 @@ class SweepStore:
             return None
 
     def _empty(self) -> bool:
-        return not self.path.exists() or (self.path.is_dir() and not any(self.path.iterdir()))
+        """No path, or a directory with nothing but our lock file."""
+        return not self.path.exists() or (
+            self.path.is_dir() and all(p.name == LOCK_NAME for p in self.path.iterdir()))
+
+    def remove_partial_files(self) -> int:
+        """Delete the temporary files zarr leaves when killed between writing a file and
+        renaming it into place (call only while holding the store's lock)."""
+        removed = 0
+        for path in self.path.rglob("*.partial"):
+            if path.is_file() and _ZARR_PARTIAL.search(path.name):
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
 
     def root(self) -> zarr.Group:
         if self._root is None:
@@ -163,17 +189,27 @@ class SweepStore:
         return self._arrays[key]
 
     # -- creation and resumption ------------------------------------------------------------------
-    def prepare(self, spec: SweepSpec, plans: Mapping[str, Plan], resume: bool) -> bool:
-        """Make the store ready for ``spec``: create it, or check that it can be resumed.
+    def prepare(self, spec: SweepSpec, plans: Mapping[str, Plan], resume: bool,
+                force: bool = False) -> bool:
+        """Make the store ready for ``spec``: create it, or check that it can be resumed (call
+        only while holding the store's lock: see :func:`faultlock.sweeps.run_sweep`).
 
         Returns True if the template was (re)written. Raises :class:`StoreError` before writing
         anything if the path holds something else, or another spec's sweep, or (without
-        ``resume``) anything at all.
+        ``resume``) anything at all. ``force`` replaces whatever zarr store is there.
         """
+        if self.path.is_dir():
+            self.remove_partial_files()
         if self._empty():
             self.create(spec, plans)
             return True
         attrs = self.attrs()
+        if force:
+            if attrs is None:
+                raise StoreError(f"{self.path}: not a zarr store, and force replaces only a zarr "
+                                 "store; allowed: a new path")
+            self.create(spec, plans)
+            return True
         if attrs is None or "faultlock_sweep" not in attrs:
             raise StoreError(f"{self.path}: exists and is not a faultlock sweep store; "
                              "allowed: a new path (or an empty directory)")
@@ -202,13 +238,22 @@ class SweepStore:
     def create(self, spec: SweepSpec, plans: Mapping[str, Plan]) -> None:
         """Write the template: provenance, and per method the coordinates, ``done`` (all false),
         each cell's Scenario and seed key. Metric variables follow with the first result."""
-        if self.path.exists() and not self._empty():
-            self._clear()  # only our own incomplete template reaches here (checked by prepare)
         attrs = provenance(spec)
         attrs["chunks"] = {m: list(p.chunks) for m, p in plans.items()}
         attrs["blocks"] = {m: list(p.blocks) for m, p in plans.items()}
-        # one atomic write of the root metadata: marker, fingerprint and provenance together
-        root = zarr.open_group(str(self.path), mode="w", zarr_format=3, attributes=attrs)
+        # one atomic write of the root metadata: marker, fingerprint and provenance together.
+        # Over an old store (our incomplete template, or one replaced with force) it comes
+        # first, so that a kill while the rest is cleared leaves this spec's incomplete template,
+        # which --resume finishes. Mode "a", not "w": "w" would delete the directory, and with
+        # it the lock file.
+        existing = self.attrs()
+        if existing is not None and "faultlock_sweep" in existing:
+            zarr.open_group(str(self.path), mode="r+").attrs.put(attrs)
+        elif existing is not None:  # another zarr store replaced with force: its root metadata
+            (self.path / "zarr.json").unlink()  # may list (consolidated) arrays about to go
+        if self.path.exists() and not self._empty():
+            self._clear()
+        root = zarr.open_group(str(self.path), mode="a", zarr_format=3, attributes=attrs)
         for method, plan in plans.items():
             template = self._group_template(spec, plan)
             template.to_zarr(str(self.path), group=method, mode="w", compute=False,
@@ -220,12 +265,12 @@ class SweepStore:
         self._arrays.clear()
 
     def _clear(self) -> None:
-        """Delete an incomplete template, the root metadata last: killed half-way, the path is
-        still recognisably ours and the next resume clears it again."""
+        """Delete everything but the root metadata (already rewritten for the new template) and
+        the lock: killed half-way, the path is still recognisably ours and the next resume
+        clears it again."""
         for child in self.path.iterdir():
-            if child.name != "zarr.json":
+            if child.name not in ("zarr.json", LOCK_NAME):
                 shutil.rmtree(child) if child.is_dir() else child.unlink()
-        (self.path / "zarr.json").unlink(missing_ok=True)
 
     def _encoding(self, plan: Plan, names, extra: Mapping[str, tuple[int, ...]]):
         """zarr chunks: the plan's blocks over the axes, whole along other dims (``extra``)."""
@@ -279,11 +324,20 @@ class SweepStore:
 
     # -- the metric variables ---------------------------------------------------------------------
     def ensure_schema(self, plan: Plan, sample: xr.Dataset) -> None:
-        """Create the metric variables of ``plan.method`` from a first result (once)."""
+        """Create the metric variables of ``plan.method`` from a first result (once).
+
+        Idempotent: if an earlier run was killed while creating them (``schema_complete`` still
+        false), the variables it created hold no data yet (results are written only after this
+        returns) and are deleted and created again, so the group ends byte for byte as if the
+        first run had not been interrupted."""
         method = plan.method
         group = self.root()[method]
         if not group.attrs.get("schema_complete"):
             axes = plan.axes
+            created = set(sample.data_vars) | {name for name in sample.coords
+                                               if name not in axes and name != "policy"}
+            for name in sorted(created & set(group.array_keys())):
+                del group[name]
             data_vars, encoding = {}, {}
             for name, var in sample.data_vars.items():
                 extra = tuple(d for d in var.dims if d not in axes)
@@ -300,8 +354,10 @@ class SweepStore:
             template.to_zarr(
                 str(self.path), group=method, mode="a", compute=False, consolidated=False,
                 encoding=encoding)
-            group.attrs.update(schema_complete=True, metric_variables={
-                name: list(dims) for name, (dims, _, _) in data_vars.items()})
+            # one metadata write for both (attrs.update would write once per key, and a kill
+            # between the two left schema_complete without metric_variables)
+            group.update_attributes({"schema_complete": True, "metric_variables": {
+                name: list(dims) for name, (dims, _, _) in data_vars.items()}})
         self._load_schema(method)
 
     def _load_schema(self, method: str) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import xarray as xr
 
+from ..outputs import LOCK_NAME, lock_holder
 from .spec import SweepSpec
 from .store import RUN_LOG, StoreError, SweepStore, open_sweep
 from .winners import winner_maps, winner_shares
@@ -34,6 +35,10 @@ def show(store: str | Path) -> str:
     """A summary of the sweep store at ``store`` (raises StoreError if it is not one)."""
     sweep_store = SweepStore(store)
     attrs = sweep_store.attrs()
+    if attrs is None and Path(store).is_dir() and all(
+            p.name == LOCK_NAME or p.name.endswith(".partial") for p in Path(store).iterdir()):
+        raise StoreError(f"{store}: an unfinished sweep store: its first run stopped before "
+                         "writing anything; allowed: run the sweep again with --resume")
     if attrs is None or "faultlock_sweep" not in attrs:
         raise StoreError(f"{store}: not a faultlock sweep store")
     lines = [f"sweep {attrs.get('spec_name')!r}: {attrs.get('description', '')}".rstrip(": "),
@@ -44,17 +49,31 @@ def show(store: str | Path) -> str:
               f"{str(attrs.get('git_revision'))[:12]}"
               f"{' (dirty)' if attrs.get('git_dirty') else ''}; "
               f"{len(attrs.get(RUN_LOG, []))} run(s)")]
+    holder = lock_holder(store)
+    resume = (f"faultlock sweep {attrs.get('spec_source')} -o {store} --resume")
     if not attrs.get("template_complete"):
-        lines.append("  template incomplete (the first run was interrupted): resume to write it")
+        lines.append("  status: " + (f"being created by {holder}" if holder else
+                                     f"INCOMPLETE: interrupted while creating the store; "
+                                     f"finish it with: {resume}"))
         return "\n".join(lines) + "\n"
     spec = SweepSpec.from_text(attrs["spec_text"], attrs.get("spec_source", "<store>"),
                                attrs.get("spec_name"))
-    tree = open_sweep(store)
+    try:
+        tree = open_sweep(store)
+        _check_groups(tree, attrs)
+    except Exception as exc:  # noqa: BLE001 - anything unreadable is a damaged store
+        what = str(exc) if isinstance(exc, StoreError) else f"{type(exc).__name__}: {exc}"
+        raise StoreError(f"{store}: a damaged sweep store ({what.splitlines()[0]}); allowed: "
+                         f"a complete or resumable store; try: {resume}") from None
     axes = [a.name for a in spec.axes]
     policies = [str(p) for p in attrs["policies"]]
+    cells_done = cells_total = 0
+    status_at = len(lines)
     for method in attrs["methods"]:
         ds = tree[method].to_dataset()
         done = ds["done"].values
+        cells_done += int(done.sum())
+        cells_total += done.size
         group = ds.attrs
         lines.append(f"{method} ({group.get('solver')}): {int(done.sum())}/{done.size} cells "
                      f"done ({100 * done.mean():.0f}%); tasks of {tuple(group.get('chunk_shape'))} "
@@ -80,5 +99,31 @@ def show(store: str | Path) -> str:
                      sorted(shares.items(), key=lambda kv: -kv[1]) if share > 0]
             lines.append(f"  {objective.name} ({objective.describe()}):")
             lines.append("      " + ("  ".join(shown) if shown else "no computed cells"))
+    if holder:
+        status = f"being written by {holder}: {cells_done}/{cells_total} cells done so far"
+    elif cells_done < cells_total:
+        status = (f"INCOMPLETE: {cells_done}/{cells_total} cells done (interrupted, or some "
+                  f"cells failed); finish it with: {resume}")
+    else:
+        status = f"complete: {cells_total}/{cells_total} cells"
+    lines.insert(status_at, f"  status: {status}")
     return "\n".join(lines) + "\n"
+
+
+def _check_groups(tree: xr.DataTree, attrs: dict) -> None:
+    """Every method's group is there with its ``done`` marker, and a group whose schema is
+    complete has every metric variable it lists (else the store is damaged)."""
+    for method in attrs.get("methods", []):
+        if method not in tree.children:
+            raise StoreError(f"the {method!r} group is missing")
+        ds = tree[method].to_dataset()
+        if "done" not in ds:
+            raise StoreError(f"the {method!r} group has no 'done' marker")
+        if ds.attrs.get("schema_complete"):
+            missing = sorted(set(ds.attrs.get("metric_variables", {})) - set(ds.data_vars))
+            if missing:
+                raise StoreError(f"the {method!r} group lacks {', '.join(missing[:5])}")
+        elif ds["done"].values.any():
+            raise StoreError(f"the {method!r} group has cells marked done but no metric "
+                             "variables")
 

@@ -72,9 +72,19 @@ latency distribution), this module (``predict`` and its Dataset).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ..numba_cache import invalidate_stale_cache
+
+# The solve loop runs its (policy, cell) elements on numba's thread pool.  Its default layer on
+# Linux is GNU OpenMP, which SIGTERMs a fork()ed child that uses it (multiprocessing's default
+# start method; a Dask nanny; our crash tests): take a fork-safe layer (TBB, a dependency, which
+# is also safe under concurrent calls; else numba's workqueue) unless the user chose one.
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    import numba
+
+    numba.config.THREADING_LAYER = "forksafe"
 
 _HERE = Path(__file__).parent
 # the compiled model calls the formulas' compiled forms, the laws and the engine's spin limit
