@@ -67,7 +67,7 @@ def _cache_looks_fresh() -> bool:
     model_dir = engine_dir.parent
     checks = ((engine_dir, "engine.run-*.nbi", engine_dir.glob("*.py")),
               (model_dir, "fixed_point.*.nbi", [model_dir / "fixed_point.py",
-                                                model_dir / "symbolic.py"]))
+                                                *(model_dir / "formulas").glob("*.py")]))
     for directory, pattern, sources in checks:
         indexes = list((directory / "__pycache__").glob(pattern))
         if not indexes:

@@ -86,7 +86,7 @@ def _versions() -> dict[str, str]:
 
 
 def _formula_hashes() -> dict[str, str]:
-    from ..model.symbolic import FORMULAS
+    from ..model.formulas import FORMULAS
     return {name: formula.hash() for name, formula in sorted(FORMULAS.items())}
 
 
