@@ -727,7 +727,7 @@ def test_compiled_formulas_without_an_implementation_compile():
 
 #: the formulas whose numeric form is one compiled kernel rather than their lambdified expression
 KERNEL_FORMULAS = ("finite_source_wait", "lag_inside_probability", "lag_inside_residual",
-                   "mginf_max_residual")
+                   "mginf_max_residual", "uniform_plus_wait_cdf")
 
 
 def _exact(formula, point, digits=40):
@@ -764,6 +764,9 @@ def test_kernel_equals_its_sympy_expression(name):
             point = [10 ** rng.uniform(-6, -3), rng.uniform(0.05, 2.0), 10 ** rng.uniform(-7, 0)]
         if name == "finite_source_wait":
             point[2] = rng.uniform(0.0, 1.0)                 # a time share
+        if name == "uniform_plus_wait_cdf":
+            point[3] = rng.uniform(0.0, 1.0)                 # a probability
+            point[0] = point[1] + rng.uniform(-0.5, 2.0) * point[2]   # t around the stratum
         got, want = kernel(*point), _exact(formula, point)
         rel = 1e-11
         abs_tol = 1e-300

@@ -101,6 +101,7 @@ from .finite_source import (
 from .latency_cdf import (
     uniform_plus_wait,
     uniform_plus_wait_cdf,
+    uniform_plus_wait_scalar,
 )
 from .locks import (
     blocked_wait_mean,
@@ -274,6 +275,7 @@ __all__ = [
     "threads",
     "uniform_plus_wait",
     "uniform_plus_wait_cdf",
+    "uniform_plus_wait_scalar",
     "vacation_cv",
     "vacation_mean",
     "vma_abort_probability",

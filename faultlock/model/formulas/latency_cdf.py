@@ -2,17 +2,23 @@
 
 ``uniform_plus_wait_cdf``: P(X + Y <= t) for X uniform on one stratum of the read time's law and
 Y an atom at 0 or an exponential wait.  The analytic model's latency CDF is a mixture of these.
+:func:`uniform_plus_wait_scalar` is its one numeric kernel (compiled; it also takes the limits
+the expression leaves out: an atom, width 0, and no wait, w-bar 0); :func:`uniform_plus_wait`
+is that kernel on arrays (its ufunc).
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import sympy as sp
+from numba import njit, vectorize
 
 from .registry import MODEL_REFERENCE, Formula, register, scalar_or_array
 from .symbols import latency, no_wait_probability, read_low, read_width, wait_mean
 
-__all__ = ["uniform_plus_wait", "uniform_plus_wait_cdf"]
+__all__ = ["uniform_plus_wait", "uniform_plus_wait_cdf", "uniform_plus_wait_scalar"]
 
 # --------------------------------------------------------------------------------------------
 # Latency distribution: a stratum of the read time plus an atom-or-exponential wait
@@ -26,11 +32,66 @@ _stratum_exp = sp.Piecewise(
     (_wbar / _dx * (sp.exp(-(_t - sp.Min(_t, _x0 + _dx)) / _wbar) - sp.exp(-_u_local / _wbar)),
      True))
 
+@njit(cache=True, inline="always")
+def _minimum(a, b):
+    """np.minimum on scalars: nan if either is nan."""
+    if a != a:
+        return a
+    if b != b:
+        return b
+    return min(a, b)
+
+
+@njit(cache=True, inline="always")
+def _maximum(a, b):
+    """np.maximum on scalars: nan if either is nan."""
+    if a != a:
+        return a
+    if b != b:
+        return b
+    return max(a, b)
+
+
+@njit(cache=True, error_model="numpy")
+def uniform_plus_wait_scalar(t, x0, width, p0, wbar):
+    """P(X + Y <= t), X uniform on [x0, x0 + width], Y 0 w.p. p0 else Exp(mean wbar), at one
+    point: the kernel of ``uniform_plus_wait_cdf``, also for ``width = 0`` (an atom) and
+    ``wbar = 0`` (no wait)."""
+    u = t - x0
+    pos = width > 0
+    safe_w = width if pos else 1.0
+    if pos:
+        cdf_x = _minimum(_maximum(u / safe_w, 0.0), 1.0)
+    else:
+        cdf_x = 1.0 if u >= 0 else 0.0
+    if not (u >= 0 and wbar > 0) or p0 == 1.0:
+        return _minimum(_maximum(cdf_x, 0.0), 1.0)
+    top = _maximum(_minimum(u, width if pos else 0.0), 0.0)   # integrate X over [x0, x0 + top]
+    # (wbar/width) (e^{-(u - top)/wbar} - e^{-u/wbar})
+    #   = e^{-(u-top)/wbar} wbar/width (1 - e^{-top/wbar})
+    spread = -math.expm1(-top / wbar) * wbar / safe_w if pos else 1.0
+    exp_part = math.exp(-_maximum(u - top, 0.0) / wbar) * spread
+    return _minimum(_maximum(cdf_x - (1.0 - p0) * exp_part, 0.0), 1.0)
+
+
+@vectorize(["float64(float64, float64, float64, float64, float64)"], cache=True)
+def _uniform_plus_wait_ufunc(t, x0, width, p0, wbar):
+    return uniform_plus_wait_scalar(t, x0, width, p0, wbar)
+
+
+def uniform_plus_wait(t, x0, width, p0, wbar):
+    """:func:`uniform_plus_wait_scalar` elementwise (its ufunc), on arrays."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return scalar_or_array(_uniform_plus_wait_ufunc(t, x0, width, p0, wbar))
+
+
 uniform_plus_wait_cdf = register(Formula(
     name="uniform_plus_wait_cdf",
     lhs=sp.Symbol("F(t)"),
     expr=_stratum_cdf - (1 - _p0) * _stratum_exp,
     symbols=(_t, _x0, _dx, _p0, _wbar),
+    implementation=uniform_plus_wait,
+    compiled_implementation=uniform_plus_wait_scalar,
     assumptions="P(X + Y <= t) for X uniform on [x_0, x_0 + Delta x] (one stratum of a read "
                 "time's law, whose CDF is taken linear between quantile levels) and an "
                 "independent wait Y that is 0 with probability p_0 and otherwise Exp(mean "
@@ -40,25 +101,3 @@ uniform_plus_wait_cdf = register(Formula(
     reference="Convolution of a uniform and an exponential law (Feller Vol. 2, §I.3); "
               + MODEL_REFERENCE,
 ))
-
-
-def uniform_plus_wait(t, x0, width, p0, wbar):
-    """Vectorised :data:`uniform_plus_wait_cdf`, also for ``width = 0`` (an atom) and
-    ``wbar = 0`` (no wait)."""
-    t, x0, width, p0, wbar = np.broadcast_arrays(*(np.asarray(v, dtype=float)
-                                                  for v in (t, x0, width, p0, wbar)))
-    u = t - x0
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        pos = width > 0
-        safe_w = np.where(pos, width, 1.0)
-        cdf_x = np.where(pos, np.clip(u / safe_w, 0.0, 1.0), (u >= 0).astype(float))
-        safe_wbar = np.where(wbar > 0, wbar, 1.0)
-        top = np.minimum(u, np.where(pos, width, 0.0))        # integrate X over [x0, x0 + top]
-        # (wbar/width) (e^{-(u - top)/wbar} - e^{-u/wbar})
-        #   = e^{-(u-top)/wbar} wbar/width (1 - e^{-top/wbar})
-        spread = np.where(pos, -np.expm1(-np.maximum(top, 0.0) / safe_wbar) * safe_wbar / safe_w,
-                          1.0)
-        exp_part = np.exp(-np.maximum(u - np.maximum(top, 0.0), 0.0) / safe_wbar) * spread
-        exp_part = np.where((u >= 0) & (wbar > 0), exp_part, 0.0)
-        out = cdf_x - (1.0 - p0) * exp_part
-    return scalar_or_array(np.clip(out, 0.0, 1.0))
