@@ -33,23 +33,11 @@ _stratum_exp = sp.Piecewise(
      True))
 
 @njit(cache=True, inline="always")
-def _minimum(a, b):
-    """np.minimum on scalars: nan if either is nan."""
-    if a != a:
-        return a
-    if b != b:
-        return b
-    return min(a, b)
-
-
-@njit(cache=True, inline="always")
-def _maximum(a, b):
-    """np.maximum on scalars: nan if either is nan."""
-    if a != a:
-        return a
-    if b != b:
-        return b
-    return max(a, b)
+def _clip01(x):
+    """np.clip(x, 0, 1) on a scalar: nan stays nan."""
+    if x != x:
+        return x
+    return min(max(x, 0.0), 1.0)
 
 
 @njit(cache=True, error_model="numpy")
@@ -61,17 +49,18 @@ def uniform_plus_wait_scalar(t, x0, width, p0, wbar):
     pos = width > 0
     safe_w = width if pos else 1.0
     if pos:
-        cdf_x = _minimum(_maximum(u / safe_w, 0.0), 1.0)
+        cdf_x = _clip01(u / safe_w)
     else:
         cdf_x = 1.0 if u >= 0 else 0.0
     if not (u >= 0 and wbar > 0) or p0 == 1.0:
-        return _minimum(_maximum(cdf_x, 0.0), 1.0)
-    top = _maximum(_minimum(u, width if pos else 0.0), 0.0)   # integrate X over [x0, x0 + top]
+        return _clip01(cdf_x)
+    # from here u >= 0 and wbar > 0 (neither is nan)
+    top = max(min(u, width if pos else 0.0), 0.0)     # integrate X over [x0, x0 + top]
     # (wbar/width) (e^{-(u - top)/wbar} - e^{-u/wbar})
     #   = e^{-(u-top)/wbar} wbar/width (1 - e^{-top/wbar})
     spread = -math.expm1(-top / wbar) * wbar / safe_w if pos else 1.0
-    exp_part = math.exp(-_maximum(u - top, 0.0) / wbar) * spread
-    return _minimum(_maximum(cdf_x - (1.0 - p0) * exp_part, 0.0), 1.0)
+    exp_part = math.exp(-max(u - top, 0.0) / wbar) * spread
+    return _clip01(cdf_x - (1.0 - p0) * exp_part)
 
 
 @vectorize(["float64(float64, float64, float64, float64, float64)"], cache=True)
