@@ -25,9 +25,6 @@ __all__ = ["finite_source_excess", "finite_source_excess_scalar", "finite_source
 
 _m, _cv = service_mean, service_cv
 
-# --------------------------------------------------------------------------------------------
-# Closed population: threads at a multi-server station (CPUs, device slots)
-# --------------------------------------------------------------------------------------------
 
 _n, _u = population_others, busy_share
 _fs_mean = _n * _u

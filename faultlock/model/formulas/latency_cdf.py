@@ -20,9 +20,6 @@ from .symbols import latency, no_wait_probability, read_low, read_width, wait_me
 
 __all__ = ["uniform_plus_wait", "uniform_plus_wait_cdf", "uniform_plus_wait_scalar"]
 
-# --------------------------------------------------------------------------------------------
-# Latency distribution: a stratum of the read time plus an atom-or-exponential wait
-# --------------------------------------------------------------------------------------------
 
 _t, _x0, _dx, _p0, _wbar = latency, read_low, read_width, no_wait_probability, wait_mean
 _u_local = _t - _x0

@@ -24,9 +24,6 @@ from .symbols import (
 
 __all__ = ["derive_page_shares", "page_shares", "page_state_weights_scalar"]
 
-# --------------------------------------------------------------------------------------------
-# Page states: absent, locked (being faulted in, or read around), cached, mapped
-# --------------------------------------------------------------------------------------------
 
 _a, _rho, _thc, _thm, _Tf, _Tr = (page_access_rate, readaround_rate, reclaim_cached,
                                   reclaim_mapped, fault_locked_time, read_time)

@@ -22,10 +22,6 @@ __all__ = ["lag_inside_pair_scalar", "lag_inside_probability", "lag_inside_proba
            "lag_inside_probability_scalar", "lag_inside_residual", "lag_inside_residual_formula",
            "lag_inside_residual_scalar", "lag_inside_scalar"]
 
-# --------------------------------------------------------------------------------------------
-# A closed population against a period: an exponential lag falls inside a gamma period
-# --------------------------------------------------------------------------------------------
-
 
 # E[exp(-S/m)] for S ~ Gamma(mean S, cv c_S): the Laplace-Stieltjes transform at 1/m
 _period_lst = (1 + period_cv**2 * period_mean / lag_mean) ** (-1 / period_cv**2)

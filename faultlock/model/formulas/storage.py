@@ -9,9 +9,6 @@ from .symbols import depth_seen, depth_slope, io_latency, page_time, pages_per_r
 
 __all__ = ["read_service_time"]
 
-# --------------------------------------------------------------------------------------------
-# Storage
-# --------------------------------------------------------------------------------------------
 
 read_service_time = register(Formula(
     name="read_service_time",
