@@ -9,7 +9,7 @@ from 1 to 4,096; for each, ``predict(..., distribution=False)`` (means, rates, r
 and of CPU time (the machine may be shared: CPU time is what one core gives), and how many
 elements did not converge.  The elements are spread over numba's threads: run once with
 ``NUMBA_NUM_THREADS=1`` for one core.  Also the formula registry alone: every
-``Formula.numeric()`` of ``symbolic.FORMULAS`` on arrays of a million points.
+``Formula.numeric()`` of ``formulas.FORMULAS`` on arrays of a million points.
 
 The issue's target is 100,000 scenario-policy evaluations per second for the closed forms.
 """
@@ -24,7 +24,7 @@ import numpy as np
 import xarray as xr
 
 from faultlock import POLICIES, Scenario, predict
-from faultlock.model import symbolic
+from faultlock.model import formulas
 
 
 def grid(cells: int) -> Scenario:
@@ -57,10 +57,10 @@ def rate(scenario: Scenario, distribution: bool) -> tuple[float, float, int, int
 
 def registry_rate(points: int = 1_000_000) -> float:
     total, elapsed = 0, 0.0
-    for formula in symbolic.FORMULAS.values():
+    for formula in formulas.FORMULAS.values():
         args = [np.full(points, 2 if s.is_integer else 0.5) for s in formula.symbols]
-        if symbolic.arrival_rate in formula.symbols:
-            args[formula.symbols.index(symbolic.arrival_rate)] = np.full(points, 0.2)
+        if formulas.arrival_rate in formula.symbols:
+            args[formula.symbols.index(formulas.arrival_rate)] = np.full(points, 0.2)
         fn = formula.numeric()
         fn(*(a[:10] for a in args))                       # warm the lambdify cache
         start = time.perf_counter()
@@ -91,7 +91,7 @@ def main() -> None:
                   f"({cpu:,.0f}/s per CPU second; runs spread {spread:.0%}; {n:,} evaluations, "
                   f"{bad} unconverged)")
     print(f"formula registry (numeric), per point: {registry_rate():12,.0f} evaluations/s "
-          f"({len(symbolic.FORMULAS)} formulas)")
+          f"({len(formulas.FORMULAS)} formulas)")
     print("target (issue 11): 100,000 evaluations/s for the means on one core, 20,000/s with "
           "the distribution")
 

@@ -314,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--force", action="store_true",
                           help="replace an existing -o output (a file, or a zarr store)")
     validate.set_defaults(run=cmd_validate)
-    for name, (function, help_text) in DELEGATED.items():
+    for name, (_function, help_text) in DELEGATED.items():
         sub.add_parser(name, help=help_text, add_help=False)   # listed; parsed by its module
     return parser
 

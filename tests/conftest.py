@@ -35,9 +35,9 @@ WARM_UP = {
     "engine": "import faultlock\n"
               "faultlock.simulate(faultlock.Scenario(threads=2, writer_rate=50.0),\n"
               "                   policies=['mainline'], operations=200, batches=2, seed=0)\n",
-    "fixed point": "import faultlock\n"
-                   "faultlock.predict(faultlock.Scenario(threads=2, writer_rate=50.0),\n"
-                   "                  policies=['mainline'], compiled=True)\n",
+    "analytic model": "import faultlock\n"
+                      "faultlock.predict(faultlock.Scenario(threads=2, writer_rate=50.0),\n"
+                      "                  policies=['mainline'])\n",
 }
 
 
@@ -59,15 +59,17 @@ def warm_compiled_code() -> tuple[float, list[str]]:
 
 
 def _cache_looks_fresh() -> bool:
-    """numba's cache files of ``engine.run`` and of the fixed point exist and are newer than
-    every source they compile (a quick look, no import of numba: if it is wrong the workers
-    compile what is missing themselves, as without the warm-up)."""
+    """numba's cache files of ``engine.run`` and of the analytic model's solve loop exist and
+    are newer than every source they compile (a quick look, no import of numba: if it is wrong
+    the workers compile what is missing themselves, as without the warm-up)."""
     import faultlock.model.montecarlo as engine   # drops the cache if an engine source changed
     engine_dir = Path(engine.__file__).parent
     model_dir = engine_dir.parent
-    checks = ((engine_dir, "engine.run-*.nbi", engine_dir.glob("*.py")),
-              (model_dir, "fixed_point.*.nbi", [model_dir / "fixed_point.py",
-                                                model_dir / "symbolic.py"]))
+    analytic_dir = model_dir / "analytic"
+    checks = ((engine_dir, "engine.run-*.nbi", [*engine_dir.glob("*.py"), model_dir / "laws.py"]),
+              (analytic_dir, "solve.solve_all-*.nbi",
+               [*analytic_dir.glob("*.py"), *(model_dir / "formulas").glob("*.py"),
+                model_dir / "laws.py"]))
     for directory, pattern, sources in checks:
         indexes = list((directory / "__pycache__").glob(pattern))
         if not indexes:
@@ -92,7 +94,7 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     if warmed is None:
         return None
     seconds, failed = warmed
-    text = f"faultlock: compiled engine and fixed point warmed in {seconds:.1f} s (numba cache)"
+    text = f"faultlock: compiled engine and analytic model warmed in {seconds:.1f} s (numba cache)"
     if failed:
         text += f"; warm-up failed: {', '.join(failed)} (the tests using it will show why)"
     return text

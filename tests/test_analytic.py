@@ -1,6 +1,6 @@
 """Tests of faultlock.model.analytic (``predict``) and faultlock.model.validation.
 
-The building blocks are tested against their textbook cases in test_symbolic.py; here the
+The building blocks are tested against their textbook cases in test_formulas.py; here the
 assembled model is checked: the dataset contract shared with ``simulate``, vectorisation over a
 grid, the unstable regime, exact closed-loop cases, the latency-distribution machinery against
 sampling of the same mixture, and agreement with the Monte Carlo engine within its 95 % interval

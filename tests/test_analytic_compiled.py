@@ -17,7 +17,7 @@ import xarray as xr
 
 from faultlock import POLICIES, Scenario, predict
 from faultlock.model import laws
-from faultlock.model import symbolic as S
+from faultlock.model import formulas as S
 from faultlock.model.analytic import zipf_nodes
 from faultlock.model.analytic.distribution import LEVELS, read_strata, uniform_plus_wait
 from faultlock.model.analytic.layout import IN, JUMP, REASONS, ST

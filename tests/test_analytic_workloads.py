@@ -21,7 +21,7 @@ import pytest
 
 import faultlock
 from faultlock import Scenario, predict
-from faultlock.model import symbolic as S
+from faultlock.model import formulas as S
 from faultlock.model import validation
 
 

@@ -2,7 +2,7 @@
 
 Each test maps a textbook model onto the engine with a scenario in which the engine *is* that
 model, runs it, and compares the Monte Carlo estimate with the closed form of
-``faultlock.model.symbolic`` (the oracles: nothing is re-derived here). Tolerances come from the
+``faultlock.model.formulas`` (the oracles: nothing is re-derived here). Tolerances come from the
 engine's own 95 % batch-means half-widths (``<metric>_ci``, ``reference/queueing.md`` §3.2):
 
     |MC - theory| <= Z * ci + slack
@@ -33,7 +33,8 @@ import numpy as np
 import pytest
 
 import faultlock
-from faultlock.model import symbolic as sy
+from faultlock.model import formulas as sy
+from faultlock.model.laws import lst
 from faultlock.model.montecarlo import output, state
 from faultlock.model.montecarlo import simulate as sm
 
@@ -208,7 +209,7 @@ def test_mginf_busy_period_and_occupancy(load, law, cv):
 # therefore not FCFS, but it is work-conserving and blind to the bursts' lengths, and the bursts
 # are exponential, so the number of threads at the station is the same birth-death chain as the
 # FCFS M/M/c//N: its throughput X and mean population (threads not in a fault) are exactly those of
-# symbolic.machine_repairman / mva_multiserver.
+# formulas.machine_repairman / mva_multiserver.
 
 
 @pytest.mark.parametrize("threads, cpus", [(4, 1), (16, 1), (64, 1), (16, 4), (64, 8)])
@@ -317,7 +318,7 @@ def test_linux_rwsem_beats_fcfs_capacity():
 #   mainline without tried_after_major: VMA attempt, an mmap_lock attempt that may still drop, then
 #     a TRIED one (a RETRY from mmap_lock is always TRIED) -> K = min(Geometric(q), 3);
 #   vma_wait and legacy_hold never drop: K = 1 (no exposure window).
-# E[min(K, n)] is symbolic.refault_attempts_mean(q, n). The reads made while holding the lock are
+# E[min(K, n)] is formulas.refault_attempts_mean(q, n). The reads made while holding the lock are
 # those of the n-th attempt: P(K >= n) = E[min(K, n)] - E[min(K, n - 1)]. Every retry that waited
 # for a read finds the folio gone with probability 1 - q, so retry_miss_ratio = 1 - q whatever n.
 # No slack: the mapping is exact (the set-associative folio table evicts a referenced or locked
@@ -340,8 +341,8 @@ def test_refault_loop(theta, h, tried, limit):
     sc = cold(threads=32, think_time=100e-6, io_latency=100e-6, fault_cpu_time=h,
               reclaim_rate_cached=theta, tried_after_major=tried, retry_limit=limit)
     ds = faultlock.simulate(sc, policies=list(cases), operations=50_000, batches=20, seed=107)
-    q = sy.lst("deterministic", h, 0.0, theta)
-    miss = sy.lst("deterministic", h, 0.0, theta, complement=True)
+    q = lst("deterministic", h, 0.0, theta)
+    miss = lst("deterministic", h, 0.0, theta, complement=True)
     for policy, (n, lock) in cases.items():
         d = one(ds, policy)
         reads = sy.refault_attempts_mean(q, n)
@@ -371,7 +372,7 @@ def test_refault_loop(theta, h, tried, limit):
 # hold under legacy_hold on a cold miss is fault_cpu_time f (lookup and read submission, before
 # miss_submit), the deterministic read L, then f again (the PTE install after the folio is handed
 # over): L_r^max = L + 2 f. With no wake-up latency and unlimited CPUs a grant is immediate, so the
-# phase-fair bound on any reader's wait is symbolic.phase_fair_reader_bound(W, L + 2 f) exactly.
+# phase-fair bound on any reader's wait is formulas.phase_fair_reader_bound(W, L + 2 f) exactly.
 # The run is heavy: 64 threads, writers 20 % busy, mmap_lock read-held ~80 % of the time.
 
 
@@ -487,6 +488,6 @@ def test_refault_loop_unbounded_long_window():
               reclaim_rate_cached=theta, tried_after_major=False)
     d = one(faultlock.simulate(sc, policies=["vma_retry"], operations=400_000, batches=20,
                                seed=113))
-    q = sy.lst("deterministic", h, 0.0, theta)
+    q = lst("deterministic", h, 0.0, theta)
     check(d, "major_faults_per_fault", sy.refault_attempts_mean(q), power=0.03)
     check(d, "retry_miss_ratio", 1.0 - q, power=0.03)

@@ -388,7 +388,7 @@ def test_main_figures_command(stores, tmp_path, capsys):
 def test_generated_latex_comes_from_the_code_and_the_stores(stores, tmp_path):
     import xarray as xr
 
-    from faultlock.model.symbolic import FORMULAS
+    from faultlock.model.formulas import FORMULAS
     from faultlock.paper.build import write_generated
     from faultlock.paper.tex import escape, macro_name
 

@@ -21,7 +21,7 @@ import xarray as xr
 import zarr
 
 from faultlock import POLICIES, Scenario
-from faultlock.model.symbolic import FORMULAS
+from faultlock.model.formulas import FORMULAS
 from faultlock.sweeps import (
     SpecError,
     StoreError,

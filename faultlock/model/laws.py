@@ -26,7 +26,7 @@ Who uses what:
   :data:`LAW_CODES` (:meth:`Law.engine_parameters`);
 * the analytic model reads quantiles (:meth:`Law.ppf`, :func:`quantile`) of the sum of a fault's
   reads (:meth:`Law.sum_of`, :func:`sum_of_reads`);
-* the refault-loop formulas (``symbolic.py``) use the Laplace-Stieltjes transform
+* the refault-loop formulas (``formulas/refault.py``) use the Laplace-Stieltjes transform
   (:meth:`Law.lst`, :func:`lst`);
 * the calibration fits a log-normal to measured quantiles (:func:`fit_lognormal`,
   :func:`lognormal_cv_from_mean_quantile`).

@@ -2,7 +2,7 @@
 
 ``build_paper(outdir)`` (the command ``faultlock paper [-o DIR]``) runs or resumes the sweeps it
 needs (:mod:`faultlock.paper.specs`), renders every figure in both styles
-(:mod:`faultlock.figures`), writes the equations (from :mod:`faultlock.model.symbolic`), the tables
+(:mod:`faultlock.figures`), writes the equations (from :mod:`faultlock.model.formulas`), the tables
 and the numbers as LaTeX (:mod:`faultlock.paper.tex`), and runs ``latexmk`` on ``paper/paper.tex``
 and ``paper/slides.tex``. Without TeX it says which packages to install and still produces every
 figure and table.

@@ -5,7 +5,7 @@ Steps, each resumable (a second run reuses what is there):
 1. run or resume the paper's sweeps (:mod:`faultlock.paper.specs`) into ``OUTDIR/stores/``;
 2. render every figure in the ``paper`` style (``OUTDIR/figures/paper/``) and the ``slides``
    style (``OUTDIR/figures/slides/``), PNG and PDF, with their captions;
-3. write ``OUTDIR/generated/*.tex``: macros (numbers), equations (``symbolic.py``), tables
+3. write ``OUTDIR/generated/*.tex``: macros (numbers), equations (``model/formulas``), tables
    (policies, the preset, its metrics, Douyin, winners, validation, provenance) and one file per
    figure;
 4. copy the hand-written sources (``paper/paper.tex``, ``paper/slides.tex``, ``paper/refs.bib``)
@@ -250,7 +250,7 @@ def write_generated(gen: Path, trees: dict[str, xr.DataTree], figroot: Path) -> 
     from ..measure.douyin import PUBLISHED
     from ..model.policies import POLICIES
     from ..model.scenario import Scenario
-    from ..model.symbolic import FORMULAS
+    from ..model.formulas import FORMULAS
     from .. import __version__
 
     written: list[Path] = []

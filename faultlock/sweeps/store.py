@@ -71,7 +71,7 @@ _ZARR_PARTIAL = re.compile(r"\.[0-9a-f]{32}\.partial$")
 
 
 def open_sweep(store: str | Path) -> xr.DataTree:
-    """The store as a lazy :class:`xarray.DataTree`: root attrs (provenance), one child per method."""
+    """The store as a lazy :class:`xarray.DataTree`: root attrs (provenance), a child per method."""
     return xr.open_datatree(str(store), engine="zarr", consolidated=False)
 
 
@@ -100,7 +100,7 @@ def _versions() -> dict[str, str]:
 
 
 def _formula_hashes() -> dict[str, str]:
-    from ..model.symbolic import FORMULAS
+    from ..model.formulas import FORMULAS
     return {name: formula.hash() for name, formula in sorted(FORMULAS.items())}
 
 

@@ -88,8 +88,9 @@ if "NUMBA_THREADING_LAYER" not in os.environ:
 
 _HERE = Path(__file__).parent
 # the compiled model calls the formulas' compiled forms, the laws and the engine's spin limit
-invalidate_stale_cache(_HERE, [_HERE.parent / "symbolic.py", _HERE.parent / "laws.py",
-                               _HERE.parent / "montecarlo" / "rwsem.py"], "analytic-sources.sha256")
+invalidate_stale_cache(_HERE, [*sorted((_HERE.parent / "formulas").glob("*.py")),
+                               _HERE.parent / "laws.py", _HERE.parent / "montecarlo" / "rwsem.py"],
+                       "analytic-sources.sha256")
 
 from .pages import zipf_nodes  # noqa: E402 (after the cache check)
 from .predict import METRICS_ABSENT, predict  # noqa: E402

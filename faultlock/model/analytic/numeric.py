@@ -15,7 +15,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .. import symbolic as sym
+from .. import formulas as sym
 
 JIT = {"cache": True, "error_model": "numpy"}
 INF = math.inf

@@ -7,7 +7,7 @@ import xarray as xr
 
 from .. import arguments, checks
 from .. import metrics as contract  # the result contract (local `metrics` are values)
-from .. import symbolic as sym
+from .. import formulas as sym
 from ..policies import POLICIES
 from ..scenario import Scenario
 from .distribution import LEVELS
