@@ -9,11 +9,6 @@ quantities follow it, those of the locks damped by half.  A last pass at the sta
 the pieces (``acc``, ``io``, ``lk``, ``pc``) from which :func:`metrics` and the latency
 distribution (:mod:`.distribution`) are computed, in the same loop.
 
-The secant never steps past the closed population's asymptotic bound (:func:`capacity_bound`:
-the device's slots, or the CPUs, over an access's demand on them, Lazowska et al. ch. 5): an
-access rate there is infeasible, and a pass at it (the device pinned at its largest wait, the
-lock state it implies) only throws the damped quantities far off.
-
 Convergence: the residual and the relative change of the ``CHECKED`` quantities below
 ``tolerance``.  Where a station saturates at some access rate (the storage device's share, the
 mmap_lock blocking, the CPU wait jump there), the target rate jumps across the rate itself:
@@ -149,27 +144,6 @@ _DAMPED = np.array([i for k, i in ST._asdict().items()
                     if k not in UNDAMPED and k != "access_rate"])
 
 
-_BOUND_MARGIN = 1e-9     # the outer iterate stays this far (in log rate) below the bound
-
-
-@njit(**JIT)
-def capacity_bound(xi, acc, io, pc):
-    """The largest access rate a closed population can sustain: the bottleneck's capacity over
-    the demand an access puts on it (the asymptotic bound of closed networks, Lazowska et al.
-    ch. 5): the device's ``io_parallelism`` slots over ``miss x reads x service`` and the CPUs
-    over ``think + miss x fault CPU``, at the pieces of the last pass (inf where unlimited)."""
-    bound = INF
-    miss = pc[PC.miss]
-    slots = xi[IN.io_parallelism]
-    device_demand = miss * acc[ACC.reads] * io[IO.read_service]
-    if slots > 0 and device_demand > 0:
-        bound = slots / device_demand
-    cpu_demand = xi[IN.think_time] + miss * acc[ACC.cpu]
-    if xi[IN.cpus] > 0 and cpu_demand > 0:
-        bound = vmin(bound, xi[IN.cpus] / cpu_demand)
-    return bound
-
-
 @njit(**JIT)
 def initial_state(xi, st):
     """Where the iteration starts: no waits, every thread's cycle a think and one read."""
@@ -198,11 +172,6 @@ def solve_one(xi, prob, mass, count, st, iterations, tolerance, new, acc, io, lk
         target = model_pass(xi, prob, mass, count, st, new, acc, io, lk, pc)
         x_now = math.log(st[ST.access_rate])
         value = math.log(target) - x_now
-        # the closed population's asymptotic bound: no access rate whose device (or CPU)
-        # demand exceeds its capacity (Denning & Buzen); an iterate past it is infeasible
-        cap = math.log(capacity_bound(xi, acc, io, pc)) - _BOUND_MARGIN
-        if x_now > cap:
-            value = vmin(value, cap - x_now)
         if value > 0:
             lo = vmax(lo, x_now)
         else:
@@ -229,8 +198,6 @@ def solve_one(xi, prob, mass, count, st, iterations, tolerance, new, acc, io, lk
         bracketed = math.isfinite(lo) and math.isfinite(hi)
         if not ((candidate > lo) and (candidate < hi)):
             candidate = 0.5 * (lo + hi) if bracketed else x_now + value
-        if candidate > cap:               # approach the bound, never cross it
-            candidate = 0.5 * (vmax(x_now, vmax(lo, cap - 1.0)) + cap) if x_now < cap else cap
         x_prev, value_prev = x_now, value
         moved = abs(value)
         for k in _CHECKED:
