@@ -242,6 +242,7 @@ def solve_share(xi, prob, mass, count, st, iterations, tolerance, new, acc, io, 
     initial_state(xi, st)
     lo, g_lo, hi, g_hi = 0.0, math.nan, 1.0, math.nan
     side = 0.0
+    u_prev, value_prev = math.nan, math.nan
     used = 0
     budget = _SHARE_BUDGET * iterations
     while used < budget:
@@ -270,9 +271,13 @@ def solve_share(xi, prob, mass, count, st, iterations, tolerance, new, acc, io, 
         if hi - lo < tolerance * tolerance:
             return used, reason
         if math.isfinite(g_lo) and math.isfinite(g_hi):
-            u = (lo * g_hi - hi * g_lo) / (g_hi - g_lo)
-        else:
-            u = u + value
+            u_next = (lo * g_hi - hi * g_lo) / (g_hi - g_lo)
+        else:                                          # one side known: the secant
+            u_next = u - value * (u - u_prev) / (value - value_prev)
+            if not math.isfinite(u_next):
+                u_next = u + value
+        u_prev, value_prev = u, value
+        u = u_next
         if not ((u > lo) and (u < hi)):
             u = 0.5 * (lo + hi)
     return used, BUDGET
