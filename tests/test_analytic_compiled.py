@@ -111,3 +111,17 @@ def test_a_saturated_device_holds_the_surplus_threads():
 def test_named_layouts_are_complete():
     assert len(set(IN)) == len(IN) and len(set(ST)) == len(ST)
     assert ST.access_rate == 0
+
+
+def test_poisson_writers_past_the_hand_off_capacity_are_unstable():
+    """Poisson writers that sleep in the queue (no optimistic spinning) pass the lock at most
+    ``1 / (writer_hold + wakeup_latency)`` a second (7,692/s here): every hand-off wakes the
+    next one.  Between that and ``1 / writer_hold`` (10,000/s) the backlog grows; the Monte
+    Carlo's flow-conservation test calls 8,200/s unstable (7,381 writers/s got through) and
+    7,000/s stable (2026-12-04, 20,000 operations)."""
+    base = Scenario.preset("android_warm_start").replace(
+        threads=16, writer_hold=1e-4, writer_hold_cv=1.0, wakeup_latency=3e-5, writer_spin=False,
+        writer_vma_share=0.0, writer_fork_share=0.0, reader_rate=0.0,
+        writer_rate=xr.DataArray([7000.0, 8200.0], dims="writer_rate"))
+    ds = predict(base, ["mainline"], distribution=False)
+    assert ds.stable.values.ravel().tolist() == [True, False]
