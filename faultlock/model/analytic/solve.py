@@ -15,6 +15,10 @@ mmap_lock blocking, the CPU wait jump there), the target rate jumps across the r
 there is no fixed point, the secant's bracket collapses onto the jump again and again while the
 iterates oscillate.  That is detected (six collapses at one rate, the target over 1 % away) and
 reported (``layout.JUMP``), so such an element costs ~40 passes, not the whole budget.
+An element with a finite device whose rate solve fails is then solved for the device's time
+share instead (:func:`solve_share`: the closed population's surplus waits at the device), the
+rate solve nested inside; what still fails (``mmap_lock`` blocking that flips between none and
+all) keeps the rate solve's reason.  Elements the rate solve converges never take it.
 """
 
 from __future__ import annotations
