@@ -8,8 +8,10 @@ from 1 to 4,096; for each, ``predict(..., distribution=False)`` (means, rates, r
 ``predict(...)`` (plus quantiles, jank share, histograms).  Evaluations per second of wall time
 and of CPU time (the machine may be shared: CPU time is what one core gives), and how many
 elements did not converge.  The elements are spread over numba's threads: run once with
-``NUMBA_NUM_THREADS=1`` for one core.  Also the formula registry alone: every
-``Formula.numeric()`` of ``formulas.FORMULAS`` on arrays of a million points.
+``NUMBA_NUM_THREADS=1`` for one core.  Per grid it also counts the elements reported invalid
+(``valid`` false: an unconverged fixed point or a failed invariant, with its reason).  Also
+the formula registry alone: every ``Formula.numeric()`` of ``formulas.FORMULAS`` on arrays of
+a million points.
 
 The issue's target is 100,000 scenario-policy evaluations per second for the closed forms.
 """
@@ -45,14 +47,16 @@ def flagship(points: int = 1000) -> Scenario:
         threads=xr.DataArray(threads, dims="threads"))
 
 
-def rate(scenario: Scenario, distribution: bool) -> tuple[float, float, int, int]:
-    """(evaluations/s of wall time, of CPU time, evaluations, unconverged elements)."""
+def rate(scenario: Scenario, distribution: bool) -> tuple[float, float, int, int, int]:
+    """(evaluations/s of wall time, of CPU time, evaluations, unconverged elements, elements
+    reported invalid (``model/checks.py``: unconverged ones included))."""
     evaluations = len(POLICIES) * int(np.prod(list(scenario.dims.values())))
     start, cpu = time.perf_counter(), time.process_time()
     ds = predict(scenario, POLICIES, distribution=distribution)
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     unconverged = ds.attrs["fixed_point_unconverged"]
-    return evaluations / elapsed, evaluations / cpu, evaluations, unconverged
+    invalid = int((~ds["valid"]).sum())
+    return evaluations / elapsed, evaluations / cpu, evaluations, unconverged, invalid
 
 
 def registry_rate(points: int = 1_000_000) -> float:
@@ -85,11 +89,11 @@ def main() -> None:
             wall = max(r[0] for r in runs)
             cpu = max(r[1] for r in runs)
             spread = (max(r[0] for r in runs) - min(r[0] for r in runs)) / wall
-            n, bad = runs[0][2], runs[0][3]
+            n, bad, invalid = runs[0][2], runs[0][3], runs[0][4]
             what = "with the distribution" if distribution else "means"
             print(f"{label:16s} {what:22s}: {wall:10,.0f} evaluations/s wall "
                   f"({cpu:,.0f}/s per CPU second; runs spread {spread:.0%}; {n:,} evaluations, "
-                  f"{bad} unconverged)")
+                  f"{bad} unconverged, {invalid} invalid)")
     print(f"formula registry (numeric), per point: {registry_rate():12,.0f} evaluations/s "
           f"({len(formulas.FORMULAS)} formulas)")
     print("target (issue 11): 100,000 evaluations/s for the means on one core, 20,000/s with "

@@ -128,8 +128,14 @@ def test_probe_is_plausible_or_invalid_with_a_reason(name):
     if name in MC_FAULT_RATE:
         gap = abs(float(ds.fault_rate) / MC_FAULT_RATE[name] - 1)
         plausible &= gap <= TOLERANCE["fault_rate"]
-    if bool(ds.valid):
+    # "no steady state" (stable false, times inf) is an answer too, not an impossible number:
+    # threads=100000 under vma_wait drives the device to saturation, reads of seconds under
+    # the VMA lock, and the Poisson writers' VMA drains past their capacity (the Monte Carlo
+    # already finds vma_wait unstable at 2,048 and 4,096 threads, 2026-12-04)
+    if bool(ds.valid) and bool(ds.stable):
         assert plausible, f"{name}: valid but implausible: {ds.invalid_reason.item()!r}"
+    elif not bool(ds.stable):
+        assert np.isinf(float(ds.fault_latency_mean))
     else:
         assert ds.invalid_reason.item() != ""
     if float(ds.threads_in_fault_mean) > threads:

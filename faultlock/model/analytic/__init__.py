@@ -2,7 +2,7 @@
 
 ``predict(scenario, policies)`` solves, for every cell of the scenario's grid and every policy
 (one compiled loop over the (policy, cell) elements, spread over the cores: ``solve.py``), one
-fixed point that ties together the pieces derived in :mod:`faultlock.model.symbolic` (each
+fixed point that ties together the pieces derived in :mod:`faultlock.model.formulas` (each
 formula lives there once, with its assumptions), each sub-model written once, compiled, in the
 module of its concept (named state: ``layout.py``):
 

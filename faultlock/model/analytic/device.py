@@ -26,13 +26,17 @@ from .numeric import (
 
 
 @njit(**JIT)
-def storage(xi, read_rate, absent_uniform, io):
+def storage(xi, read_rate, absent_uniform, io, share):
     """Read service, device wait and the read time's first two moments, into ``io``.
 
     ``read_rate``: reads per second; ``absent_uniform``: the share of pages absent, which sets
     how many pages a read-around brings.  The depth a read sees and the device wait are
     finite-source results (the other threads' reads); the share of time a thread spends at the
     device (service and queue) solves ``u = X_read (S + W(u)) / N``.
+
+    ``share`` >= 0 (a device with slots only) gives that share instead, and the read rate is
+    then Little's ``X_read = N u / (S + W(u))``: the closed-system parametrisation, continuous
+    through saturation, where the solve of the saturated element runs (``solve.solve_share``).
     """
     threads = xi[IN.threads]
     n_others = threads - 1
@@ -40,7 +44,11 @@ def storage(xi, read_rate, absent_uniform, io):
     io_latency = xi[IN.io_latency]
     pages = 1 + (xi[IN.readaround] - 1) * absent_uniform
     service = io_latency + xi[IN.io_page_time] * (pages - 1)
+    given = share >= 0 and slots > 0
     for _ in range(3):                                  # depth seen depends on the service time
+        if given:
+            read_rate = threads * share / (service + finite_source_wait(
+                slots, n_others, share, service, xi[IN.io_cv] * io_latency / service))
         busy = clip(read_rate * service / threads, 0.0, 1.0)
         depth = n_others * busy
         if slots > 0:
@@ -51,8 +59,9 @@ def storage(xi, read_rate, absent_uniform, io):
     wait = 0.0
     at_device = clip(read_rate * service / threads, 0.0, 1.0) + wait
     if slots > 0:
-        share = share_fixed_point(RHS_STORAGE, read_rate, service, slots, n_others, cv,
-                                   threads, False, 0.0)
+        if not given:
+            share = share_fixed_point(RHS_STORAGE, read_rate, service, slots, n_others, cv,
+                                       threads, False, 0.0)
         wait = finite_source_wait(slots, n_others, share, service, cv)
         at_device = share
     p_wait = fs_tail(n_others, at_device, vmax(slots, 1.0)) if slots > 0 else 0.0

@@ -20,6 +20,7 @@ import numpy as np
 from numba import njit
 
 from .. import laws
+from ..formulas import uniform_plus_wait_scalar as uniform_plus_wait
 from .layout import ACC, IN, IO, LK, OUT, PC, ST
 from .numeric import JIT, clip, safe_div, vmax, vmin
 
@@ -48,25 +49,6 @@ def read_strata(law_names, cvs) -> tuple[np.ndarray, np.ndarray]:
             q = laws.quantile(name, 1.0, sum_cv[:, None], LEVELS[None, :])[0]
             table[i, reads - 1] = np.maximum.accumulate(np.nan_to_num(q, posinf=0.0))
     return table, np.array([unique[k] for k in keys], dtype=float)
-
-
-@njit(**JIT)
-def uniform_plus_wait(t, x0, width, p0, wbar):
-    """``uniform_plus_wait_cdf`` (symbolic.py), also for ``width = 0`` (an atom) and ``wbar = 0``
-    (no wait): P(X + Y <= t), X uniform on [x0, x0 + width], Y 0 w.p. p0 else Exp(wbar)."""
-    u = t - x0
-    pos = width > 0
-    safe_w = width if pos else 1.0
-    if pos:
-        cdf_x = clip(u / safe_w, 0.0, 1.0)
-    else:
-        cdf_x = 1.0 if u >= 0 else 0.0
-    if not (u >= 0 and wbar > 0) or p0 == 1.0:
-        return clip(cdf_x, 0.0, 1.0)
-    top = vmax(vmin(u, width if pos else 0.0), 0.0)     # integrate X over [x0, x0 + top]
-    spread = -math.expm1(-top / wbar) * wbar / safe_w if pos else 1.0
-    exp_part = math.exp(-vmax(u - top, 0.0) / wbar) * spread
-    return clip(cdf_x - (1.0 - p0) * exp_part, 0.0, 1.0)
 
 
 @njit(**JIT)

@@ -49,14 +49,14 @@ ST = _layout("State", (
     "batch", "read_time", "read_time_m2", "read_rate", "reads_per_fault", "abort",
     "abort_residual", "block", "block_residual", "block_open", "block_open_residual",
     "writer_util", "writer_queued", "q_mmap", "q_vma", "writer_acquisition", "thinking_share",
-    "writer_rate",
+    "writer_rate", "device_share",
 ))
 #: state quantities whose relative change decides convergence
 CHECKED = ("read_time", "block", "cpu_wait_batch", "think", "abort", "writer_rate")
 #: state quantities taken as a pass gives them; every other one (but the access rate, which
 #: the outer secant moves) is damped by half
 UNDAMPED = ("read_time", "read_time_m2", "read_rate", "reads_per_fault", "think",
-            "thinking_share")
+            "thinking_share", "device_share")
 
 ACC = _layout("PerFault", (
     "latency", "cpu", "wakes", "reads", "retries", "retry_io_waits", "refaults", "misses",

@@ -275,8 +275,13 @@ def locks(xi, acc, fault_rate, st, cpu_wait, cpu_wait_writer, lk):
     lk[LK.write_wait] = write_wait
     lk[LK.writer_hold] = hold_mean
     lk[LK.batch] = lam_r * (hold_x + spin_wait)
-    # a closed loop of writers cannot pile up
-    lk[LK.stable] = 1.0 if (rho_w < 1 or writer_loop) else 0.0
+    # a closed loop of writers cannot pile up; an open (Poisson) stream piles up past the lock's
+    # capacity for writers: its exclusive time, and where the next writer sleeps in the queue
+    # (no optimistic spinning on the owner) each hand-off to it costs a wake-up, so queued back
+    # to back they pass at most 1 / (hold + wake-up) a second (rwsem_wake -> the writer runs;
+    # the Monte Carlo's writers_past_capacity finds the backlog by flow conservation)
+    handoff_capacity = spins or lam_w * (hold_mean + wake_w) < 1
+    lk[LK.stable] = 1.0 if writer_loop or (rho_w < 1 and handoff_capacity) else 0.0
     lk[LK.read_held_share] = held
     lk[LK.read_rate] = lam_r
     lk[LK.read_hold_mean] = safe_div(load_r, lam_r, 0.0)

@@ -5,7 +5,7 @@ infinities; ``safe_div`` divides only by a positive number.  ``share_fixed_point
 station's time share ``u = rhs(u)`` (storage, CPUs) by regula falsi with the Illinois
 modification, returning what a bisection of [0, 1] would (so that the outer iteration follows
 one path whatever the inner solver).  The closed forms themselves come compiled from their sympy
-source in :mod:`faultlock.model.symbolic` (``Formula.compiled()``): they are bound here once.
+source in :mod:`faultlock.model.formulas` (``Formula.compiled()``): they are bound here once.
 """
 
 from __future__ import annotations

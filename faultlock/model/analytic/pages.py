@@ -2,7 +2,7 @@
 
 Each page of the Zipf popularity law is a semi-Markov cycle absent -> locked (being faulted in,
 or read around) -> cached -> mapped -> absent under the reclaim hazards (``page_*_share`` in
-:mod:`faultlock.model.symbolic`), so an access is a hit, a minor fault (cached), a major fault
+:mod:`faultlock.model.formulas`), so an access is a hit, a minor fault (cached), a major fault
 (absent), a zram swap-in, or joins a fault already reading the folio.  The Zipf law is summed
 exactly for the hottest ranks and by Gauss-Legendre quadrature in log-rank for the tail
 (:func:`zipf_nodes`).  Where the address space exceeds the engine's folio table, a full table

@@ -15,6 +15,10 @@ mmap_lock blocking, the CPU wait jump there), the target rate jumps across the r
 there is no fixed point, the secant's bracket collapses onto the jump again and again while the
 iterates oscillate.  That is detected (six collapses at one rate, the target over 1 % away) and
 reported (``layout.JUMP``), so such an element costs ~40 passes, not the whole budget.
+An element with a finite device whose rate solve fails is then solved for the device's time
+share instead (:func:`solve_share`: the closed population's surplus waits at the device), the
+rate solve nested inside; what still fails (``mmap_lock`` blocking that flips between none and
+all) keeps the rate solve's reason.  Elements the rate solve converges never take it.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from .numeric import (
     BIG,
     INF,
     JIT,
+    clip,
     mginf_busy_period,
     nan_to_num,
     refault_success_window,
@@ -67,7 +72,8 @@ def _faults(xi, prob, mass, count, st, acc, io, pc):
     miss = pc[PC.major] + pc[PC.minor] + pc[PC.join_io] + pc[PC.join_up] + pc[PC.zram]
     pc[PC.miss] = miss
     # storage at this access rate (reads per fault from the previous pass)
-    storage(xi, lam * miss * st[ST.reads_per_fault], pc[PC.absent_uniform], io)
+    storage(xi, lam * miss * st[ST.reads_per_fault], pc[PC.absent_uniform], io,
+            st[ST.device_share])
     fault_paths(xi, st, pc, acc, io[IO.read_time], io[IO.read_time_m2], followers_n, in_read_w)
     fault_rate = lam * miss
     latency = acc[ACC.latency] + acc[ACC.wakes] * st[ST.cpu_wait] \
@@ -159,6 +165,7 @@ def initial_state(xi, st):
     st[ST.writer_acquisition] = xi[IN.writer_hold]
     st[ST.thinking_share] = math.nan          # where the CPU share's solve starts (nan: none)
     st[ST.writer_rate] = writer_rates(xi, st)[2]
+    st[ST.device_share] = -1.0                # the device's share follows the read rate
 
 
 @njit(**JIT)
@@ -211,6 +218,73 @@ def solve_one(xi, prob, mass, count, st, iterations, tolerance, new, acc, io, lk
             return it + 1, CONVERGED
         st[ST.access_rate] = math.exp(candidate)
     return iterations, BUDGET
+
+
+_SHARE_BUDGET = 4         # the share solve's passes, in units of the rate solve's budget
+
+
+@njit(**JIT)
+def solve_share(xi, prob, mass, count, st, iterations, tolerance, new, acc, io, lk, pc):
+    """The closed loop solved for the device's time share ``u`` around the rate solve.
+
+    Where the device (``io_parallelism`` slots) saturates, the read time is a near-vertical
+    function of the read rate, and where longer reads bring more reads per fault (pages
+    reclaimed while their threads wait, retries) the target access rate has no fixed point in
+    the rate at all: it jumps from above the rate to far below it.  A closed population cannot
+    drive its device past capacity; the surplus threads wait at the device (the asymptotic
+    behaviour of closed networks, Lazowska et al. ch. 5).  So the outer unknown here is the
+    share ``u`` of its time a thread spends at the device: its wait ``W(u)`` is the
+    finite-source wait (continuous, up to every thread queued at ``u = 1``); at each ``u`` the
+    rate solve (:func:`solve_one`) finds the access rate and the other quantities, and ``u``
+    solves ``u = X_read(u) (S + W(u)) / N`` (Little's law at the device) by regula falsi
+    (Illinois) kept inside a bracket of [0, 1].  Returns (passes used, reason code); ``st``
+    holds the state.
+    """
+    threads = xi[IN.threads]
+    u = clip(safe_div(st[ST.read_rate] * st[ST.read_time], threads, 0.5), 1e-3, 0.999)
+    u = nan_to_num(u, 0.5, 0.999, 1e-3)
+    initial_state(xi, st)
+    lo, g_lo, hi, g_hi = 0.0, math.nan, 1.0, math.nan
+    side = 0.0
+    u_prev, value_prev = math.nan, math.nan
+    used = 0
+    budget = _SHARE_BUDGET * iterations
+    while used < budget:
+        st[ST.device_share] = u
+        passes, reason = solve_one(xi, prob, mass, count, st, vmin(iterations, budget - used),
+                                   tolerance, new, acc, io, lk, pc)
+        new[:] = st
+        target = model_pass(xi, prob, mass, count, st, new, acc, io, lk, pc)
+        used += passes + 1
+        # Little's law at the device: the share the closed loop's rate gives at this wait
+        value = target * pc[PC.miss] * acc[ACC.reads] * io[IO.read_time] / threads - u
+        if not math.isfinite(value):
+            return used, BUDGET
+        if abs(value) < tolerance * u:
+            return used, reason
+        above = value > 0
+        if above and side > 0:                         # Illinois: the end kept twice
+            g_hi = 0.5 * g_hi
+        if (not above) and side < 0:
+            g_lo = 0.5 * g_lo
+        if above:
+            lo, g_lo = u, value
+        else:
+            hi, g_hi = u, value
+        side = 1.0 if above else -1.0
+        if hi - lo < tolerance * tolerance:
+            return used, reason
+        if math.isfinite(g_lo) and math.isfinite(g_hi):
+            u_next = (lo * g_hi - hi * g_lo) / (g_hi - g_lo)
+        else:                                          # one side known: the secant
+            u_next = u - value * (u - u_prev) / (value - value_prev)
+            if not math.isfinite(u_next):
+                u_next = u + value
+        u_prev, value_prev = u, value
+        u = u_next
+        if not ((u > lo) and (u < hi)):
+            u = 0.5 * (lo + hi)
+    return used, BUDGET
 
 
 # ----------------------------------------------------------------------------------------------
@@ -310,6 +384,12 @@ def solve_element(xi, prob, mass, count, iterations, tolerance, st):
     initial_state(xi, st)
     used, reason = solve_one(xi, prob, mass, count, st, iterations, tolerance, new, acc, io, lk,
                              pc)
+    if reason != CONVERGED and xi[IN.io_parallelism] > 0:
+        more, share_reason = solve_share(xi, prob, mass, count, st, iterations, tolerance, new,
+                                         acc, io, lk, pc)
+        used += more
+        if share_reason == CONVERGED:
+            reason = CONVERGED
     new[:] = st
     model_pass(xi, prob, mass, count, st, new, acc, io, lk, pc)   # the pieces
     return acc, io, lk, pc, used, reason
