@@ -39,7 +39,14 @@ from faultlock.sweeps.grid import cell_seed_key, chunk_shape, make_plans
 from faultlock.sweeps.progress import ProgressBar
 from faultlock.sweeps.solvers import DERIVED, analytic_available
 from faultlock.sweeps.spec import Objective
-from faultlock.sweeps.winners import NO_DATA, NONE_FEASIBLE, UNDECIDED, decode, winner_shares
+from faultlock.sweeps.winners import (
+    INVALID,
+    NO_DATA,
+    NONE_FEASIBLE,
+    UNDECIDED,
+    decode,
+    winner_shares,
+)
 
 # A Monte Carlo grid of a few seconds: 2 policies, 3 x 2 x 2 = 12 cells of ~0.1 s.
 TINY = """
@@ -588,6 +595,21 @@ def test_winners_without_intervals():
     maps = winner_maps(ds, [FAULT], done=xr.DataArray([True, True, False], dims="x"))
     assert maps["winner_fault_p99"].values.tolist() == [1, NONE_FEASIBLE, NO_DATA]
     assert maps["margin_fault_p99"].values[0] == np.inf
+
+
+def test_an_invalid_result_neither_wins_nor_lets_a_winner_be_claimed():
+    """A policy whose result failed the invariant checks (valid false) does not compete, and the
+    cell claims no winner: the number it would have been compared with is known to be wrong."""
+    ds = _dataset({"fault_latency_p99": [[3, 1, 2], [3, 1, 2], [3, 1, 2]]})
+    ds["valid"] = (("x", "policy"), np.array([[True, True, True], [True, False, True],
+                                              [False, True, True]]))
+    maps = winner_maps(ds, [FAULT])
+    assert maps["winner_fault_p99"].values.tolist() == [1, INVALID, INVALID]
+    # the leader is the best valid policy: c once b is invalid, b when a (the worst) is
+    assert maps["leader_fault_p99"].values.tolist() == [1, 2, 1]
+    assert decode(maps["winner_fault_p99"], ["a", "b", "c"]).values.tolist()[1] == "invalid"
+    shares = winner_shares(maps["winner_fault_p99"], ["a", "b", "c"])
+    assert shares["invalid"] == pytest.approx(2 / 3) and shares["b"] == pytest.approx(1 / 3)
 
 
 def test_winners_with_intervals_are_undecided_where_they_overlap():

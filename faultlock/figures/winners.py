@@ -287,7 +287,7 @@ def winner_map(data, style: str = "slides", objective: str | None = None,
 
 
 #: hatch of each state that is not a win (the cell keeps its leader's colour beneath)
-_HATCHES = {"undecided": "///", "tie": "xx"}
+_HATCHES = {"undecided": "///", "tie": "xx", "invalid": ".."}
 #: the gid of facet labels set as axis labels (they carry no unit; tests skip them)
 FACET_LABEL_GID = "faultlock-facet-label"
 
@@ -327,6 +327,10 @@ def _state_handles(meanings, seen, method, tolerance, bounded, st) -> list:
         elif meaning == "none_feasible" and (code in seen or bounded):
             out.append(Patch(facecolor=_NONE_COLOUR, label="no policy meets the bound"
                              if bounded else "no finite value\n(unstable, or no faults)"))
+        elif meaning == "invalid" and code in seen:
+            out.append(Patch(facecolor="white", edgecolor=DARK_GREY, hatch="..",
+                             label="invalid: a policy's result failed\nthe invariant checks "
+                                   "(leader's colour)"))
         elif meaning == "no_data" and code in seen:
             out.append(Patch(facecolor="white", edgecolor=GREY, label="not computed"))
         elif meaning not in ("none_feasible", "no_data") and code in seen:
@@ -345,6 +349,9 @@ def _hatch_caption(meanings, method, tolerance) -> str:
             else f"ties: another policy is within {tol} of the leader"))
     if "tie" in meanings.values():
         parts.append(f"cells hatched xx are ties: the policies are within {tol} of each other")
+    if "invalid" in meanings.values():
+        parts.append("cells dotted .. claim no winner: a policy's result there failed the "
+                     "invariant checks (valid false)")
     return ("; ".join(parts) + " (the colour beneath is the leader's).") if parts else ""
 
 

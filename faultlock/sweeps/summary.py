@@ -13,7 +13,7 @@ import xarray as xr
 from ..outputs import LOCK_NAME, lock_holder
 from .spec import SweepSpec
 from .store import RUN_LOG, StoreError, SweepStore, open_sweep
-from .winners import winner_maps, winner_shares
+from .winners import MEANINGS, winner_maps, winner_shares
 
 __all__ = ["show"]
 
@@ -107,6 +107,9 @@ def show(store: str | Path) -> str:
     else:
         status = f"complete: {cells_total}/{cells_total} cells"
     lines.insert(status_at, f"  status: {status}")
+    lines.append("words: a policy name: " + MEANINGS["winner"])
+    lines += [f"  {word.replace('_', ' ')}: {text}" for word, text in MEANINGS.items()
+              if word != "winner"]
     return "\n".join(lines) + "\n"
 
 

@@ -18,7 +18,11 @@ dataset with dims ``(*axes, policy)``, :func:`winner_maps` gives, over the axes:
 
 Conventions: an infinite value (an unstable regime) loses to every finite one; a policy whose
 metric is NaN has no observations (e.g. no writers for ``writer_latency_p99``) and does not compete,
-and a NaN bound metric means nothing to bound, so the bound holds.
+and a NaN bound metric means nothing to bound, so the bound holds.  A policy whose result failed
+the invariant checks (``valid`` false, :mod:`faultlock.model.checks`: an unconverged fixed point,
+Little's law broken, ...) does not compete either, and the cell is :data:`INVALID`: no winner is
+claimed where one of the numbers compared is known to be wrong (the leader is still the best
+valid policy).
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from .spec import METRICS, Objective
 
 __all__ = [
     "CODES",
+    "INVALID",
+    "MEANINGS",
     "NONE_FEASIBLE",
     "NO_DATA",
     "UNDECIDED",
@@ -44,7 +50,20 @@ UNDECIDED = -1       #: intervals overlap (or an exact tie)
 NO_DATA = -2         #: cell not computed (or, without ``done``, no policy has the metric)
 NONE_FEASIBLE = -3   #: every policy is unstable (inf), breaks a bound, or (a computed cell) has
                      #: no value at all: no faults in steady state, so no latency to compare
-CODES = {UNDECIDED: "undecided", NO_DATA: "no_data", NONE_FEASIBLE: "none_feasible"}
+INVALID = -4         #: a policy's result failed the invariant checks (``valid`` false)
+CODES = {UNDECIDED: "undecided", NO_DATA: "no_data", NONE_FEASIBLE: "none_feasible",
+         INVALID: "invalid"}
+#: what each word of a winner map means, in one line (``faultlock show`` prints them)
+MEANINGS = {
+    "winner": "a policy is best, separated from every other by more than the tie tolerance "
+              "(and, by Monte Carlo, by its 95 % interval)",
+    "undecided": "the best policy's interval overlaps another's, or another is within the tie "
+                 "tolerance of it (by the analytic model: a tie)",
+    "none_feasible": "no policy has a finite value meeting the bounds (all unstable, or no "
+                     "faults in steady state)",
+    "invalid": "a policy's result failed the invariant checks (valid false): no winner claimed",
+    "no_data": "the cell was not computed",
+}
 
 
 def _values(ds: xr.Dataset, name: str, axes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -84,6 +103,12 @@ def winner_maps(ds: xr.Dataset, objectives: Iterable[Objective], *, done: xr.Dat
             point_ok &= nothing | (w <= bound)
             maybe_ok &= nothing | (w - np.where(np.isinf(w), 0, hw) <= bound)
             sure_ok &= nothing | (w + hw <= bound)
+        if "valid" in ds:
+            valid = ds["valid"].transpose(*axes, "policy").values.astype(bool).reshape(x.shape)
+        else:
+            valid = np.ones_like(present)
+        invalid_cell = (present & ~valid).any(axis=1)
+        present &= valid
         candidate = present & point_ok & np.isfinite(x)
         ranked = np.where(candidate, x, np.inf)
         leader = np.argmin(ranked, axis=1)
@@ -103,6 +128,7 @@ def winner_maps(ds: xr.Dataset, objectives: Iterable[Objective], *, done: xr.Dat
         any_data = present.any(axis=1)
         leader_code = np.where(has_leader, leader, np.where(any_data, NONE_FEASIBLE, NO_DATA))
         winner_code = np.where(decided, leader, np.where(has_leader, UNDECIDED, leader_code))
+        winner_code = np.where(invalid_cell, INVALID, winner_code)
         if done is not None:
             not_done = ~done.transpose(*axes).values.reshape(-1).astype(bool)
             # computed, but no policy has a value (no faults without reclaim): not "not computed"
@@ -112,9 +138,10 @@ def winner_maps(ds: xr.Dataset, objectives: Iterable[Objective], *, done: xr.Dat
             winner_code = np.where(not_done, NO_DATA, winner_code)
             margin = np.where(not_done, np.nan, margin)
         flags = {
-            "flag_values": [NONE_FEASIBLE, NO_DATA, UNDECIDED, *range(len(policies))],
-            "flag_meanings": " ".join([CODES[NONE_FEASIBLE], CODES[NO_DATA], CODES[UNDECIDED],
-                                       *policies]),
+            "flag_values": [INVALID, NONE_FEASIBLE, NO_DATA, UNDECIDED,
+                            *range(len(policies))],
+            "flag_meanings": " ".join([CODES[INVALID], CODES[NONE_FEASIBLE], CODES[NO_DATA],
+                                       CODES[UNDECIDED], *policies]),
             "objective": objective.describe(),
             "tie_tolerance": rtol,
         }
@@ -145,6 +172,6 @@ def winner_shares(winner: xr.DataArray, policies: Sequence[str]) -> dict[str, fl
     codes = codes[codes != NO_DATA]
     if codes.size == 0:
         return {}
-    labels = [*policies, CODES[UNDECIDED], CODES[NONE_FEASIBLE]]
-    values = [*range(len(policies)), UNDECIDED, NONE_FEASIBLE]
+    labels = [*policies, CODES[UNDECIDED], CODES[NONE_FEASIBLE], CODES[INVALID]]
+    values = [*range(len(policies)), UNDECIDED, NONE_FEASIBLE, INVALID]
     return {label: float(np.mean(codes == value)) for label, value in zip(labels, values)}
