@@ -48,6 +48,15 @@ SCENARIOS = st.builds(
     page_popularity=st.floats(0.0, 1.3),
 )
 POLICY_PAIRS = st.lists(st.sampled_from(POLICIES), min_size=1, max_size=2, unique=True)
+#: the long search leaves out the policies whose Monte Carlo has a known open bug that the checks
+#: rightly reject: under vma_retry(_uptodate) threads can stay inside a fault for the rest of the
+#: run (e.g. 256 threads, 737 pages of popularity 0.5, 8.9 ms reads: 228 threads in fault against
+#: 0.9 by Little's law, with or without a spread of the read time; 2026-12-04).  It is held by the
+#: strict xfail test_montecarlo_vma_retry_threads_stuck_in_fault below; the short search above
+#: keeps every policy.
+POLICY_PAIRS_WITHOUT_KNOWN_BUG = st.lists(
+    st.sampled_from([p for p in POLICIES if not p.startswith("vma_retry")]),
+    min_size=1, max_size=2, unique=True)
 
 _UNCONVERGED = int(checks._BIT["unconverged"])
 
@@ -100,7 +109,7 @@ def test_analytic_invariants_many(scenario):
 
 @pytest.mark.slow
 @SLOW
-@given(SCENARIOS, POLICY_PAIRS, st.integers(0, 2**32 - 1))
+@given(SCENARIOS, POLICY_PAIRS_WITHOUT_KNOWN_BUG, st.integers(0, 2**32 - 1))
 def test_montecarlo_invariants_many(scenario, policies, seed):
     _montecarlo_holds(scenario, policies, seed)
 

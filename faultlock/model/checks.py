@@ -128,10 +128,13 @@ class _Context:
         return self.ds[name]
 
     def ci(self, name: str) -> xr.DataArray | float:
-        """``MC_CI_FACTOR`` x the 95 % half-width of a Monte Carlo metric (0 when absent or
-        undefined)."""
+        """``MC_CI_FACTOR`` x the 95 % half-width of a Monte Carlo metric (0 when it has none).
+
+        An undefined half-width (NaN: fewer than two batches saw the metric, or the run ended
+        before its batches did, ``converged`` false) is an unknown error: infinite, so that
+        noise is not reported as a broken law (the convention of ``sweeps/winners.py``)."""
         if self.mc and f"{name}_ci" in self.ds:
-            return MC_CI_FACTOR * self.ds[f"{name}_ci"].fillna(0.0)
+            return MC_CI_FACTOR * self.ds[f"{name}_ci"].fillna(np.inf)
         return 0.0
 
     def above(self, a, b, slack=0.0) -> xr.DataArray:
