@@ -48,16 +48,6 @@ SCENARIOS = st.builds(
     page_popularity=st.floats(0.0, 1.3),
 )
 POLICY_PAIRS = st.lists(st.sampled_from(POLICIES), min_size=1, max_size=2, unique=True)
-#: the long search leaves out the policies whose Monte Carlo has a known open bug that the checks
-#: rightly reject: under vma_retry(_uptodate) threads can stay inside a fault for the rest of the
-#: run (e.g. 256 threads, 737 pages of popularity 0.5, 8.9 ms reads: 228 threads in fault against
-#: 0.9 by Little's law, with or without a spread of the read time; 2026-12-04).  It is held by the
-#: strict xfail test_montecarlo_vma_retry_threads_stuck_in_fault below; the short search above
-#: keeps every policy.
-POLICY_PAIRS_WITHOUT_KNOWN_BUG = st.lists(
-    st.sampled_from([p for p in POLICIES if not p.startswith("vma_retry")]),
-    min_size=1, max_size=2, unique=True)
-
 _UNCONVERGED = int(checks._BIT["unconverged"])
 
 
@@ -74,9 +64,15 @@ def _analytic_holds(scenario):
     assert ((ds.invalid_reason.values == "") == ds.valid.values).all()
 
 
+#: vma_retry's retry livelock (test_montecarlo_vma_retry_livelock_is_reported_not_averaged) is
+#: the kernel's rule played out, not an engine error: flagged, it is a right answer
+_LIVELOCK_ALLOWED = {"vma_retry": int(checks._BIT["censored"])}
+
+
 def _montecarlo_holds(scenario, policies, seed):
     ds = simulate(scenario, policies, operations=2000, batches=10, seed=seed)
-    bad = ~ds.valid.values
+    allowed = np.array([_LIVELOCK_ALLOWED.get(p, 0) for p in ds.policy.values])
+    bad = (ds.invalid_checks.values.astype(np.int64) & ~allowed) != 0
     assert not bad.any(), f"{scenario!r} seed {seed}: " + "; ".join(
         f"{p}: {r}" for p, r, b in zip(ds.policy.values, ds.invalid_reason.values, bad) if b)
 
@@ -109,7 +105,7 @@ def test_analytic_invariants_many(scenario):
 
 @pytest.mark.slow
 @SLOW
-@given(SCENARIOS, POLICY_PAIRS_WITHOUT_KNOWN_BUG, st.integers(0, 2**32 - 1))
+@given(SCENARIOS, POLICY_PAIRS, st.integers(0, 2**32 - 1))
 def test_montecarlo_invariants_many(scenario, policies, seed):
     _montecarlo_holds(scenario, policies, seed)
 
@@ -173,19 +169,33 @@ def test_probe_quantiles_in_order_on_extreme_scenarios():
         assert (np.diff(values, axis=0)[:, finite] >= 0).all(), family
 
 
-@pytest.mark.xfail(strict=True, reason="engine: under vma_retry 100 of 103 threads stay inside "
-                   "a fault (threads_in_fault_mean 100.6) while the few that complete take 26 µs: "
-                   "Little's law fails by 4000x; the other six policies and the analytic model "
-                   "give ~1 thread in fault (found by the Monte Carlo checks, 2026-12-04)")
-def test_montecarlo_vma_retry_threads_stuck_in_fault():
+def test_montecarlo_vma_retry_livelock_is_reported_not_averaged():
+    """Under vma_retry (RETRY_VMA without the uptodate patch, kernel.md §6.2) a folio brought in
+    by read-around that two or more threads wait for is never mapped: each waiter is handed the
+    folio lock (``folio_wake_bit``), finds the folio uptodate, unlocks it, which hands it to the
+    next, and retries under the VMA lock untried (it was not a major fault), so it may drop and
+    wait again: "unbounded in principle". Its retry (~µs of CPU) re-queues it before the woken
+    owner (a wake-up latency away) unlocks, so the queue never empties, and every thread that
+    touches the folio joins the cycle. The Monte Carlo keeps the kernel's rule, so the run has no
+    steady state: its latencies only count the faults that escaped, and Little's law fails by
+    orders of magnitude. The result must say so (``censored``), not look valid. mainline (whose
+    retry is TRIED under ``mmap_lock``) and vma_retry_uptodate (which waits for an uptodate folio
+    in place and maps it) have no such cycle on the same run."""
     scenario = Scenario(threads=103, think_time=9.382525893002544e-05,
                         idle_time=0.01288515834764054, io_latency=0.001624885160734715,
                         io_latency_cv=2.2016848333579415, reclaim_rate_mapped=2.1671883845662063,
                         reclaim_rate_cached=5.715013926905956, writer_rate=0.0,
                         writer_hold=0.0002891449928164972, cpus=14, vmas=11, pages_per_vma=101,
                         page_popularity=0.898185805298369, reader_rate=6.377263962752195)
-    d = simulate(scenario, ["vma_retry"], operations=3000, batches=10, seed=1).sel(
-        policy="vma_retry")
-    # the batch-means interval of threads_in_fault_mean is so wide here (+-56) that the check
-    # (two half-widths) lets it pass: compare with Little's law directly
-    assert float(d.threads_in_fault_mean) <= 2 * float(d.fault_rate * d.fault_latency_mean) + 1
+    ds = simulate(scenario, ["vma_retry", "vma_retry_uptodate", "mainline"], operations=3000,
+                  batches=10, seed=1, max_events=2_000_000)
+    livelock = ds.sel(policy="vma_retry")
+    # the cycle swallows the threads: most are inside a fault as old as half the measured run
+    assert int(livelock.faults_stuck) > scenario.threads // 2
+    assert float(livelock.retries_per_fault) > 100
+    assert not bool(livelock.valid)
+    assert "livelock" in str(livelock.invalid_reason)  # the reason says what it may be
+    for policy in ("vma_retry_uptodate", "mainline"):
+        other = ds.sel(policy=policy)
+        assert int(other.faults_stuck) < 2, policy
+        assert not int(other.invalid_checks) & int(checks._BIT["censored"]), policy

@@ -35,7 +35,9 @@ operational laws of Denning and Buzen, 1978):
   it) and with Markov (jank x threshold <= mean); no jank share without faults.
 * **The solver**: an analytic fixed point that did not converge (a per-element ``converged``
   variable, or the array given to :func:`check`); a Monte Carlo run with lock invariant
-  violations (``invariant_violations``, with ``simulate(check=True)``).
+  violations (``invariant_violations``, with ``simulate(check=True)``); a Monte Carlo run that
+  ended with faults in progress for half its measured run (``faults_stuck``: censored
+  latencies, e.g. the retry livelock of ``vma_retry``, ``reference/kernel.md`` §6.2).
 
 Tolerances: the analytic model's numbers are exact up to its fixed point's tolerance, so they
 are compared with a relative ``ANALYTIC_RTOL``, except the quantiles, which are read from the
@@ -76,6 +78,8 @@ QUANTILE_RTOL = {"analytic": 1e-3, "montecarlo": 10 ** (1 / HIST_PER_DECADE) - 1
 CHECKS = {
     "unconverged": "fixed point did not converge",
     "engine_invariants": "engine lock invariants violated",
+    "censored": ("faults in progress for half the measured run (a retry livelock or a stall): "
+                 "their latency is missing from every statistic"),
     "negative": "negative rate, time, population or count",
     "threads_in_fault": "threads in fault exceed threads",
     "closed_loop": "threads in fault plus threads between accesses exceed threads",
@@ -156,6 +160,11 @@ def _violations(c: _Context) -> dict[str, xr.DataArray]:
         out["unconverged"] = ~ds["converged"].astype(bool)
     if "invariant_violations" in ds:
         out["engine_invariants"] = ds["invariant_violations"] > 0
+    if "faults_stuck" in ds:
+        # Little's law and every latency statistic count only the faults that ended; faults
+        # in progress for half the measured run are censored out of them (one may be a very
+        # long read; two or more are threads that keep retrying or are never woken)
+        out["censored"] = ds["faults_stuck"] >= 2
 
     # -- signs -----------------------------------------------------------------------------------
     for name in contract.SCALARS:

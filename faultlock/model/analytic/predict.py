@@ -23,6 +23,7 @@ METRICS_ABSENT = {
     "events": "a Monte Carlo counter",
     "simulated_time": "a Monte Carlo counter",
     "wall_time": "a Monte Carlo counter",
+    "faults_stuck": "a Monte Carlo counter",
 }
 
 ITERATIONS = 200         # passes of the fixed point, at most

@@ -214,8 +214,27 @@ def run_policy(scenario: Scenario, policy: str, seed: np.random.SeedSequence, *,
         "measured_time": (float(S.reals[R_NOW] - S.reals[R_WARMUP_END])
                           if S.reals[R_WARMUP_END] > 0 else 0.0),
         "wall_time": wall,
+        "faults_stuck": faults_stuck(S, int(Q[state.Q_THREADS])),
         **walk_extent(scenario, S),
     }
+
+
+def faults_stuck(S, threads: int) -> int:
+    """Faults in progress at the end of the run that began before the middle of its measured part.
+
+    Their latencies are censored: no statistic contains them, and a fault that has lasted half
+    the measured run (thousands of faults) is not a long read but a thread that keeps retrying
+    or is never woken. A thread is outside a fault exactly when its next continuation is the end
+    of its CPU work or of its idle sleep (``threads.think``, ``threads.think_done``); every other
+    continuation is a step of a fault.
+    """
+    warmup_end = float(S.reals[state.R_WARMUP_END])
+    if warmup_end <= 0.0:
+        return 0
+    middle = warmup_end + 0.5 * (float(S.reals[state.R_NOW]) - warmup_end)
+    cont = S.ent_cont[:threads]
+    in_fault = (cont != state.K_THINK_DONE) & (cont != state.K_IDLE_DONE)
+    return int(np.count_nonzero(in_fault & (S.t_fault_start[:threads] < middle)))
 
 
 def _policy_metrics(stats: np.ndarray, hist: np.ndarray, summary: dict, rel_tolerance: float):
@@ -396,6 +415,7 @@ def pool_replications(all_stats, all_hist, summaries):
         "violations": sum(s["violations"] for s in summaries),
         "simulated_time": sum(s["simulated_time"] for s in summaries),
         "wall_time": sum(s["wall_time"] for s in summaries),
+        "faults_stuck": sum(s["faults_stuck"] for s in summaries),
         "walk_epochs": max(s["walk_epochs"] for s in summaries),
         "walk_wrapped": any(s["walk_wrapped"] for s in summaries),
     }
@@ -439,7 +459,8 @@ def _dataset(scenario, policies, per_policy, root, operations, batches, warmup, 
                               {**metrics.attrs("converged"),
                                "long_name": f"all batches done, stable, mean latency within "
                                             f"{rel_tolerance:.0%}"})
-    counters = {"events": "events", "simulated_time": "simulated_time", "wall_time": "wall_time"}
+    counters = {"events": "events", "simulated_time": "simulated_time", "wall_time": "wall_time",
+                "faults_stuck": "faults_stuck"}
     if check:
         counters["invariant_violations"] = "violations"
     for name, key in counters.items():
