@@ -242,7 +242,7 @@ _ALL: list[Metric] = [
     _metric("wall_time", "counter", "engine wall-clock time", units="s"),
     _metric("invariant_violations", "counter", "lock invariant violations", units="1"),
     _metric("faults_stuck", "counter", "faults still in progress at the end of the run that "
-                                       "began before the middle of its measured part (censored)", units="1"),
+            "began before the middle of its measured part (censored)", units="1"),
 ]
 
 #: every variable of the solvers' Datasets (``<metric>_ci`` aside), in the order they appear
