@@ -19,7 +19,8 @@ from faultlock.sweeps import spec
 
 #: a small scenario with faults, reclaim and writers (every metric has events)
 TINY = {"threads": 4, "cpus": 2, "vmas": 2, "pages_per_vma": 4096, "page_popularity": 0.5,
-        "readaround_pages": 4, "reclaim_rate_mapped": 50.0, "reclaim_rate_cached": 200.0,
+        "readaround_pages": 4, "reclaim": "hazard",
+        "reclaim_rate_mapped": 50.0, "reclaim_rate_cached": 200.0,
         "writer_rate": 200.0, "reader_rate": 100.0}
 POLICIES = ("mainline", "vma_retry")
 

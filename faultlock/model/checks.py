@@ -213,7 +213,8 @@ def _violations(c: _Context) -> dict[str, xr.DataArray]:
     if c.has("access_rate", "writer_cpu_share"):
         cpu = ds["access_rate"] * c.field["think_time"] + ds["writer_cpu_share"]
         slack = c.ci("access_rate") * c.field["think_time"] + c.ci("writer_cpu_share")
-        out["cpu"] = c.above(cpu, c.field["cpus"], slack)
+        cpus = c.field["cpus"]           # 0 = unlimited CPUs: no bound
+        out["cpu"] = c.above(cpu, xr.where(cpus > 0, cpus, np.inf), slack)
 
     # -- probabilities ---------------------------------------------------------------------------
     bad = []
