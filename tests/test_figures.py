@@ -57,7 +57,7 @@ threads = { pow2 = [1, 16], step = 2 }
 io_latency = ["200us", "5ms"]
 
 [grid.memory_pressure]
-levels.none = { reclaim = "hazard", reclaim_rate_cached = "0/s", reclaim_rate_mapped = "0/s" }
+levels.none = { reclaim_rate_cached = "0/s", reclaim_rate_mapped = "0/s" }
 levels.severe = { reclaim_rate_cached = "5000/s", reclaim_rate_mapped = "50/s" }
 
 [grid.writer_load]

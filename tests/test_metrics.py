@@ -98,7 +98,9 @@ def test_kinds_units_and_names_are_consistent():
                     "quantile": "s", "histogram": "1", "maximum": "s"}
     for name, m in metrics.METRICS.items():
         assert m.name == name and m.kind in metrics.KINDS
-        if m.kind in unit_of_kind:
+        if m.kind == "maximum" and m.quantity is None:     # the largest count, not a time
+            assert m.units == "1", name
+        elif m.kind in unit_of_kind:
             assert m.units == unit_of_kind[m.kind], name
         if m.kind == "quantile":
             digits = f"{m.level:.10g}".removeprefix("0.").ljust(2, "0")

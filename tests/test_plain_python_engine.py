@@ -69,20 +69,24 @@ SCENARIOS = {
         reclaim_rate_cached=100.0, writer_rate=150.0,
         writer_hold="20us", writer_vma_share=1.0),
 }
-# the harness's workloads: group walks against closed-loop writer threads
+# the harness's workloads: group walks against closed-loop writer threads (reclaim='hazard':
+# the plain engine does not port the memory limit's LRU lists)
 WALKS = {
     "walk_periodic_writers": dict(
+        reclaim="hazard",
         threads=8, cpus=4, think_time="20us", access_pattern="group_walk", group_size=4,
         walk_pages=256, vmas=1, pages_per_vma=2**18, readaround_pages=1, io_latency="60us",
         io_depth_slope="5us", writer_mode="periodic", writer_rate=0.0, writer_threads=2,
         writer_op_rate=2000.0, writer_locks_per_op=2, writer_gap_cpu="5us", writer_hold="10us",
         writer_vma_share=0.0),
     "walk_flat_out_one_group": dict(
+        reclaim="hazard",
         threads=6, cpus=3, think_time="30us", access_pattern="group_walk", group_size=0,
         walk_pages=64, vmas=1, pages_per_vma=2**18, readaround_pages=2, io_latency="80us",
         writer_mode="flat_out", writer_rate=0.0, writer_threads=1, writer_gap_cpu="40us",
         writer_hold="10us", writer_vma_share=1.0),
     "walk_sequential_other_process": dict(
+        reclaim="hazard",
         threads=6, cpus=2, think_time="30us", access_pattern="group_walk", group_size=3,
         walk_pages=128, walk_order="sequential", vmas=1, pages_per_vma=2**18,
         readaround_pages=4, io_latency="80us", writer_mode="flat_out", writer_rate=0.0,

@@ -15,7 +15,8 @@ invariants hold for it:
 ``share``       a probability or a share of time or of events: in [0, 1]
 ``population``  a time-average number of threads or CPUs (Little's law, L = lambda W): >= 0
 ``quantile``    a quantile (``level``) of a time's law (``quantity``): >= 0, ordered in ``level``
-``maximum``     the largest value of a run (it grows with the run's length; no interval)
+``maximum``     the largest value of a run (a time, or a count of pages; it grows with the run's
+                length; no interval)
 ``histogram``   shares of events in the bins ``dim`` with lower edges ``edges`` (the last bin is
                 open): each in [0, 1], summing to 1
 ``flag``        a yes/no verdict about the result (``stable``, ``converged``)

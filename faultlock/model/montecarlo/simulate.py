@@ -401,7 +401,7 @@ def pool_replications(all_stats, all_hist, summaries):
     summary = {
         "completed": all(s["completed"] for s in summaries),
         "overloaded": any(s["overloaded"] for s in summaries),
-        "out_of_memory": any(s["out_of_memory"] for s in summaries),
+        "out_of_memory": any(s.get("out_of_memory", False) for s in summaries),
         "events": sum(s["events"] for s in summaries),
         "violations": sum(s["violations"] for s in summaries),
         "simulated_time": sum(s["simulated_time"] for s in summaries),
@@ -463,7 +463,7 @@ def _dataset(scenario, policies, per_policy, root, operations, batches, warmup, 
                     data_vars[key] = (dims, np.full_like(values, np.nan), attrs)
     coords = {"policy": list(policies), **metrics.bin_coords()}
     ds = xr.Dataset(data_vars, coords=coords)
-    oom = [p for p, run in zip(policies, per_policy) if run[2]["out_of_memory"]]
+    oom = [p for p, run in zip(policies, per_policy) if run[2].get("out_of_memory", False)]
     ds.attrs["out_of_memory"] = int(bool(oom))
     if oom:
         warnings.warn(f"out of memory under {', '.join(oom)}: every folio resident was pinned "
