@@ -17,8 +17,8 @@ if the VMA is write-locked or draining), otherwise ``mmap_lock`` for read
   (``do_swap_page`` with ``SWP_SYNCHRONOUS_IO``);
 * absent, file-backed: a major fault. ``do_sync_mmap_readahead`` submits one read of the
   read-around (its folios allocated and charged first: under a memory limit direct reclaim runs
-  on this thread's CPU, ``folio.charge``); then, if this attempt may drop its lock (a first attempt: not ``FAULT_FLAG_TRIED``),
-  it drops it *before* waiting, sleeps for the folio lock, unlocks it and returns ``VM_FAULT_RETRY``
+  on this thread's CPU, ``folio.charge``); then, if this attempt may drop its lock (a first
+  attempt: not ``FAULT_FLAG_TRIED``), it drops it *before* waiting, sleeps for the folio lock, unlocks it and returns ``VM_FAULT_RETRY``
   (``filemap_fault``: "if (fpin) goto out_retry"). Every major file fault retries, the one that
   started the read included, as traces of a 6.18 kernel show. A TRIED attempt waits for the read
   while it holds its lock;
