@@ -15,13 +15,13 @@ if the VMA is write-locked or draining), otherwise ``mmap_lock`` for read
 * uptodate and unlocked: lock it, install the PTE (``fault_cpu_time``), unlock: done;
 * absent, swap-backed: zram decompresses it synchronously under the fault lock, no retry
   (``do_swap_page`` with ``SWP_SYNCHRONOUS_IO``);
-* absent, file-backed: a major fault. ``do_sync_mmap_readahead`` submits one read of the
-  read-around (its folios allocated and charged first: under a memory limit direct reclaim runs
-  on this thread's CPU, ``folio.charge``); then, if this attempt may drop its lock (a first
-  attempt: not ``FAULT_FLAG_TRIED``), it drops it *before* waiting, sleeps for the folio lock, unlocks it and returns ``VM_FAULT_RETRY``
-  (``filemap_fault``: "if (fpin) goto out_retry"). Every major file fault retries, the one that
-  started the read included, as traces of a 6.18 kernel show. A TRIED attempt waits for the read
-  while it holds its lock;
+* absent, file-backed: a major fault. ``do_sync_mmap_readahead`` submits one read of the read-around
+  (its folios allocated and charged first: under a memory limit direct reclaim runs on this thread's
+  CPU, ``folio.charge``); then, if this attempt may drop its lock (a first attempt: not
+  ``FAULT_FLAG_TRIED``), it drops it *before* waiting, sleeps for the folio lock, unlocks it and
+  returns ``VM_FAULT_RETRY`` (``filemap_fault``: "if (fpin) goto out_retry"). Every major file fault
+  retries, the one that started the read included, as traces of a 6.18 kernel show. A TRIED attempt
+  waits for the read while it holds its lock;
 * locked by someone else: under a read in flight (not uptodate) or being installed (uptodate). A
   first attempt drops its lock and waits (``__folio_lock`` for files, ``folio_wait_locked`` for
   swap), then retries; a TRIED attempt, or an ``*_uptodate`` policy finding the folio uptodate,
