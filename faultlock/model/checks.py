@@ -23,7 +23,7 @@ operational laws of Denning and Buzen, 1978):
   may be stretched by CPU contention) they are at most the threads (the interactive response-time
   law). ``mmap_lock`` waiters are at most the threads plus the other readers' slots, writers at
   most the writer slots (or threads); the waiters' time average equals their rate times their
-  mean wait.
+  mean wait. Under a memory limit (``reclaim="lru"``) the resident folios never exceed it.
 * **Flow conservation**: faults are accesses times the miss share; the four access classes
   (major, waiter, minor, no fault) partition the accesses; the CPU time of the computing between
   accesses and of the writers fits on the CPUs.
@@ -95,6 +95,7 @@ CHECKS = {
     "markov": "quantile or jank share beyond Markov's bound from the mean",
     "jank_quantiles": "jank share disagrees with the latency quantiles",
     "jank_without_faults": "jank share without faults",
+    "cache_limit": "resident folios exceed memory_limit",
 }
 _BIT = {name: np.uint32(1 << i) for i, name in enumerate(CHECKS)}
 
@@ -206,6 +207,19 @@ def _violations(c: _Context) -> dict[str, xr.DataArray]:
     if little:
         out["little_waiters"] = xr.concat(little, "check").any("check")
 
+    # -- the page cache under a memory limit (reclaim="lru") ---------------------------------------
+    limit = c.field["memory_limit"]
+    limited = (c.field["reclaim"] == "lru") & (limit > 0)
+    cache = []
+    if c.has("cache_pages_max"):             # the engine's largest count: exact
+        cache.append(limited & (ds["cache_pages_max"] > limit).fillna(False))
+    if c.has("cache_pages_mean"):
+        cache.append(limited & c.above(ds["cache_pages_mean"], limit, c.ci("cache_pages_mean")))
+    if cache:
+        out["cache_limit"] = xr.concat(cache, "check").any("check")
+    # No Little's law check for the cache: hot folios can stay resident longer than the run, and
+    # cache_pages_little (departures only) then falls short of cache_pages_mean by their share.
+
     # -- flow conservation -----------------------------------------------------------------------
     if c.has("fault_rate", "access_rate", "nofault_share"):
         expected = ds["access_rate"] * (1 - ds["nofault_share"])
@@ -222,7 +236,8 @@ def _violations(c: _Context) -> dict[str, xr.DataArray]:
     if c.has("access_rate", "writer_cpu_share"):
         cpu = ds["access_rate"] * c.field["think_time"] + ds["writer_cpu_share"]
         slack = c.ci("access_rate") * c.field["think_time"] + c.ci("writer_cpu_share")
-        out["cpu"] = c.above(cpu, c.field["cpus"], slack)
+        cpus = c.field["cpus"]           # 0 = unlimited CPUs: no bound
+        out["cpu"] = c.above(cpu, xr.where(cpus > 0, cpus, np.inf), slack)
 
     # -- probabilities ---------------------------------------------------------------------------
     bad = []
