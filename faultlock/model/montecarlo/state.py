@@ -51,7 +51,13 @@ P_READER_RATE = 24
 P_READER_HOLD = 25
 P_WRITER_PERIOD = 26     # 1 / writer_op_rate of a periodic writer thread (0 otherwise)
 P_WRITER_GAP = 27        # writer_gap_cpu
-N_P = 28
+# -- rounds, hole reads, noise (issue 12, helper ROUNDS) --
+P_UNMAP_PAGE = 28        # unmap_page_time: CPU per mapped page zapped by munmap
+P_ROUND_LOCK_HOLD = 29   # round_lock_hold: mmap_lock write hold of a round's mmap or munmap
+P_HOLE_PAGE_CPU = 30     # hole_page_cpu: zero-filling one folio of a hole
+P_NOISE_CPU = 31         # noise_cpu: CPU of one noise loop
+P_NOISE_SLEEP = 32       # noise_sleep: mean sleep between noise loops
+N_P = 33
 
 # ---- parameters: integers ----------------------------------------------------------------------
 Q_THREADS = 0
@@ -101,10 +107,17 @@ Q_WRITER_THREADS = 43    # W closed-loop writer threads, in writer slots [0, W)
 Q_WRITER_LOCKS = 44      # k write acquisitions per operation
 Q_WRITER_PROCESS = 45    # 1 = the writer threads are in another process: no lock of ours
 Q_WRITER_STREAM = 46     # stream of writer thread 0 (thread w: this + w)
-N_Q = 47
+# -- rounds, hole reads, noise (issue 12, helper ROUNDS) --
+Q_FAULTAROUND = 47       # faultaround_pages (1 = off)
+Q_READ_HOLE = 48         # 1 = read_source 'hole': file reads zero-fill on the faulting CPU
+Q_NOISE_THREADS = 49     # noise threads, entities [Q_FIRST_NOISE, Q_FIRST_NOISE + this)
+Q_FIRST_NOISE = 50
+Q_NOISE_STREAM = 51      # stream of noise thread 0 (thread n: this + n)
+N_Q = 52
 
 ACCESS_POPULARITY = 0
 ACCESS_GROUP_WALK = 1
+ACCESS_FILE_ROUNDS = 2   # thread t maps, walks and unmaps VMA t, round after round
 WRITER_POISSON = 0
 WRITER_PERIODIC = 1
 WRITER_FLAT_OUT = 2
@@ -204,7 +217,12 @@ S_KERNEL_MAJOR = 40        # faults mm_account_fault counts major (VM_FAULT_MAJO
 S_WRITER_OPS = 41          # writer operations completed (a Poisson writer: one acquisition)
 S_WRITER_OP_LATENCY_SUM = 42
 S_WRITER_CPU = 43          # CPU time writers ran (gaps, holds, optimistic spinning)
-N_S = 44
+# -- rounds, hole reads, noise (issue 12, helper ROUNDS) --
+S_ROUNDS = 44              # rounds completed (file_rounds: munmap and mmap done)
+S_NOISE_CPU = 45           # CPU time noise threads ran
+S_HOLE_FILLS = 46          # reads of a hole: read-arounds zero-filled on the faulting CPU
+S_FAULTAROUND_MAPS = 47    # folios mapped by fault-around (filemap_map_pages)
+N_S = 48
 
 # histograms: fine log bins, HIST_PER_DECADE per decade from 10**HIST_LOG10_MIN s, bin 0 = below
 H_FAULT_LATENCY = 0
@@ -252,6 +270,14 @@ K_W_PROC_HOLD_DONE = 27    # a writer in another process finished its lock-free 
 K_W_NEXT_ACQ = 28          # a writer thread that yielded its CPU goes on with its operation
 K_R_START = 30
 K_R_HOLD_DONE = 31
+# -- rounds, hole reads, noise (issue 12, helper ROUNDS) --
+K_ROUND_UNMAP = 40         # a round thread walked its last page: munmap (on a CPU)
+K_ROUND_MUNMAP_HELD = 41   # munmap's write section done: downgrade, then the zap
+K_ROUND_ZAP_DONE = 42      # the zap under the read lock done: up_read, then mmap
+K_ROUND_MMAP_HELD = 43     # mmap's write section done: up_write, the next round
+K_HOLE_FILLED = 44         # the faulting thread zero-filled the read-around of a hole
+K_NOISE_RUN = 45           # a noise thread got a CPU: its loop's CPU burst
+K_NOISE_DONE = 46          # the burst is done: nanosleep
 EV_READER_ARRIVAL = 7
 
 # folio states and wait modes
@@ -282,6 +308,11 @@ LOCK_MMAP = 2
 WRITER_NONE_VMA = 0
 WRITER_ONE_VMA = 1
 WRITER_FORK = 2
+
+# phases of a round thread (file_rounds)
+ROUND_WALK = 0
+ROUND_MUNMAP = 1
+ROUND_MMAP = 2
 
 # access classes of a fault (by what its first attempt found)
 CLASS_MAJOR = 0
@@ -328,6 +359,8 @@ FIELDS = [
     "io_nfolios", "io_folios", "io_stream", "io_free", "dev_queue",
     # statistics
     "stats", "hist",
+    # rounds (issue 12, helper ROUNDS)
+    "t_round_phase", "t_write_waiting", "t_draining",
 ]
 structref.define_proxy(SimState, SimStateType, FIELDS)
 
@@ -338,7 +371,7 @@ def allocate(P: np.ndarray, Q: np.ndarray, streams: np.ndarray,
     threads = int(Q[Q_THREADS])
     writer_slots = int(Q[Q_WRITER_SLOTS])
     reader_slots = int(Q[Q_READER_SLOTS])
-    entities = int(Q[Q_READER_ARRIVAL]) + 1
+    entities = int(Q[Q_READER_ARRIVAL]) + 1 + int(Q[Q_NOISE_THREADS])
     readaround = int(Q[Q_READAROUND])
     folio_slots = (int(Q[Q_TOTAL_PAGES]) if Q[Q_FOLIO_DIRECT]
                    else int(Q[Q_FOLIO_SET_MASK] + 1) * FOLIO_WAYS)
@@ -409,6 +442,8 @@ def allocate(P: np.ndarray, Q: np.ndarray, streams: np.ndarray,
         io_stream=ints(threads, 0, np.int32), io_free=np.arange(threads, dtype=np.int32),
         dev_queue=ints(threads, -1, np.int32),
         stats=reals((batches, N_S)), hist=reals((batches, N_H, N_BINS)),
+        t_round_phase=ints(threads, 0, np.int8), t_write_waiting=ints(threads, 0, np.int8),
+        t_draining=ints(threads, 0, np.int8),
     )
     arrays = SimpleNamespace(**fields)
     # The StructRef shares these buffers: what the engine writes is seen through ``arrays``.
