@@ -203,6 +203,7 @@ _ALL: list[Metric] = [
     # file rounds, holes, fault-around, noise (issue 12)
     _metric("round_rate", "rate", "rounds completed per second (file_rounds: mmap, walk, "
             "munmap)"),
+    _metric("round_time_mean", "mean", "mean time of a round (mmap done to mmap done)"),
     _metric("hole_read_rate", "rate", "read-arounds of a hole zero-filled per second "
             "(read_source='hole'; no storage read)"),
     _metric("faultaround_pages_per_fault", "ratio", "folios mapped by fault-around, per fault"),

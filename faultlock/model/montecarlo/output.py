@@ -30,7 +30,7 @@ from .state import (H_FAULT_LATENCY, H_MAJOR_LATENCY, H_MINOR_LATENCY, H_READ_WA
                     S_WRITE_WAIT_DONE, S_WRITE_WAIT_MAX, S_WRITE_WAIT_SUM, S_WRITE_WAITING_AREA,
                     S_WRITER_CPU, S_WRITER_LATENCY_SUM, S_WRITER_OP_LATENCY_SUM, S_WRITER_OPS,
                     S_WRITERS_DONE)
-from .state import S_FAULTAROUND_MAPS, S_HOLE_FILLS, S_NOISE_CPU, S_ROUNDS
+from .state import S_FAULTAROUND_MAPS, S_HOLE_FILLS, S_NOISE_CPU, S_ROUND_TIME_SUM, S_ROUNDS
 
 #: the engine histogram (``state.H_*``) that records each random time of the contract
 HISTOGRAM_OF = {
@@ -88,6 +88,7 @@ RATIOS = {
     "writer_cpu_share": (S_WRITER_CPU, S_TIME),
     # file rounds, holes, fault-around, noise (issue 12)
     "round_rate": (S_ROUNDS, S_TIME),
+    "round_time_mean": (S_ROUND_TIME_SUM, S_ROUNDS),
     "hole_read_rate": (S_HOLE_FILLS, S_TIME),
     "faultaround_pages_per_fault": (S_FAULTAROUND_MAPS, S_FAULTS),
     "noise_cpu_share": (S_NOISE_CPU, S_TIME),

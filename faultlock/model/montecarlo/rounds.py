@@ -34,7 +34,8 @@ from . import cpu, mapping, rng, rwsem, vma_lock, writers
 from .state import (EV_NONE, EV_SPIN, I_RW_READERS, I_RW_WRITER, I_WRITE_WAITING,
                     K_ROUND_MMAP_HELD, K_ROUND_MUNMAP_HELD, K_ROUND_ZAP_DONE, K_THINK_DONE,
                     F_MAPPED, P_ROUND_LOCK_HOLD, P_THINK, P_UNMAP_PAGE, Q_PAGES_PER_VMA, R_NOW,
-                    ROUND_MMAP, ROUND_MUNMAP, ROUND_WALK, S_ACCESSES, S_NOFAULT, S_ROUNDS)
+                    ROUND_MMAP, ROUND_MUNMAP, ROUND_WALK, S_ACCESSES, S_NOFAULT, S_ROUND_TIME_SUM,
+                    S_ROUNDS)
 from .stats import count
 
 _GAMMA = rng.LAW_GAMMA
@@ -195,7 +196,11 @@ def mmap_held(S, P, Q, t):
     """``mmap_write_unlock`` (``vma_end_write_all``, ``up_write``): the round is done."""
     vma_lock.vma_end_write(S, t)
     rwsem.up_write(S, P, Q)
-    count(S, S_ROUNDS, 1.0)
+    now = S.reals[R_NOW]
+    if S.t_round_start[t] >= 0.0:          # the first round began mapped at t = 0: not counted
+        count(S, S_ROUNDS, 1.0)
+        count(S, S_ROUND_TIME_SUM, now - S.t_round_start[t])
+    S.t_round_start[t] = now
     S.t_round_phase[t] = ROUND_WALK
     S.t_walk[t] = 0
     walk_on(S, P, Q, t)

@@ -222,7 +222,8 @@ S_ROUNDS = 44              # rounds completed (file_rounds: munmap and mmap done
 S_NOISE_CPU = 45           # CPU time noise threads ran
 S_HOLE_FILLS = 46          # reads of a hole: read-arounds zero-filled on the faulting CPU
 S_FAULTAROUND_MAPS = 47    # folios mapped by fault-around (filemap_map_pages)
-N_S = 48
+S_ROUND_TIME_SUM = 48      # durations of the rounds completed (mmap done to mmap done)
+N_S = 49
 
 # histograms: fine log bins, HIST_PER_DECADE per decade from 10**HIST_LOG10_MIN s, bin 0 = below
 H_FAULT_LATENCY = 0
@@ -360,7 +361,7 @@ FIELDS = [
     # statistics
     "stats", "hist",
     # rounds (issue 12, helper ROUNDS)
-    "t_round_phase", "t_write_waiting", "t_draining",
+    "t_round_phase", "t_write_waiting", "t_draining", "t_round_start",
 ]
 structref.define_proxy(SimState, SimStateType, FIELDS)
 
@@ -443,7 +444,7 @@ def allocate(P: np.ndarray, Q: np.ndarray, streams: np.ndarray,
         dev_queue=ints(threads, -1, np.int32),
         stats=reals((batches, N_S)), hist=reals((batches, N_H, N_BINS)),
         t_round_phase=ints(threads, 0, np.int8), t_write_waiting=ints(threads, 0, np.int8),
-        t_draining=ints(threads, 0, np.int8),
+        t_draining=ints(threads, 0, np.int8), t_round_start=reals(threads, -1.0),
     )
     arrays = SimpleNamespace(**fields)
     # The StructRef shares these buffers: what the engine writes is seen through ``arrays``.
