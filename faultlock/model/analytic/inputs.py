@@ -64,7 +64,8 @@ class Elements:
         for name, unsupported, what in _MONTE_CARLO_ONLY:
             values = np.asarray(arrays[name])
             if np.any(unsupported(values)):
-                bad = values[unsupported(values)].flat[0].item()
+                bad = values[unsupported(values)].flat[0]
+                bad = bad.item() if isinstance(bad, np.generic) else bad
                 raise ArgumentError(
                     f"{name}={bad!r} is not allowed by the analytic model: {what} is modelled by "
                     "the Monte Carlo engine only; use faultlock.simulate")
