@@ -484,6 +484,9 @@ class Scenario:
                                     "retry is TRIED and never drops its lock again")
     retry_limit: Count = _spec("count", 0, "lock-dropping retries allowed per fault "
                                "(0 = unlimited, 5.7+; 1 = older)", **NONNEGATIVE)
+    # -- measurement ---------------------------------------------------------------------------
+    jank_threshold: Seconds = _spec("time", 16.7e-3, "fault latency counted as jank (one frame "
+                                    "at 60 Hz)", **POSITIVE)
     # -- file rounds, holes, fault-around, noise (issue 12: the memcg reproducer) -------------
     # mm/vma.c: munmap holds mmap_lock for write to detach the VMAs, then downgrades for the zap
     round_lock_hold: Seconds = _spec("time", 2e-6, "file_rounds: CPU a round's mmap, and its "
@@ -511,9 +514,6 @@ class Scenario:
     noise_sleep: Seconds = _spec("time", 100e-6, "mean sleep of a noise thread between loops "
                                  "(exponential; nanosleep 50 µs plus the 50 µs timer slack)",
                                  **NONNEGATIVE)
-    # -- measurement ---------------------------------------------------------------------------
-    jank_threshold: Seconds = _spec("time", 16.7e-3, "fault latency counted as jank (one frame "
-                                    "at 60 Hz)", **POSITIVE)
 
     # ------------------------------------------------------------------------------------------
     def __init__(self, **values: Any) -> None:
