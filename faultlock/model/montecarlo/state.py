@@ -11,7 +11,8 @@ part of this state.
 Entities share one index space, so that the event calendar and the CPU run queue treat them alike:
 ``[0, threads)`` are the faulting threads, then the writer slots, then the read requests (one slot
 per thread suffices: a thread has at most one read of its own in flight), then the single source of
-writer arrivals, then the background-reader slots and their arrival source. Closed-loop writer
+writer arrivals, then the background-reader slots and their arrival source, then the noise threads
+(``noise.py``; ``noise_threads`` of them, none by default). Closed-loop writer
 threads (``writer_mode`` periodic or flat_out) are long-lived entities in the first
 ``writer_threads`` writer slots; the Poisson arrival source then never fires.
 """

@@ -32,6 +32,14 @@ lock again. A RETRY from ``mmap_lock`` always continues TRIED (the arch fault ha
 FAULT_FLAG_TRIED before ``goto retry``); ``retry_limit`` > 0 makes an attempt TRIED once that many
 retries were made.
 
+With ``read_source='hole'`` (a sparse file, ``ftruncate`` and never written) a file major fault
+reads no device: ``ext4_mpage_readpages`` zero-fills the folios of the read-around on the faulting
+thread's CPU (``hole_page_cpu`` each), after the fault lock was dropped where the attempt may drop
+it, and the attempt still returns ``VM_FAULT_RETRY`` (``_read_hole``, ``hole_filled``). With
+``faultaround_pages`` > 1 a read fault first maps the cached folios of its aligned window
+(``mapping.fault_around``). ``access_pattern='file_rounds'`` walks a thread's own VMA in order and
+ends each walk with its own munmap and mmap (``rounds.py``).
+
 Between the retry's drop of its folio reference and the next attempt's lookup the folio is exposed
 to reclaim: under mainline that window contains the ``mmap_lock`` wait. A retry that finds its folio
 gone reads it again: a refault.
