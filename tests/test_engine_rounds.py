@@ -201,6 +201,7 @@ def test_noise_cpu_share():
 @pytest.mark.parametrize("overrides, words", [
     (dict(vmas=2), "vmas == threads"),
     (dict(idle_time=1e-3), "idle_time"),
+    (dict(swap_share=0.5), "swap_share"),
     (dict(hole_page_cpu=2e-6), "read_source"),
     (dict(noise_sleep=1e-3), "noise_threads=0"),
     (dict(noise_threads=2, noise_cpu=0.0), "noise_cpu"),

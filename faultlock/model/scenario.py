@@ -913,6 +913,11 @@ _TOGETHER = (
      lambda v, at: f"page_popularity={v['page_popularity']!r}{at} is not allowed with "
                    "access_pattern='file_rounds': the walk chooses the pages; leave "
                    f"page_popularity at its default {Scenario.FIELDS['page_popularity'].default}"),
+    (("access_pattern", "swap_share"),
+     lambda ap, share: (ap == "file_rounds") & (share != 0),
+     lambda v, at: f"swap_share={v['swap_share']!r}{at} is not allowed with "
+                   "access_pattern='file_rounds': a round maps a file (munmap frees anonymous "
+                   "memory, it does not cache it); 0"),
     (("access_pattern", "idle_time"),
      lambda ap, idle: (ap == "file_rounds") & (idle != 0),
      lambda v, at: f"idle_time={v['idle_time']!r}{at} is not allowed with "
