@@ -29,6 +29,9 @@ FIELD_ORDER = [
     "reader_rate", "reader_hold", "rwsem",
     "writer_spin", "handoff_timeout", "reader_wake_batch", "tried_after_major", "retry_limit",
     "jank_threshold",
+    # issue 12: file rounds, holes, fault-around, noise
+    "round_lock_hold", "unmap_page_time", "faultaround_pages", "read_source", "hole_page_cpu",
+    "noise_threads", "noise_cpu", "noise_sleep",
 ]
 
 

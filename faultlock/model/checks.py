@@ -96,6 +96,7 @@ CHECKS = {
     "jank_quantiles": "jank share disagrees with the latency quantiles",
     "jank_without_faults": "jank share without faults",
     "cache_limit": "resident folios exceed memory_limit",
+    "little_rounds": "Little's law: round rate x mean round time != threads (file_rounds)",
 }
 _BIT = {name: np.uint32(1 << i) for i, name in enumerate(CHECKS)}
 
@@ -196,6 +197,8 @@ def _violations(c: _Context) -> dict[str, xr.DataArray]:
     if c.has("mmap_write_waiters_mean"):
         writers = xr.where(c.field["writer_mode"] == "poisson", WRITER_SLOTS,
                            c.field["writer_threads"])
+        if "access_pattern" in c.field:     # a round thread waits for write in munmap and mmap
+            writers = writers + xr.where(c.field["access_pattern"] == "file_rounds", threads, 0)
         waiters.append(c.above(ds["mmap_write_waiters_mean"], writers,
                                c.ci("mmap_write_waiters_mean")))
     if waiters:
@@ -206,6 +209,13 @@ def _violations(c: _Context) -> dict[str, xr.DataArray]:
             little.append(c.differ(ds[mean], ds[law], c.ci(mean) + c.ci(law)))
     if little:
         out["little_waiters"] = xr.concat(little, "check").any("check")
+    if c.has("round_rate", "round_time_mean"):
+        # every round thread is always in a round: the closed population of rounds is threads
+        rounds = ds["round_rate"] * ds["round_time_mean"]
+        slack = (c.ci("round_rate") * ds["round_time_mean"]
+                 + ds["round_rate"] * c.ci("round_time_mean"))
+        out["little_rounds"] = (c.differ(rounds, threads + 0 * rounds, slack)
+                                & rounds.notnull())
 
     # -- the page cache under a memory limit (reclaim="lru") ---------------------------------------
     limit = c.field["memory_limit"]
@@ -236,6 +246,9 @@ def _violations(c: _Context) -> dict[str, xr.DataArray]:
     if c.has("access_rate", "writer_cpu_share"):
         cpu = ds["access_rate"] * c.field["think_time"] + ds["writer_cpu_share"]
         slack = c.ci("access_rate") * c.field["think_time"] + c.ci("writer_cpu_share")
+        if c.has("noise_cpu_share"):
+            cpu = cpu + ds["noise_cpu_share"]
+            slack = slack + c.ci("noise_cpu_share")
         cpus = c.field["cpus"]           # 0 = unlimited CPUs: no bound
         out["cpu"] = c.above(cpu, xr.where(cpus > 0, cpus, np.inf), slack)
 

@@ -218,6 +218,14 @@ _ALL: list[Metric] = [
     # CPUs, not a share of one: bounded by the CPU count, hence a population
     _metric("writer_cpu_share", "population",
             "CPUs busy with writers, time average (gaps, holds, spinning)"),
+    # file rounds, holes, fault-around, noise (issue 12)
+    _metric("round_rate", "rate", "rounds completed per second (file_rounds: mmap, walk, "
+            "munmap)"),
+    _metric("round_time_mean", "mean", "mean time of a round (mmap done to mmap done)"),
+    _metric("hole_read_rate", "rate", "read-arounds of a hole zero-filled per second "
+            "(read_source='hole'; no storage read)"),
+    _metric("faultaround_pages_per_fault", "ratio", "folios mapped by fault-around, per fault"),
+    _metric("noise_cpu_share", "population", "CPUs busy with noise threads, time average"),
     # quantiles of the fault latency, the lock waits and the writers
     *[_quantile("fault_latency", level, f"{_ORDINAL[level]} fault latency")
       for level in (0.5, 0.9, 0.99, 0.999)],

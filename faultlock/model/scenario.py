@@ -54,7 +54,8 @@ KINDS = {"time": "s", "rate": "1/s", "share": "-", "float": "-", "count": "count
 
 DISTRIBUTIONS = ("exponential", "lognormal", "gamma", "deterministic")
 RWSEM_DISCIPLINES = ("linux", "fifo", "reader_pref", "writer_pref", "phase_fair")
-ACCESS_PATTERNS = ("popularity", "group_walk")
+ACCESS_PATTERNS = ("popularity", "group_walk", "file_rounds")
+READ_SOURCES = ("device", "hole")
 WALK_ORDERS = ("random", "sequential")
 RECLAIM_MODES = ("lru", "hazard")
 WRITER_MODES = ("poisson", "periodic", "flat_out")
@@ -376,7 +377,10 @@ class Scenario:
     access_pattern: Name = _spec("name", "popularity", "how a thread picks the page of its next "
                                  "access: 'popularity' draws it from the Zipf law of "
                                  "page_popularity; 'group_walk': groups of group_size threads walk "
-                                 "walk_pages fresh pages each, in a fixed order",
+                                 "walk_pages fresh pages each, in a fixed order; 'file_rounds': "
+                                 "thread t maps a file of its own as VMA t (vmas == threads), "
+                                 "touches its pages_per_vma pages in order (think_time of CPU "
+                                 "each), munmaps it and maps it again (a round)",
                                  choices=ACCESS_PATTERNS)
     group_size: Count = _spec("count", 1, "G, threads per group of a group walk (thread t is in "
                               "group t // G; every member walks the same pages in the same order); "
@@ -498,6 +502,33 @@ class Scenario:
     # -- measurement ---------------------------------------------------------------------------
     jank_threshold: Seconds = _spec("time", 16.7e-3, "fault latency counted as jank (one frame "
                                     "at 60 Hz)", **POSITIVE)
+    # -- file rounds, holes, fault-around, noise (issue 12: the memcg reproducer) -------------
+    # mm/vma.c: munmap holds mmap_lock for write to detach the VMAs, then downgrades for the zap
+    round_lock_hold: Seconds = _spec("time", 2e-6, "file_rounds: CPU a round's mmap, and its "
+                                     "munmap before the downgrade, hold mmap_lock for write",
+                                     **NONNEGATIVE)
+    unmap_page_time: Seconds = _spec("time", 0.0, "file_rounds: CPU per mapped page zapped by "
+                                     "munmap (zap_pte_range), under mmap_lock for read after the "
+                                     "downgrade", **NONNEGATIVE)
+    # mm/memory.c: fault_around_bytes 64 KiB = 16 pages by default
+    faultaround_pages: Count = _spec("count", 1, "pages of the aligned window whose cached, "
+                                     "uptodate, unlocked folios a read fault maps too "
+                                     "(do_fault_around); 1 = off, the kernel's default is 16",
+                                     low=1, high=512)
+    read_source: Name = _spec("name", "device", "what a file major fault reads: 'device' "
+                              "(storage, io_*) or 'hole' (a sparse file: zero-filled on the "
+                              "faulting thread's CPU, hole_page_cpu per page, no device)",
+                              choices=READ_SOURCES)
+    hole_page_cpu: Seconds = _spec("time", 1e-6, "read_source='hole': CPU to allocate and "
+                                   "zero-fill one folio of a hole (ext4_mpage_readpages)",
+                                   **NONNEGATIVE)
+    noise_threads: Count = _spec("count", 0, "CPU-bound threads of another process on the same "
+                                 "CPUs (ioretry_noise.c), looping noise_cpu then a sleep",
+                                 low=0, high=100_000)
+    noise_cpu: Seconds = _spec("time", 5e-6, "CPU of one noise loop (constant)", **NONNEGATIVE)
+    noise_sleep: Seconds = _spec("time", 100e-6, "mean sleep of a noise thread between loops "
+                                 "(exponential; nanosleep 50 µs plus the 50 µs timer slack)",
+                                 **NONNEGATIVE)
 
     # ------------------------------------------------------------------------------------------
     def __init__(self, **values: Any) -> None:
@@ -898,6 +929,38 @@ _TOGETHER = (
      lambda v, at: f"memory_limit={v['memory_limit']!r}{at} is not allowed: 0 (unlimited) or at "
                    "least one read-around, min(readaround_pages, pages_per_vma) = "
                    f"{min(v['readaround_pages'], v['pages_per_vma'])} pages (a read must fit)"),
+    (("access_pattern", "threads", "vmas"),
+     lambda ap, t, v: (ap == "file_rounds") & (t != v),
+     lambda v, at: f"vmas={v['vmas']!r} with threads={v['threads']!r}{at} is not allowed with "
+                   "access_pattern='file_rounds': thread t owns VMA t, so vmas == threads"),
+    (("access_pattern", "page_popularity"),
+     lambda ap, pop: (ap == "file_rounds") & (pop != Scenario.FIELDS["page_popularity"].default),
+     lambda v, at: f"page_popularity={v['page_popularity']!r}{at} is not allowed with "
+                   "access_pattern='file_rounds': the walk chooses the pages; leave "
+                   f"page_popularity at its default {Scenario.FIELDS['page_popularity'].default}"),
+    (("access_pattern", "swap_share"),
+     lambda ap, share: (ap == "file_rounds") & (share != 0),
+     lambda v, at: f"swap_share={v['swap_share']!r}{at} is not allowed with "
+                   "access_pattern='file_rounds': a round maps a file (munmap frees anonymous "
+                   "memory, it does not cache it); 0"),
+    (("access_pattern", "idle_time"),
+     lambda ap, idle: (ap == "file_rounds") & (idle != 0),
+     lambda v, at: f"idle_time={v['idle_time']!r}{at} is not allowed with "
+                   "access_pattern='file_rounds': a round thread never sleeps between touches; 0"),
+    *(_only_when("access_pattern", "file_rounds", name)
+      for name in ("round_lock_hold", "unmap_page_time")),
+    *(_only_when("read_source", "hole", name) for name in ("hole_page_cpu",)),
+    (("noise_threads", "noise_cpu"),
+     lambda n, c: (n > 0) & (c <= 0),
+     lambda v, at: f"noise_cpu={v['noise_cpu']!r}{at} is not allowed with "
+                   f"noise_threads={v['noise_threads']!r}: a time (s) > 0, or a noise thread "
+                   "would loop without using its CPU"),
+    *((("noise_threads", name),
+       lambda n, x, name=name: (n == 0) & (x != Scenario.FIELDS[name].default),
+       lambda v, at, name=name: f"{name}={v[name]!r}{at} is not allowed with noise_threads=0: "
+                                f"only noise threads use it; leave it at its default "
+                                f"{Scenario.FIELDS[name].default!r}")
+      for name in ("noise_cpu", "noise_sleep")),
     (("writer_mode", "writer_rate"),
      lambda mode, rate: (mode != "poisson") & (rate != 0),
      lambda v, at: f"writer_rate={v['writer_rate']!r}{at} is not allowed with "

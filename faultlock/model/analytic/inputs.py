@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..arguments import ArgumentError
 from ..montecarlo.state import FOLIO_DIRECT_LIMIT, folio_table_slots
 from ..policies import get_policy
 from ..scenario import Scenario
@@ -27,6 +28,16 @@ def law_cv(law: np.ndarray, cv: np.ndarray) -> np.ndarray:
     for name, value in _LAW_CV.items():
         out = np.where(law == name, value, out)
     return out
+
+
+#: workloads of issue 12 (the memcg reproducer) only the Monte Carlo engine models:
+#: (field, predicate of an unsupported value, what it is)
+_MONTE_CARLO_ONLY = (
+    ("access_pattern", lambda v: v == "file_rounds", "the file_rounds workload"),
+    ("read_source", lambda v: v == "hole", "reading a hole (read_source='hole')"),
+    ("noise_threads", lambda v: v > 0, "noise threads"),
+    ("faultaround_pages", lambda v: v > 1, "fault-around (faultaround_pages > 1)"),
+)
 
 
 class Elements:
@@ -50,6 +61,14 @@ class Elements:
                     f"{name}={bad!r} is not allowed by the analytic model with "
                     f"access_pattern='group_walk': it models group walks with {name}={allowed} "
                     f"(the harness's MADV_RANDOM file walk); use faultlock.simulate")
+        for name, unsupported, what in _MONTE_CARLO_ONLY:
+            values = np.asarray(arrays[name])
+            if np.any(unsupported(values)):
+                bad = values[unsupported(values)].flat[0]
+                bad = bad.item() if isinstance(bad, np.generic) else bad
+                raise ArgumentError(
+                    f"{name}={bad!r} is not allowed by the analytic model: {what} is modelled by "
+                    "the Monte Carlo engine only; use faultlock.simulate")
         self.dims = dims
         self.shape = tuple(scenario.dims.values())
         flat = {k: np.asarray(v).reshape(-1) for k, v in arrays.items()}

@@ -8,7 +8,7 @@ verifies the lock invariants after every event: never a writer with any other ho
 
 from numba import njit
 
-from . import calendar, cpu, device, readers, stats, threads, writers
+from . import calendar, cpu, device, noise, readers, rounds, stats, threads, writers
 from .state import (EV_ARRIVAL, EV_BURST, EV_IO, EV_READER_ARRIVAL, EV_RUN, EV_SPIN, EV_WAKE,
                     I_EVENTS, I_OVERLOAD, I_RW_READERS, I_RW_WRITER, I_STOP, I_VIOLATIONS,
                     K_ATTEMPT, K_FOLIO_HOLD_OWNED, K_FOLIO_RETRY, K_FOLIO_RETRY_OWNED, K_IDLE_DONE,
@@ -17,6 +17,8 @@ from .state import (EV_ARRIVAL, EV_BURST, EV_IO, EV_READER_ARRIVAL, EV_RUN, EV_S
                     K_W_HOLD_DONE, K_W_NEXT_ACQ, K_W_OP_START, K_W_PROC_HOLD_DONE, K_W_START,
                     K_W_WOKEN, P_MAX_TIME, Q_CHECK, Q_FIRST_IO, Q_MAX_EVENTS, Q_THREADS, Q_VMAS,
                     R_NOW, S_EVENTS)
+from .state import (K_HOLE_FILLED, K_NOISE_DONE, K_NOISE_RUN, K_ROUND_MMAP_HELD,
+                    K_ROUND_MUNMAP_HELD, K_ROUND_ZAP_DONE)
 from .stats import count
 
 
@@ -49,13 +51,34 @@ def _dispatch(S, P, Q, entity, cont):
     elif cont == K_W_START:
         writers.start(S, P, Q, entity)
     elif cont == K_W_GRANTED:
-        writers.granted(S, P, Q, entity)
+        if entity < Q[Q_THREADS]:          # a round's munmap or mmap (file_rounds)
+            rounds.write_granted(S, P, Q, entity)
+        else:
+            writers.granted(S, P, Q, entity)
     elif cont == K_W_DRAINED:
-        writers.drained(S, P, Q, entity)
+        if entity < Q[Q_THREADS]:
+            rounds.drained(S, P, Q, entity)
+        else:
+            writers.drained(S, P, Q, entity)
     elif cont == K_W_HOLD_DONE:
         writers.hold_done(S, P, Q, entity)
     elif cont == K_W_WOKEN:
-        writers.woken(S, P, Q, entity)
+        if entity < Q[Q_THREADS]:
+            rounds.woken(S, P, Q, entity)
+        else:
+            writers.woken(S, P, Q, entity)
+    elif cont == K_ROUND_MUNMAP_HELD:
+        rounds.munmap_held(S, P, Q, entity)
+    elif cont == K_ROUND_ZAP_DONE:
+        rounds.zap_done(S, P, Q, entity)
+    elif cont == K_ROUND_MMAP_HELD:
+        rounds.mmap_held(S, P, Q, entity)
+    elif cont == K_HOLE_FILLED:
+        threads.hole_filled(S, P, Q, entity)
+    elif cont == K_NOISE_RUN:
+        noise.run(S, P, Q, entity)
+    elif cont == K_NOISE_DONE:
+        noise.done(S, P, Q, entity)
     elif cont == K_R_START:
         readers.start(S, P, Q, entity)
     elif cont == K_R_HOLD_DONE:
@@ -90,6 +113,7 @@ def run(S, P, Q):
     writers.schedule_arrival(S, P, Q)
     writers.start_threads(S, P, Q)
     readers.schedule_arrival(S, P, Q)
+    noise.start(S, P, Q)
     first_io = Q[Q_FIRST_IO]
     max_events = Q[Q_MAX_EVENTS]
     max_time = P[P_MAX_TIME]
@@ -118,7 +142,10 @@ def run(S, P, Q):
         elif event == EV_ARRIVAL:
             writers.arrival(S, P, Q)
         elif event == EV_SPIN:
-            writers.spin_timeout(S, P, Q, entity)
+            if entity < Q[Q_THREADS]:
+                rounds.spin_timeout(S, P, Q, entity)
+            else:
+                writers.spin_timeout(S, P, Q, entity)
         elif event == EV_READER_ARRIVAL:
             readers.arrival(S, P, Q)
         if check:

@@ -32,6 +32,7 @@ from .state import (S_CACHE_AREA, S_CACHE_MAX, S_LIFETIME_SUM, S_PAGES_READ, S_R
                     S_WRITE_WAIT_DONE, S_WRITE_WAIT_MAX, S_WRITE_WAIT_SUM, S_WRITE_WAITING_AREA,
                     S_WRITER_CPU, S_WRITER_LATENCY_SUM, S_WRITER_OP_LATENCY_SUM, S_WRITER_OPS,
                     S_WRITERS_DONE)
+from .state import S_FAULTAROUND_MAPS, S_HOLE_FILLS, S_NOISE_CPU, S_ROUND_TIME_SUM, S_ROUNDS
 
 #: the engine histogram (``state.H_*``) that records each random time of the contract
 HISTOGRAM_OF = {
@@ -93,6 +94,12 @@ RATIOS = {
     "writer_ops_rate": (S_WRITER_OPS, S_TIME),
     "writer_op_latency_mean": (S_WRITER_OP_LATENCY_SUM, S_WRITER_OPS),
     "writer_cpu_share": (S_WRITER_CPU, S_TIME),
+    # file rounds, holes, fault-around, noise (issue 12)
+    "round_rate": (S_ROUNDS, S_TIME),
+    "round_time_mean": (S_ROUND_TIME_SUM, S_ROUNDS),
+    "hole_read_rate": (S_HOLE_FILLS, S_TIME),
+    "faultaround_pages_per_fault": (S_FAULTAROUND_MAPS, S_FAULTS),
+    "noise_cpu_share": (S_NOISE_CPU, S_TIME),
 }
 
 #: metric -> the per-batch maximum (``state.S_*``) it is the largest of

@@ -22,13 +22,23 @@ Textbook disciplines, no stealing, no spinning, direct hand-over to the woken: `
 a reader at the head takes the readers up to the first writer, Johnson 1995), ``reader_pref``,
 ``writer_pref`` and ``phase_fair`` (Brandenburg & Anderson 2009: on a writer's release all waiting
 readers enter; new readers wait behind a waiting writer).
+
+``downgrade_write`` turns the write owner into a reader (``mmap_write_downgrade``, used by munmap
+after it detached the VMAs: ``mm/vma.c: vms_complete_munmap_vmas``). In ``linux``
+(``__downgrade_write`` -> ``rwsem_downgrade_wake`` -> ``rwsem_mark_wake(RWSEM_WAKE_READ_OWNED)``)
+the queued readers are granted at once, up to ``reader_wake_batch`` and skipping queued writers,
+*if the first waiter is a reader*; a writer at the head is not woken (the lock is still held, for
+read) and keeps everyone behind it waiting. The textbook disciplines grant what a reader arriving
+now would get: ``fifo`` the readers at the head up to the first writer, ``reader_pref`` and
+``phase_fair`` (a writer's release lets every waiting reader in) all waiting readers,
+``writer_pref`` none while a writer waits.
 """
 
 from numba import njit
 
 from . import cpu
 from .stats import count
-from .state import (I_RW_HANDOFF, I_RW_QHEAD, I_RW_QLEN, I_RW_QTAIL, I_RW_QWRITERS,
+from .state import (EV_SPIN, I_RW_HANDOFF, I_RW_QHEAD, I_RW_QLEN, I_RW_QTAIL, I_RW_QWRITERS,
                     I_RW_READERS, I_RW_WRITER, I_SPIN_LEN, K_MMAP_GRANTED, K_W_GRANTED, K_W_WOKEN,
                     P_HANDOFF, Q_RWSEM, Q_WAKE_BATCH, Q_WRITER_SPIN, R_NOW, RWSEM_FIFO,
                     RWSEM_LINUX, RWSEM_PHASE_FAIR, RWSEM_READER_PREF, RWSEM_WRITER_PREF,
@@ -262,6 +272,41 @@ def writer_woken(S, P, Q, entity):
 def up_write(S, P, Q):
     S.ints[I_RW_WRITER] = -1
     _on_free(S, P, Q, True)
+
+
+@njit(cache=True)
+def downgrade_write(S, P, Q):
+    """``downgrade_write``: the write owner keeps the lock for read; queued readers may enter.
+
+    Optimistic spinners on the (running) write owner see a reader-owned lock from now on
+    (``rwsem_spin_on_owner`` returns OWNER_READER): they spin for the reader threshold only, so
+    each gets its ``EV_SPIN`` timer now.
+    """
+    S.ints[I_RW_WRITER] = -1
+    _add_reader(S)
+    now = S.reals[R_NOW]
+    for i in range(S.ints[I_SPIN_LEN]):
+        spinner = S.spinners[i]
+        if S.ent_event[spinner] != EV_SPIN:
+            S.ent_event[spinner] = EV_SPIN
+            cpu.set_timer(S, spinner, now + reader_spin_limit(S.ints[I_RW_READERS]))
+    head = S.ints[I_RW_QHEAD]
+    if head < 0:
+        return
+    discipline = Q[Q_RWSEM]
+    big = 1 << 40
+    if discipline == RWSEM_LINUX:
+        if S.rw_is_writer[head]:
+            return                      # rwsem_mark_wake(READ_OWNED): a writer first wakes nobody
+        S.ints[I_RW_HANDOFF] = 0        # readers woken: RWSEM_FLAG_HANDOFF is cleared
+        _wake_readers(S, P, Q[Q_WAKE_BATCH], False)
+    elif discipline == RWSEM_FIFO:
+        _wake_readers(S, P, big, True)
+    elif discipline == RWSEM_WRITER_PREF:
+        if S.ints[I_RW_QWRITERS] == 0:
+            _wake_readers(S, P, big, False)
+    else:                               # reader preference, phase-fair
+        _wake_readers(S, P, big, False)
 
 
 @njit(cache=True)

@@ -73,6 +73,11 @@ def parameters(scenario: Scenario, policy: str, *, operations: int, batches: int
     P[state.P_MAX_TIME] = max_time
     P[state.P_WRITER_PERIOD] = 1.0 / s.writer_op_rate if s.writer_op_rate > 0 else 0.0
     P[state.P_WRITER_GAP] = s.writer_gap_cpu
+    P[state.P_UNMAP_PAGE] = s.unmap_page_time
+    P[state.P_ROUND_LOCK_HOLD] = s.round_lock_hold
+    P[state.P_HOLE_PAGE_CPU] = s.hole_page_cpu
+    P[state.P_NOISE_CPU] = s.noise_cpu
+    P[state.P_NOISE_SLEEP] = s.noise_sleep
     total = s.vmas * s.pages_per_vma
     P[state.P_ZIPF_H_X1], P[state.P_ZIPF_H_N], P[state.P_ZIPF_S] = rng.zipf_constants(
         total, s.page_popularity)
@@ -106,7 +111,8 @@ def parameters(scenario: Scenario, policy: str, *, operations: int, batches: int
     Q[state.Q_PAGE_MULT] = _page_multiplier(total_pages)
     Q[state.Q_CHECK] = int(check)
     Q[state.Q_TOTAL_PAGES] = total_pages
-    Q[state.Q_ZIPF_ALIAS] = int(s.page_popularity > 0 and 1 < total_pages <= rng.ALIAS_LIMIT)
+    Q[state.Q_ZIPF_ALIAS] = int(s.page_popularity > 0 and 1 < total_pages <= rng.ALIAS_LIMIT
+                                 and s.access_pattern != "file_rounds")
     lru = s.reclaim == "lru"
     Q[state.Q_RECLAIM_LRU] = int(lru)
     Q[state.Q_MEMORY_LIMIT] = s.memory_limit if lru else 0
@@ -140,6 +146,13 @@ def parameters(scenario: Scenario, policy: str, *, operations: int, batches: int
     Q[state.Q_WRITER_LOCKS] = s.writer_locks_per_op
     Q[state.Q_WRITER_PROCESS] = int(s.writer_where == "process")
     Q[state.Q_WRITER_STREAM] = _walk_key_stream(s.threads) + 1
+    if s.access_pattern == "file_rounds":
+        Q[state.Q_ACCESS_PATTERN] = state.ACCESS_FILE_ROUNDS
+    Q[state.Q_FAULTAROUND] = min(s.faultaround_pages, s.pages_per_vma)
+    Q[state.Q_READ_HOLE] = int(s.read_source == "hole")
+    Q[state.Q_NOISE_THREADS] = s.noise_threads
+    Q[state.Q_FIRST_NOISE] = Q[state.Q_READER_ARRIVAL] + 1
+    Q[state.Q_NOISE_STREAM] = _noise_stream(s)
     return P, Q
 
 
@@ -151,6 +164,12 @@ def _walk_key_stream(threads: int) -> int:
 
 
 def _stream_count(scenario: Scenario) -> int:
+    return _noise_stream(scenario) + scenario.noise_threads
+
+
+def _noise_stream(scenario: Scenario) -> int:
+    """The stream of noise thread 0: after the writer threads' (appended: existing scenarios keep
+    their streams)."""
     writers = scenario.writer_threads if scenario.writer_mode != "poisson" else 0
     return _walk_key_stream(scenario.threads) + 1 + writers
 

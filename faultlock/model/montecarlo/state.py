@@ -11,7 +11,8 @@ part of this state.
 Entities share one index space, so that the event calendar and the CPU run queue treat them alike:
 ``[0, threads)`` are the faulting threads, then the writer slots, then the read requests (one slot
 per thread suffices: a thread has at most one read of its own in flight), then the single source of
-writer arrivals, then the background-reader slots and their arrival source. Closed-loop writer
+writer arrivals, then the background-reader slots and their arrival source, then the noise threads
+(``noise.py``; ``noise_threads`` of them, none by default). Closed-loop writer
 threads (``writer_mode`` periodic or flat_out) are long-lived entities in the first
 ``writer_threads`` writer slots; the Poisson arrival source then never fires.
 """
@@ -52,7 +53,13 @@ P_READER_HOLD = 25
 P_WRITER_PERIOD = 26     # 1 / writer_op_rate of a periodic writer thread (0 otherwise)
 P_WRITER_GAP = 27        # writer_gap_cpu
 P_RECLAIM_CPU = 28       # reclaim_cpu_time: CPU per folio reclaimed by direct reclaim
-N_P = 29
+# -- rounds, hole reads, noise (issue 12) --
+P_UNMAP_PAGE = 29        # unmap_page_time: CPU per mapped page zapped by munmap
+P_ROUND_LOCK_HOLD = 30   # round_lock_hold: mmap_lock write hold of a round's mmap or munmap
+P_HOLE_PAGE_CPU = 31     # hole_page_cpu: zero-filling one folio of a hole
+P_NOISE_CPU = 32         # noise_cpu: CPU of one noise loop
+P_NOISE_SLEEP = 33       # noise_sleep: mean sleep between noise loops
+N_P = 34
 
 # ---- parameters: integers ----------------------------------------------------------------------
 Q_THREADS = 0
@@ -106,10 +113,17 @@ Q_RECLAIM_LRU = 47       # 1 = reclaim="lru" (folios on LRU lists, memory_limit)
 Q_MEMORY_LIMIT = 48      # memory_limit in folios (0 = unlimited)
 Q_LRU_LISTS = 49         # 1 = one exact LRU list, 2 = inactive and active lists
 Q_FOLIO_TWO_SETS = 50    # 1 = a page may sit in either of two sets of the folio table
-N_Q = 51
+# -- rounds, hole reads, noise (issue 12) --
+Q_FAULTAROUND = 51       # faultaround_pages (1 = off)
+Q_READ_HOLE = 52         # 1 = read_source 'hole': file reads zero-fill on the faulting CPU
+Q_NOISE_THREADS = 53     # noise threads, entities [Q_FIRST_NOISE, Q_FIRST_NOISE + this)
+Q_FIRST_NOISE = 54
+Q_NOISE_STREAM = 55      # stream of noise thread 0 (thread n: this + n)
+N_Q = 56
 
 ACCESS_POPULARITY = 0
 ACCESS_GROUP_WALK = 1
+ACCESS_FILE_ROUNDS = 2   # thread t maps, walks and unmaps VMA t, round after round
 WRITER_POISSON = 0
 WRITER_PERIODIC = 1
 WRITER_FLAT_OUT = 2
@@ -222,7 +236,13 @@ S_RESIDENCE_SUM = 47       # residence (charge to reclaim) of the folios that le
 S_LIFETIME_SUM = 48        # last release to reclaim, summed over LRU reclaims
 S_TABLE_EVICTIONS = 49     # resident folios the set-associative table dropped (not reclaim)
 S_RECLAIM_CPU = 50         # CPU time spent in direct reclaim
-N_S = 51
+# -- rounds, hole reads, noise (issue 12) --
+S_ROUNDS = 51              # rounds completed (file_rounds: munmap and mmap done)
+S_NOISE_CPU = 52           # CPU time noise threads ran
+S_HOLE_FILLS = 53          # reads of a hole: read-arounds zero-filled on the faulting CPU
+S_FAULTAROUND_MAPS = 54    # folios mapped by fault-around (filemap_map_pages)
+S_ROUND_TIME_SUM = 55      # durations of the rounds completed (mmap done to mmap done)
+N_S = 56
 
 # histograms: fine log bins, HIST_PER_DECADE per decade from 10**HIST_LOG10_MIN s, bin 0 = below
 H_FAULT_LATENCY = 0
@@ -270,6 +290,14 @@ K_W_PROC_HOLD_DONE = 27    # a writer in another process finished its lock-free 
 K_W_NEXT_ACQ = 28          # a writer thread that yielded its CPU goes on with its operation
 K_R_START = 30
 K_R_HOLD_DONE = 31
+# -- rounds, hole reads, noise (issue 12, helper ROUNDS) --
+K_ROUND_UNMAP = 40         # a round thread walked its last page: munmap (on a CPU)
+K_ROUND_MUNMAP_HELD = 41   # munmap's write section done: downgrade, then the zap
+K_ROUND_ZAP_DONE = 42      # the zap under the read lock done: up_read, then mmap
+K_ROUND_MMAP_HELD = 43     # mmap's write section done: up_write, the next round
+K_HOLE_FILLED = 44         # the faulting thread zero-filled the read-around of a hole
+K_NOISE_RUN = 45           # a noise thread got a CPU: its loop's CPU burst
+K_NOISE_DONE = 46          # the burst is done: nanosleep
 EV_READER_ARRIVAL = 7
 
 # folio states and wait modes
@@ -315,6 +343,11 @@ LOCK_MMAP = 2
 WRITER_NONE_VMA = 0
 WRITER_ONE_VMA = 1
 WRITER_FORK = 2
+
+# phases of a round thread (file_rounds)
+ROUND_WALK = 0
+ROUND_MUNMAP = 1
+ROUND_MMAP = 2
 
 # access classes of a fault (by what its first attempt found)
 CLASS_MAJOR = 0
@@ -363,6 +396,8 @@ FIELDS = [
     "io_nfolios", "io_folios", "io_stream", "io_free", "dev_queue",
     # statistics
     "stats", "hist",
+    # rounds (issue 12, helper ROUNDS)
+    "t_round_phase", "t_write_waiting", "t_draining", "t_round_start",
 ]
 structref.define_proxy(SimState, SimStateType, FIELDS)
 
@@ -373,7 +408,7 @@ def allocate(P: np.ndarray, Q: np.ndarray, streams: np.ndarray,
     threads = int(Q[Q_THREADS])
     writer_slots = int(Q[Q_WRITER_SLOTS])
     reader_slots = int(Q[Q_READER_SLOTS])
-    entities = int(Q[Q_READER_ARRIVAL]) + 1
+    entities = int(Q[Q_READER_ARRIVAL]) + 1 + int(Q[Q_NOISE_THREADS])
     readaround = int(Q[Q_READAROUND])
     folio_slots = (int(Q[Q_TOTAL_PAGES]) if Q[Q_FOLIO_DIRECT]
                    else int(Q[Q_FOLIO_SET_MASK] + 1) * FOLIO_WAYS)
@@ -451,6 +486,8 @@ def allocate(P: np.ndarray, Q: np.ndarray, streams: np.ndarray,
         io_stream=ints(threads, 0, np.int32), io_free=np.arange(threads, dtype=np.int32),
         dev_queue=ints(threads, -1, np.int32),
         stats=reals((batches, N_S)), hist=reals((batches, N_H, N_BINS)),
+        t_round_phase=ints(threads, 0, np.int8), t_write_waiting=ints(threads, 0, np.int8),
+        t_draining=ints(threads, 0, np.int8), t_round_start=reals(threads, -1.0),
     )
     arrays = SimpleNamespace(**fields)
     # The StructRef shares these buffers: what the engine writes is seen through ``arrays``.

@@ -33,6 +33,14 @@ lock again. A RETRY from ``mmap_lock`` always continues TRIED (the arch fault ha
 FAULT_FLAG_TRIED before ``goto retry``); ``retry_limit`` > 0 makes an attempt TRIED once that many
 retries were made.
 
+With ``read_source='hole'`` (a sparse file, ``ftruncate`` and never written) a file major fault
+reads no device: ``ext4_mpage_readpages`` zero-fills the folios of the read-around on the faulting
+thread's CPU (``hole_page_cpu`` each), after the fault lock was dropped where the attempt may drop
+it, and the attempt still returns ``VM_FAULT_RETRY`` (``_read_hole``, ``hole_filled``). With
+``faultaround_pages`` > 1 a read fault first maps the cached folios of its aligned window
+(``mapping.fault_around``). ``access_pattern='file_rounds'`` walks a thread's own VMA in order and
+ends each walk with its own munmap and mmap (``rounds.py``).
+
 Between the retry's drop of its folio reference and the next attempt's lookup the folio is exposed
 to reclaim: under mainline that window contains the ``mmap_lock`` wait. A retry that finds its folio
 gone reads it again: a refault.
@@ -50,7 +58,9 @@ from ``mmap_lock``, counts major.
 from numba import njit
 
 from . import access as walk
-from . import cpu, device, folio, rng, rwsem, stats, vma_lock
+from . import cpu, device, folio, mapping, rng, rounds, rwsem, stats, vma_lock
+from .state import (ACCESS_FILE_ROUNDS, I_IO_FREE, K_HOLE_FILLED, P_HOLE_PAGE_CPU, Q_FAULTAROUND,
+                    Q_READ_HOLE, S_HOLE_FILLS)
 from .state import (ACCESS_GROUP_WALK, CLASS_MAJOR, CLASS_MINOR, CLASS_WAITER, EV_WAKE, F_ABSENT,
                     F_CACHED, F_MAPPED, F_READING, H_FAULT_LATENCY, H_MAJOR_LATENCY,
                     H_MINOR_LATENCY, H_WAITER_LATENCY, I_IN_FAULT, K_ATTEMPT, K_IDLE_DONE,
@@ -86,12 +96,18 @@ def _read_stream(t):
 
 @njit(cache=True, inline="always")
 def think(S, P, Q, t):
+    if Q[Q_ACCESS_PATTERN] == ACCESS_FILE_ROUNDS:
+        rounds.walk_on(S, P, Q, t)        # the next touch, a run of mapped pages, or munmap
+        return
     cpu.burst(S, P, Q, t, rng.exponential(S.streams, _think_stream(t), P[P_THINK]), K_THINK_DONE)
 
 
 @njit(cache=True, inline="always")
 def think_done(S, P, Q, t):
     """CPU work done: sleep off CPU for the idle time (then a wake-up), or access a page now."""
+    if Q[Q_ACCESS_PATTERN] == ACCESS_FILE_ROUNDS and rounds.walked_all(S, Q, t):
+        rounds.munmap_start(S, P, Q, t)
+        return
     if P[P_IDLE] > 0.0:
         idle = rng.exponential(S.streams, _think_stream(t), P[P_IDLE])
         cpu.release_cpu(S, Q, t)
@@ -108,6 +124,8 @@ def access(S, P, Q, t):
     count(S, S_ACCESSES, 1.0)
     if Q[Q_ACCESS_PATTERN] == ACCESS_GROUP_WALK:
         key = walk.walk_page(S, Q, t)
+    elif Q[Q_ACCESS_PATTERN] == ACCESS_FILE_ROUNDS:
+        key = rounds.next_page(S, Q, t)
     else:
         total = Q[Q_TOTAL_PAGES]
         if Q[Q_ZIPF_ALIAS]:
@@ -212,6 +230,9 @@ def _under_lock(S, P, Q, t):
             S.t_class[t] = CLASS_MINOR
         else:
             S.t_class[t] = CLASS_WAITER
+    if state != F_MAPPED and Q[Q_FAULTAROUND] > 1 and S.t_vma[t] >= Q[Q_SWAP_VMAS]:
+        # do_read_fault: fault-around maps the window's cached folios before filemap_fault
+        mapping.fault_around(S, P, Q, S.t_key[t])
     if state == F_MAPPED:
         # The PTE is present: a retry after another thread mapped the folio (or a first attempt
         # that lost the race) completes without the folio lock, even if a waiter handed the lock
@@ -302,6 +323,9 @@ def _add_readaround(S, P, Q, io, key):
 @njit(cache=True)
 def miss_submit(S, P, Q, t):
     """End of a major attempt's CPU work: submit the read, then wait for the folio."""
+    if Q[Q_READ_HOLE]:
+        _read_hole(S, P, Q, t)
+        return
     device.submit(S, P, Q, S.t_io[t])
     if _may_drop(S, Q, t):
         S.t_waited_io[t] = 1
@@ -312,6 +336,61 @@ def miss_submit(S, P, Q, t):
         count(S, S_READS_HOLDING_VMA, 1.0)
     folio.wait(S, S.t_slot[t], t, WAIT_EXCLUSIVE)
     cpu.release_cpu(S, Q, t)
+
+
+@njit(cache=True)
+def _read_hole(S, P, Q, t):
+    """The read-around of a sparse file: ``ext4_mpage_readpages`` finds no block, zero-fills each
+    folio and marks it uptodate, on the faulting thread's CPU, with no bio.
+
+    ``filemap_fault -> do_sync_mmap_readahead`` drops the fault lock first when it may
+    (``maybe_unlock_mmap_for_io``), so the zero-fill runs unlocked; a TRIED attempt zero-fills under
+    its lock. The folios stay locked (other faults wait on them) until the fill is done.
+    """
+    io = S.t_io[t]
+    if _may_drop(S, Q, t):
+        S.t_waited_io[t] = 1               # its retry comes after a read: a miss if it is gone
+        _release_fault_lock(S, P, Q, t)
+    elif S.t_lock[t] == LOCK_MMAP:
+        count(S, S_READS_HOLDING_MMAP, 1.0)
+    else:
+        count(S, S_READS_HOLDING_VMA, 1.0)
+    count(S, S_HOLE_FILLS, 1.0)
+    cpu.burst(S, P, Q, t, P[P_HOLE_PAGE_CPU] * S.io_nfolios[io], K_HOLE_FILLED)
+
+
+@njit(cache=True)
+def hole_filled(S, P, Q, t):
+    """The zero-fill is done: every folio of the read-around is uptodate and unlocked (waiters
+    woken). Then ``filemap_fault`` locks the faulting folio (waiting if a waiter got it first):
+    with the lock dropped it unlocks it and returns VM_FAULT_RETRY ("if (fpin) goto out_retry");
+    still holding the lock it maps it."""
+    io = S.t_io[t]
+    now = S.reals[R_NOW]
+    for i in range(S.io_nfolios[io]):
+        slot = S.io_folios[io, i]
+        S.f_state[slot] = F_CACHED
+        S.f_uptodate_at[slot] = now
+        if folio.has_waiters(S, slot):
+            folio.unlock(S, P, Q, slot)
+        else:
+            S.f_owner[slot] = OWNER_NONE
+            if S.f_refs[slot] == 0:
+                folio.expose(S, slot)
+    S.io_free[S.ints[I_IO_FREE]] = io
+    S.ints[I_IO_FREE] += 1
+    S.t_io[t] = -1
+    slot = S.t_slot[t]
+    if S.f_owner[slot] != OWNER_NONE:
+        # a waiter was handed the lock: wait for it (retry or map, by the lock held)
+        folio.wait(S, slot, t, WAIT_EXCLUSIVE)
+        cpu.release_cpu(S, Q, t)
+        return
+    if S.t_lock[t] == LOCK_NONE:
+        folio_retry(S, P, Q, t, False)
+        return
+    S.f_owner[slot] = t
+    folio_hold_owned(S, P, Q, t)
 
 
 @njit(cache=True)

@@ -112,10 +112,16 @@ def _end_spin(S, w):
 
 
 @njit(cache=True)
-def _owner_running(S, Q):
-    """``owner->on_cpu``: spinning on a writer owner makes sense only while it runs."""
+def owner_running(S, Q):
+    """``owner->on_cpu``: spinning on a writer owner makes sense only while it runs. The owner is
+    a writer, or a faulting thread in its round's munmap or mmap (``rounds``)."""
     owner = S.ints[I_RW_WRITER]
-    if owner < 0 or S.w_draining[owner - Q[Q_FIRST_WRITER]]:
+    if owner < 0:
+        return False
+    if owner < Q[Q_THREADS]:
+        if S.t_draining[owner]:
+            return False
+    elif S.w_draining[owner - Q[Q_FIRST_WRITER]]:
         return False
     return Q[Q_CPUS] == 0 or S.ent_cpu[owner] >= 0
 
@@ -125,7 +131,7 @@ def start(S, P, Q, entity):
     """On a CPU: ``mmap_write_lock``."""
     w = entity - Q[Q_FIRST_WRITER]
     S.wait_start[entity] = S.reals[R_NOW]
-    result = rwsem.down_write(S, P, Q, entity, _owner_running(S, Q))
+    result = rwsem.down_write(S, P, Q, entity, owner_running(S, Q))
     if result == rwsem.GRANTED:
         S.w_waiting[w] = 0
         granted(S, P, Q, entity)
@@ -150,8 +156,16 @@ def granted(S, P, Q, entity):
     w = entity - Q[Q_FIRST_WRITER]
     _end_spin(S, w)
     waited = S.reals[R_NOW] - S.wait_start[entity]
-    if S.w_waiting[w]:
-        S.w_waiting[w] = 0
+    record_write_grant(S, waited, S.w_waiting[w] != 0)
+    S.w_waiting[w] = 0
+    _lock_vmas(S, P, Q, entity)
+
+
+@njit(cache=True)
+def record_write_grant(S, waited, slow):
+    """Count a write acquisition of ``mmap_lock`` and its wait (``slow``: it waited, spinning or
+    queued, and was counted among the write waiters)."""
+    if slow:
         S.ints[I_WRITE_WAITING] -= 1
         count(S, S_WRITE_WAIT_DONE, 1.0)
         count(S, S_WRITE_SLOW_WAIT_SUM, waited)
@@ -159,7 +173,6 @@ def granted(S, P, Q, entity):
     count(S, S_WRITE_WAIT_SUM, waited)
     observe(S, H_WRITE_WAIT, waited)
     stats.observe_max(S, S_WRITE_WAIT_MAX, waited)
-    _lock_vmas(S, P, Q, entity)
 
 
 @njit(cache=True)
@@ -176,7 +189,7 @@ def _lock_vmas(S, P, Q, entity):
         vma = S.w_vma[w] if kind == WRITER_ONE_VMA else S.w_next_vma[w]
         if not vma_lock.vma_start_write(S, Q, entity, vma):
             S.w_draining[w] = 1
-            _spinners_give_up(S, P, Q)          # the owner sleeps: rwsem_spin_on_owner stops
+            spinners_give_up(S, P, Q)           # the owner sleeps: rwsem_spin_on_owner stops
             cpu.release_cpu(S, Q, entity)
             return
         S.w_next_vma[w] += 1
@@ -188,9 +201,12 @@ def _lock_vmas(S, P, Q, entity):
 
 
 @njit(cache=True)
-def _spinners_give_up(S, P, Q):
+def spinners_give_up(S, P, Q):
+    """The write owner sleeps: every optimistic spinner queues (a round thread among them, whose
+    spin is no writer's CPU)."""
     for spinner in rwsem.spinners_snapshot(S):
-        _end_spin(S, spinner - Q[Q_FIRST_WRITER])
+        if spinner >= Q[Q_FIRST_WRITER]:
+            _end_spin(S, spinner - Q[Q_FIRST_WRITER])
         calendar.cancel(S.heap_time, S.heap_ent, S.heap_pos, S.heap_size, spinner)
         S.ent_event[spinner] = EV_NONE
         rwsem.stop_spinning(S, P, Q, spinner)      # cannot take it: the owner holds it
