@@ -83,7 +83,8 @@ def test_round_of_minor_faults():
 def test_round_of_hole_reads(policy, attempts, fills, miss):
     """Every page is a hole read each round (a cached folio is reclaimed at once, a mapped one
     never): T = P (think + attempts x fault + fills x hole) + 2 hold + P unmap."""
-    scenario = rounds(read_source="hole", hole_page_cpu=HOLE, reclaim_rate_cached=1e12)
+    scenario = rounds(read_source="hole", hole_page_cpu=HOLE, reclaim="hazard",
+                      reclaim_rate_cached=1e12)
     ds = run(scenario, policy, operations=10_000)
     expected = PAGES * (THINK + attempts * FAULT_CPU + fills * HOLE) + writes_and_zap()
     check(ds, "round_time_mean", expected)
