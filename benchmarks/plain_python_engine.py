@@ -317,7 +317,7 @@ class Engine:
         "write_waiting", "in_fault",
         # entities
         "ent_event", "ent_cont", "burst_rem", "burst_end", "wait_start", "ent_cpu", "cpu_running",
-        "free_cpus",
+        "free_cpus", "oncpu_since",
         "run_queue", "rq_woken",
         # rwsem
         "rw_readers", "rw_writer", "rw_qhead", "rw_qtail", "rw_qlen", "rw_qwriters", "rw_handoff",
@@ -480,6 +480,7 @@ class Engine:
         self.ent_cont = [0] * entities
         self.burst_rem = [0.0] * entities
         self.burst_end = [0.0] * entities
+        self.oncpu_since = [0.0] * entities
         self.wait_start = [0.0] * entities
         self.ent_cpu = [-1] * entities
         self.cpu_running = [-1] * max(1, self.cpus)
@@ -721,6 +722,7 @@ class Engine:
     def _give(self, e, cpu):
         self.cpu_running[cpu] = e
         self.ent_cpu[e] = cpu
+        self.oncpu_since[e] = self.now
         self.ent_event[e] = EV_RUN
         self.timer(e, self.now)
 
@@ -785,8 +787,10 @@ class Engine:
             self.free_cpus.append(cpu)
 
     def burst(self, e, duration, cont):
-        if self.rq_woken and (cont == K_THINK_DONE or cont == K_W_GAP_DONE):
-            # a preemption point: the woken task at the front takes the CPU
+        if (cont == K_THINK_DONE or cont == K_W_GAP_DONE) and self.run_queue and (
+                self.rq_woken or self.now - self.oncpu_since[e] >= self.slice):
+            # a preemption point: the woken task at the front takes the CPU, or the head of
+            # the queue does after this one ran a whole slice
             self.ent_cont[e] = cont
             self.burst_rem[e] = duration
             self.release_cpu(e)
@@ -1985,8 +1989,19 @@ class Engine:
             "simulated_time": float(self.now),
             "measured_time": float(self.now - self.warmup_end) if self.warmup_end > 0 else 0.0,
             "wall_time": wall,
+            "faults_stuck": self.faults_stuck(),
             **self.walk_extent(),
         }
+
+    def faults_stuck(self):
+        """Faults in progress since before the middle of the measured run
+        (``simulate.faults_stuck``)."""
+        if self.warmup_end <= 0:
+            return 0
+        middle = self.warmup_end + 0.5 * (self.now - self.warmup_end)
+        return sum(1 for t in range(self.T)
+                   if self.ent_cont[t] not in (K_THINK_DONE, K_IDLE_DONE)
+                   and self.t_fault_start[t] < middle)
 
     def walk_extent(self):
         """How far a group walk went (``simulate.walk_extent``)."""

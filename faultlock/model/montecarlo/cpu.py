@@ -4,7 +4,8 @@
 bursts: a thread's computing between accesses, a fault attempt's CPU time, a zram decompression, a
 writer's critical section, an optimistic spin. A burst that finds no free CPU waits in a FIFO run
 queue; a burst longer than ``sched_slice`` yields its CPU at the end of each slice when others are
-queued (EEVDF's base slice, ``kernel/sched/fair.c``).
+queued (EEVDF's base slice, ``kernel/sched/fair.c``), and so does a thread that has run a whole
+slice in many bursts, at its next preemption point.
 
 A sleeper that is woken (by a lock grant, a folio unlock, a drained VMA, the end of an idle sleep)
 first pays ``wakeup_latency`` (``try_to_wake_up`` until the task is runnable), then needs a CPU.
@@ -57,6 +58,7 @@ def wake(S, P, entity, cont):
 def _give(S, entity, cpu):
     S.cpu_running[cpu] = entity
     S.ent_cpu[entity] = cpu
+    S.oncpu_since[entity] = S.reals[R_NOW]
     S.ent_event[entity] = EV_RUN
     set_timer(S, entity, S.reals[R_NOW])
 
@@ -158,8 +160,13 @@ def burst(S, P, Q, entity, duration, cont):
 
     Computing between accesses (or a writer thread's CPU outside the lock) starts at a preemption
     point: if a woken task waits at the front of the run queue, it takes this CPU first and the
-    burst waits at the tail."""
-    if S.ints[I_RQ_WOKEN] > 0 and (cont == K_THINK_DONE or cont == K_W_GAP_DONE):
+    burst waits at the tail; so does a queued task when this one has run for a whole slice since
+    it got its CPU (``update_deadline``: its deadline passed, ``resched_curr``), whether in one
+    burst or in many short ones that never block (a walk of cached pages, hole reads), so that
+    threads beyond the CPUs are not starved."""
+    if (cont == K_THINK_DONE or cont == K_W_GAP_DONE) and S.ints[I_RQ_LEN] > 0 and (
+            S.ints[I_RQ_WOKEN] > 0
+            or S.reals[R_NOW] - S.oncpu_since[entity] >= P[P_SLICE]):
         S.ent_cont[entity] = cont
         S.burst_rem[entity] = duration
         release_cpu(S, Q, entity)

@@ -182,6 +182,34 @@ def charge(S, P, Q, slot):
 
 
 @njit(cache=True, inline="always")
+def charge_readahead(S, P, Q, slot):
+    """Allocate a read-around folio (see ``lru.charge_readahead``): the folios reclaimed, or
+    ``-1 - reclaimed`` where the limit leaves no room (the read-around stops there)."""
+    if not Q[Q_RECLAIM_LRU]:
+        return 0
+    return lru.charge_readahead(S, P, Q, slot)
+
+
+@njit(cache=True)
+def find(S, P, Q, key):
+    """The slot of page ``key`` if the table has it (settled for reclaim), else -1: a lookup
+    that inserts nothing (``filemap_get_entry``), for walks over a VMA's pages."""
+    if Q[Q_FOLIO_DIRECT]:
+        settle(S, P, Q, key)          # every page has its slot
+        return key
+    mask = Q[Q_FOLIO_SET_MASK]
+    sets = 2 if Q[Q_FOLIO_TWO_SETS] else 1
+    for k in range(sets):
+        base = ((_hash(key) if k == 0 else _hash2(key)) & mask) * FOLIO_WAYS
+        for way in range(FOLIO_WAYS):
+            slot = base + way
+            if S.f_key[slot] == key:
+                settle(S, P, Q, slot)
+                return slot
+    return -1
+
+
+@njit(cache=True, inline="always")
 def reference(S, Q, slot):
     """An access through a PTE (see ``lru.reference``): the LRU sees it; nothing under hazards."""
     if Q[Q_RECLAIM_LRU]:

@@ -215,15 +215,43 @@ def charge(S, P, Q, slot):
     swap-in's ``mem_cgroup_swapin_charge_folio``): charge it, reclaiming first if the limit would
     be exceeded, and put it on the LRU. Returns the folios reclaimed (the caller's CPU pays
     ``reclaim_cpu_time`` for each)."""
+    reclaimed = _make_room(S, P, Q)
+    if Q[Q_MEMORY_LIMIT] > 0 and S.ints[I_CACHE_PAGES] + 1 > Q[Q_MEMORY_LIMIT]:
+        # nothing reclaimable: mem_cgroup_out_of_memory
+        S.ints[I_OUT_OF_MEMORY] = 1
+        S.ints[I_OVERLOAD] = 1
+    _add(S, Q, slot)
+    return reclaimed
+
+
+@njit(cache=True)
+def charge_readahead(S, P, Q, slot):
+    """A read-around folio: charged like :func:`charge`, but readahead allocates with
+    ``__GFP_NORETRY`` (``mm/readahead.c: ractl_alloc_folio``), so where reclaim cannot make room
+    the charge fails and ``page_cache_ra_unbounded`` submits what it has and stops: no OOM.
+    Returns the folios reclaimed, or ``-1 - reclaimed`` if the folio could not be charged (the
+    caller stops its read-around there)."""
+    reclaimed = _make_room(S, P, Q)
+    if Q[Q_MEMORY_LIMIT] > 0 and S.ints[I_CACHE_PAGES] + 1 > Q[Q_MEMORY_LIMIT]:
+        return -1 - reclaimed
+    _add(S, Q, slot)
+    return reclaimed
+
+
+@njit(cache=True, inline="always")
+def _make_room(S, P, Q):
+    """Direct reclaim before a charge that would exceed the limit (``try_charge``)."""
     reclaimed = 0
     limit = Q[Q_MEMORY_LIMIT]
     if limit > 0 and S.ints[I_CACHE_PAGES] + 1 > limit:
         reclaimed = shrink(S, Q, S.ints[I_CACHE_PAGES] + 1 - limit)
         count(S, S_RECLAIM_CPU, reclaimed * P[P_RECLAIM_CPU])
-        if S.ints[I_CACHE_PAGES] + 1 > limit:
-            # nothing reclaimable: mem_cgroup_out_of_memory
-            S.ints[I_OUT_OF_MEMORY] = 1
-            S.ints[I_OVERLOAD] = 1
+    return reclaimed
+
+
+@njit(cache=True, inline="always")
+def _add(S, Q, slot):
+    """The charge itself: count the folio and put it on its list (the workingset decides which)."""
     S.ints[I_CACHE_PAGES] += 1
     observe_max(S, S_CACHE_MAX, S.ints[I_CACHE_PAGES])
     S.f_charged_at[slot] = S.reals[R_NOW]
@@ -238,7 +266,6 @@ def charge(S, P, Q, slot):
             S.ints[I_NONRESIDENT_AGE] += 1
     S.f_shadow[slot] = -1
     _push_head(S, lru, slot)
-    return reclaimed
 
 
 @njit(cache=True)

@@ -13,30 +13,16 @@ fault installing its own PTE (``threads.install_done``):
 * the zap of munmap (``mm/memory.c: unmap_page_range -> zap_pte_range``): every mapped folio of
   the VMA loses its PTE and stays in the page cache, cached and exposed to reclaim.
 
-``find`` looks a page up without inserting it (``filemap_get_entry``), so that walking a VMA's
-pages does not evict anything from the bounded folio table.
+Walks over a VMA's pages look them up with ``folio.find``, which inserts nothing
+(``filemap_get_entry``), so that they do not evict anything from the bounded folio table.
 """
 
 from numba import njit
 
 from . import folio
-from .state import (F_CACHED, F_MAPPED, FOLIO_WAYS, OWNER_NONE, Q_FAULTAROUND, Q_FOLIO_DIRECT,
-                    Q_FOLIO_SET_MASK, Q_PAGES_PER_VMA, R_NOW, S_FAULTAROUND_MAPS)
+from .state import (F_CACHED, F_MAPPED, OWNER_NONE, Q_FAULTAROUND, Q_PAGES_PER_VMA, R_NOW,
+                    S_FAULTAROUND_MAPS)
 from .stats import count
-
-
-@njit(cache=True)
-def find(S, P, Q, key):
-    """The slot of page ``key`` if the table has it (settled for reclaim), else -1."""
-    if Q[Q_FOLIO_DIRECT]:
-        return folio.slot_of(S, P, Q, key)     # every page has its slot: no insertion
-    base = (folio._hash(key) & Q[Q_FOLIO_SET_MASK]) * FOLIO_WAYS
-    for way in range(FOLIO_WAYS):
-        slot = base + way
-        if S.f_key[slot] == key:
-            folio.settle(S, P, Q, slot)
-            return slot
-    return -1
 
 
 @njit(cache=True)
@@ -55,10 +41,11 @@ def fault_around(S, P, Q, key):
     for p in range(first, last):
         if p == page:
             continue
-        slot = find(S, P, Q, vma_base + p)
+        slot = folio.find(S, P, Q, vma_base + p)
         if (slot >= 0 and S.f_state[slot] == F_CACHED and S.f_owner[slot] == OWNER_NONE
                 and now >= S.f_uptodate_at[slot]):
             S.f_state[slot] = F_MAPPED
+            folio.reference(S, Q, slot)    # set_pte_range: x86 installs prefaulted PTEs young
             if S.f_refs[slot] == 0:
                 folio.expose(S, slot)          # its reclaim clock restarts as a mapped folio
             mapped += 1
@@ -72,7 +59,7 @@ def mapped_pages(S, P, Q, vma):
     pages = Q[Q_PAGES_PER_VMA]
     n = 0
     for p in range(pages):
-        slot = find(S, P, Q, vma * pages + p)
+        slot = folio.find(S, P, Q, vma * pages + p)
         if slot >= 0 and S.f_state[slot] == F_MAPPED:
             n += 1
     return n
@@ -83,7 +70,7 @@ def zap(S, P, Q, vma):
     """``zap_pte_range`` over ``vma``: its mapped folios become cached, exposed to reclaim."""
     pages = Q[Q_PAGES_PER_VMA]
     for p in range(pages):
-        slot = find(S, P, Q, vma * pages + p)
+        slot = folio.find(S, P, Q, vma * pages + p)
         if slot >= 0 and S.f_state[slot] == F_MAPPED:
             S.f_state[slot] = F_CACHED
             if S.f_refs[slot] == 0 and S.f_owner[slot] == OWNER_NONE:

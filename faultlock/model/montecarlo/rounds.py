@@ -30,7 +30,7 @@ The two write acquisitions count in the ``mmap_write_*`` metrics like any writer
 import numpy as np
 from numba import njit
 
-from . import cpu, mapping, rng, rwsem, vma_lock, writers
+from . import cpu, folio, mapping, rng, rwsem, vma_lock, writers
 from .state import (EV_NONE, EV_SPIN, I_RW_READERS, I_RW_WRITER, I_WRITE_WAITING,
                     K_ROUND_MMAP_HELD, K_ROUND_MUNMAP_HELD, K_ROUND_ZAP_DONE, K_THINK_DONE,
                     F_MAPPED, P_ROUND_LOCK_HOLD, P_THINK, P_UNMAP_PAGE, Q_PAGES_PER_VMA, R_NOW,
@@ -56,7 +56,7 @@ def walk_on(S, P, Q, t):
     i = S.t_walk[t]
     j = i
     while j < pages:
-        slot = mapping.find(S, P, Q, base + j)
+        slot = folio.find(S, P, Q, base + j)
         if slot < 0 or S.f_state[slot] != F_MAPPED:
             break
         j += 1

@@ -370,7 +370,7 @@ FIELDS = [
     "heap_time", "heap_ent", "heap_pos", "heap_size",
     # entities
     "ent_event", "ent_cont", "burst_rem", "wait_start", "run_queue", "ent_cpu", "cpu_running",
-    "cpu_free",
+    "cpu_free", "oncpu_since",
     "rw_next", "rw_prev", "rw_enq_time", "rw_is_writer", "rw_woken", "spinners",
     "fw_next", "fw_mode",
     # threads
@@ -448,6 +448,7 @@ def allocate(P: np.ndarray, Q: np.ndarray, streams: np.ndarray,
         ent_cpu=ints(entities, -1, np.int32),
         cpu_running=ints(max(1, int(Q[Q_CPUS])), -1, np.int32),
         cpu_free=np.arange(max(1, int(Q[Q_CPUS])), dtype=np.int32),
+        oncpu_since=reals(entities),
         rw_next=ints(entities, -1, np.int32), rw_prev=ints(entities, -1, np.int32),
         rw_enq_time=reals(entities), rw_is_writer=ints(entities, 0, np.int8),
         rw_woken=ints(entities, 0, np.int8), spinners=ints(writer_slots, -1, np.int32),

@@ -313,7 +313,11 @@ def _add_readaround(S, P, Q, io, key):
         slot = folio.slot_of(S, P, Q, vma_base + p)
         if (slot >= 0 and S.f_state[slot] == F_ABSENT and S.f_refs[slot] == 0
                 and not folio.has_waiters(S, slot)):
-            reclaimed += folio.charge(S, P, Q, slot)
+            charged = folio.charge_readahead(S, P, Q, slot)
+            if charged < 0:            # no room under the limit: the read-around ends here
+                reclaimed += -1 - charged
+                break
+            reclaimed += charged
             S.f_state[slot] = F_READING
             S.f_owner[slot] = OWNER_IO
             device.add_folio(S, io, slot)
