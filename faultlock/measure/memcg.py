@@ -65,6 +65,8 @@ __all__ = ["MemcgConfig", "measure_memcg", "parse_rounds", "run_metrics", "recla
            "t_interval", "WORKLOAD", "COUNTERS"]
 
 PAGE = 4096
+#: smallest memory limit allowed (pages): room for the harness's own memory and some page cache
+MIN_LIMIT_PAGES = 4096
 #: ``attrs['workload']`` of a memcg dataset (``calibrate``/``compare`` dispatch on it)
 WORKLOAD = "memcg_rounds"
 #: memory.stat counters kept per run (deltas over the window; the ones a version lacks are NaN)
@@ -185,6 +187,15 @@ class MemcgConfig:
                           f"{max(self.threads)}: a working set of "
                           f"{max(self.threads) * self.file_mb} MiB, more than "
                           f"max_total_mb={self.max_total_mb}")
+        if not errors:
+            least = min(self.limit_pages(t, r) for t in self.threads for r in self.limit_ratios)
+            if least < MIN_LIMIT_PAGES:
+                errors.append(f"limit_ratios={self.limit_ratios} is not allowed with threads "
+                              f"{self.threads} and file_mb={self.file_mb}: the smallest limit is "
+                              f"{least} pages, under {MIN_LIMIT_PAGES} pages "
+                              f"({MIN_LIMIT_PAGES * PAGE >> 20} MiB), where the harness's own "
+                              "memory (thread stacks, page tables) would leave no room for the "
+                              "page cache and the memcg OOM killer would end the run")
         if errors:
             raise ValueError(errors[0] if len(errors) == 1 else
                              f"{len(errors)} problems: " + "; ".join(errors))
@@ -353,6 +364,14 @@ class _Runner:
                 except subprocess.TimeoutExpired:
                     raise HarnessError(f"harness rounds did not finish within {timeout:.0f} s"
                                        ) from None
+                if proc.returncode < 0:
+                    oom = cg.read("memory.oom_control") if cg.version == 1 else \
+                        cg.read("memory.events")
+                    raise HarnessError(
+                        f"harness rounds (T={threads}, limit {limit_pages} pages) was killed by "
+                        f"signal {-proc.returncode}; the cgroup says: "
+                        f"{' '.join(oom.split())[:200]} (a limit too small for the harness's "
+                        "own memory makes the memcg OOM killer kill it)")
                 parsed = parse_rounds(proc.stdout)
                 if proc.returncode != 0:
                     raise HarnessError(f"harness rounds exited with {proc.returncode}: "
@@ -417,8 +436,10 @@ def measure_memcg(config: MemcgConfig | Mapping[str, Any] | None = None, *,
     finally:
         runner.close()
     ds = _assemble(config, results)
-    estimate = reclaim_cost(ds)
-    ds["reclaim_cpu_per_page_runs"] = estimate.pop("runs")
+    estimate: dict[str, Any] = {}
+    if config.references:
+        estimate = reclaim_cost(ds)
+        ds["reclaim_cpu_per_page_runs"] = estimate.pop("runs")
     info_end = system_info(config.directory)
     ds.attrs.update({
         "title": "faultlock measurement of the memcg refault loop (mainline kernel)",
