@@ -66,7 +66,7 @@ __all__ = ["MemcgConfig", "measure_memcg", "parse_rounds", "run_metrics", "recla
 
 PAGE = 4096
 #: smallest memory limit allowed (pages): room for the harness's own memory and some page cache
-MIN_LIMIT_PAGES = 4096
+MIN_LIMIT_PAGES = 2048
 #: ``attrs['workload']`` of a memcg dataset (``calibrate``/``compare`` dispatch on it)
 WORKLOAD = "memcg_rounds"
 #: memory.stat counters kept per run (deltas over the window; the ones a version lacks are NaN)
