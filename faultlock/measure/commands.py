@@ -302,7 +302,7 @@ def _memcg_summary(ds: xr.Dataset) -> str:
              f"{'majflt/1000':>11} {'CPU/page':>14}"]
     for t in ds["threads"].values:
         for r in ds["limit_ratio"].values:
-            g = lambda k: float(ds[k].sel(threads=t, limit_ratio=r))  # noqa: E731
+            g = lambda k, t=t, r=r: float(ds[k].sel(threads=t, limit_ratio=r))  # noqa: E731
             lines.append(f"{int(t):7d} {r:8g} {g('round_rate'):8.1f} ±{g('round_rate_ci'):5.1f} "
                          f"{g('pages_read_per_page'):12.2f} {g('majflt_per_page') * 1e3:11.2f} "
                          f"{g('cpu_per_page') * 1e6:8.2f} µs")
@@ -365,7 +365,18 @@ def main_calibrate(argv: Sequence[str] | None = None) -> int:
         return 0
     if not args.measurement:
         raise ValueError("faultlock calibrate: a MEASUREMENT dataset is required (or --douyin)")
-    measurement = check_measurement(load_dataset(args.measurement), repr(args.measurement))
+    loaded = load_dataset(args.measurement)
+    if loaded.attrs.get("workload") == "memcg_rounds":
+        from .memcg_compare import calibrate_memcg
+        cal_memcg = calibrate_memcg(loaded)
+        for name, value in cal_memcg["fields"].items():
+            ci = cal_memcg["details"].get(name, {}).get("ci", float("nan"))
+            print(f"{name:<18} {value:.4g} s ± {ci:.2g} s (95 %)")
+        if args.output:
+            write_text(args.output, json.dumps(jsonable(cal_memcg), indent=2), option)
+            print(f"wrote {args.output}")
+        return 0
+    measurement = check_measurement(loaded, repr(args.measurement))
     cal = calibrate(measurement, io_source=args.io_source)
     for name, value in cal.fields.items():
         print(f"{name:<26} {value!r}")
@@ -408,7 +419,10 @@ def main_compare(argv: Sequence[str] | None = None) -> int:
     outputs = {suffix: prefix.with_suffix(suffix) for suffix in (".nc", ".md", ".png")}
     for suffix, path in outputs.items():
         check_output(path, (suffix,), option=option, force=args.force)
-    ds = check_measurement(load_dataset(args.measurement), repr(args.measurement))
+    loaded = load_dataset(args.measurement)
+    if loaded.attrs.get("workload") == "memcg_rounds":
+        return _compare_memcg(loaded, args, outputs, option)
+    ds = check_measurement(loaded, repr(args.measurement))
     if args.calibration:
         try:
             cal = Calibration.from_json(Path(args.calibration).read_text())
@@ -428,3 +442,64 @@ def main_compare(argv: Sequence[str] | None = None) -> int:
     print(f"analytic: {cmp.attrs.get('analytic')}")
     print(f"wrote {outputs['.nc']}, {outputs['.md']}, {outputs['.png']}")
     return 0
+
+
+def _compare_memcg(ds: xr.Dataset, args: argparse.Namespace, outputs: dict, option: str) -> int:
+    """``faultlock compare`` of a memcg measurement (:mod:`faultlock.measure.memcg_compare`)."""
+    from .memcg_compare import calibrate_memcg, compare_memcg, memcg_error_table
+
+    ds = _check_memcg(ds, args.measurement)
+    if args.calibration:
+        try:
+            cal = json.loads(Path(args.calibration).read_text())
+            if not isinstance(cal, dict) or not isinstance(cal.get("fields", {}), dict):
+                raise ValueError("not a memcg calibration (a 'fields' mapping)")
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"--calibration {args.calibration!r} is not allowed: {exc}") from None
+    else:
+        cal = calibrate_memcg(ds)
+    solvers = ("montecarlo",) if args.no_analytic else ("montecarlo", "analytic")
+    cmp = compare_memcg(ds, calibration=cal, solvers=solvers, operations=args.operations,
+                        seed=args.seed)
+    save_dataset(cmp, outputs[".nc"], option)
+    table = memcg_error_table(cmp)
+    write_text(outputs[".md"], table, option)
+    with replacing(outputs[".png"], option) as temporary:
+        plot_memcg(cmp).savefig(temporary, dpi=110, format="png")
+    print(table, end="")
+    print(f"wrote {outputs['.nc']}, {outputs['.md']}, {outputs['.png']}")
+    return 0
+
+
+def _check_memcg(ds: xr.Dataset, name: str) -> xr.Dataset:
+    from .memcg_compare import check_memcg_dataset
+    return check_memcg_dataset(ds, repr(name))
+
+
+def plot_memcg(cmp: xr.Dataset):
+    """Rounds per second and pages read per fault against limit / working set, one line per
+    thread count: measured (with its t interval) and each solver's prediction."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), constrained_layout=True)
+    styles = {"measured": "o-", "montecarlo": "s--", "analytic": "^:"}
+    for ax, metric, label in ((axes[0], "round_rate", "rounds per second"),
+                              (axes[1], "pages_read_per_fault", "pages read per fault")):
+        for k, t in enumerate(sorted(set(int(x) for x in cmp["threads"].values))):
+            sel = cmp["threads"].values == t
+            x = cmp["limit_ratio"].values[sel]
+            for j, source in enumerate(str(s) for s in cmp["source"].values):
+                y = cmp[metric].values[sel, j]
+                err = cmp[metric + "_ci"].values[sel, j]
+                ax.errorbar(x, y, yerr=err, fmt=styles.get(source, "x-"), color=f"C{k}",
+                            label=f"T={t} {source}", capsize=2, ms=4)
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("memory limit / working set")
+        ax.set_ylabel(label)
+    axes[0].legend(fontsize=6, ncol=2)
+    fig.suptitle(f"memcg refault loop, mainline (kernel {cmp.attrs.get('kernel_release', '?')})",
+                 fontsize=9)
+    return fig
