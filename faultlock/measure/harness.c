@@ -894,6 +894,16 @@ static void snapshot(const char *name, struct round_arg *ra, int T, struct noise
         printf(i ? ",%" PRIu64 : "%" PRIu64, (uint64_t)(ts.tv_sec * 1000000000LL + ts.tv_nsec));
     }
     putchar(']');
+    /* the machine's CPU time (USER_HZ ticks: user nice system idle iowait irq softirq steal):
+       how much the other tenants used during the window */
+    printf(",\"proc_stat_cpu\":[");
+    FILE *ps = fopen("/proc/stat", "r");
+    unsigned long long tick;
+    int nt = 0;
+    if (ps && fscanf(ps, "cpu ") == 0)
+        while (nt < 8 && fscanf(ps, "%llu", &tick) == 1) printf(nt++ ? ",%llu" : "%llu", tick);
+    if (ps) fclose(ps);
+    putchar(']');
     for (int s = 0; s < nstat; s++) print_stat_file(stat_files[s]);
     printf("}\n");
     fflush(stdout);

@@ -320,6 +320,17 @@ def run_metrics(parsed: Mapping[str, Any], *, file_pages: int, version: int) -> 
     m["cpu_per_page"] = (user + system) / pages if pages else math.nan
     m["pages_read_per_majflt"] = m["pages_read"] / m["majflt"] if m["majflt"] else math.nan
     m["round_time"] = len(rounds_each) / m["round_rate"] if rounds else math.nan
+    cpu = user + system
+    m["round_rate_per_cpu"] = rounds / cpu if cpu > 0 else math.nan
+    m["page_rate_per_cpu"] = pages / cpu if cpu > 0 else math.nan
+    ticks_a, ticks_b = a.get("proc_stat_cpu", []), b.get("proc_stat_cpu", [])
+    if len(ticks_a) >= 8 and len(ticks_b) >= 8:
+        d = [float(y) - float(x) for x, y in zip(ticks_a, ticks_b, strict=False)]
+        hz = os.sysconf("SC_CLK_TCK")
+        busy = (sum(d[:8]) - d[3] - d[4]) / hz           # all but idle and iowait
+        m["machine_busy_cpus"] = busy / window
+        m["other_busy_cpus"] = max(busy - cpu, 0.0) / window
+        m["steal_cpus"] = d[7] / hz / window
     if run["noise_threads"]:
         loops = float(sum(b["noise_loops"]) - sum(a["noise_loops"]))
         ncpu = float(sum(b["noise_cpu_ns"]) - sum(a["noise_cpu_ns"])) * 1e-9
