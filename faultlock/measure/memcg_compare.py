@@ -53,8 +53,9 @@ __all__ = ["is_memcg_dataset", "check_memcg_dataset", "calibrate_memcg", "memcg_
            "memcg_scenario_fields", "memcg_scenario", "measured_memcg_metrics", "compare_memcg",
            "memcg_error_table", "COMPARED_MEMCG"]
 
-COMPARED_MEMCG = ("round_rate", "round_rate_cpu_normalised", "access_rate", "fault_rate", "major_faults_per_fault",
-                  "pages_read_per_fault", "reclaim_rate", "cache_pages_mean")
+COMPARED_MEMCG = ("round_rate", "round_rate_cpu_normalised", "access_rate", "fault_rate",
+                  "major_faults_per_fault", "pages_read_per_fault", "reclaim_rate",
+                  "cache_pages_mean")
 #: the model's metric for a measured one where the names differ
 MODEL_NAMES = {"round_rate_cpu_normalised": "round_rate"}
 #: the kernel's default fault_around_bytes (64 KiB) in pages
