@@ -372,3 +372,33 @@ def test_interrupted_run_leaves_nothing(tmp_path, monkeypatch):
         memcg.measure_memcg(config)
     assert cg.leftover_cgroups(CONTROLLER) == before
     assert list(directory.iterdir()) == []
+
+
+def test_compare_without_solvers_keeps_the_measured_cells():
+    from faultlock.measure.memcg_compare import compare_memcg, memcg_error_table
+    config = MemcgConfig(threads=(2, 8), limit_ratios=(0.5, 2.0), file_mb=16, repeats=3)
+    ds = _synthetic(config, np.random.default_rng(5))
+    cmp = compare_memcg(ds, solvers=())
+    assert list(cmp["source"].values) == ["measured"]
+    mean, half = measured_memcg_metrics(ds)["reclaim_rate"]
+    assert cmp["reclaim_rate"].values[:, 0] == pytest.approx(mean.ravel())
+    assert cmp["reclaim_rate_ci"].values[:, 0] == pytest.approx(half.ravel())
+    fields = json.loads(str(cmp["scenario"].values[2]))
+    assert fields["memory_limit"] == 8 * 4096 // 2 and fields["threads"] == 8
+    assert fields["reclaim_cpu_time"] == pytest.approx(RECLAIM)
+    assert "| 8 | 0.5 | round_rate |" in memcg_error_table(cmp)
+
+
+def test_run_metrics_take_the_noise_cpu_off():
+    stat = {"workingset_refault_file": 0, "cache": 0}
+    start = json.loads(_snapshot("start", 0.0, 1.0, 1.0, [0, 0], [0, 0], stat))
+    end = json.loads(_snapshot("end", 1.0, 2.5, 1.5, [2048, 2048], [2, 2], stat))
+    start.update(noise_loops=[0], noise_cpu_ns=[0])
+    end.update(noise_loops=[1000], noise_cpu_ns=[int(0.4e9)])
+    run = json.loads(_run_record())
+    run.update(noise_threads=1, noise_priority=2)
+    m = run_metrics({"start": start, "end": end, "run": run}, file_pages=1024, version=1)
+    assert m["cpu_noise"] == pytest.approx(0.4)
+    assert m["cpu_user"] == pytest.approx(1.5 - 0.4)
+    assert m["noise_cpu_per_loop"] == pytest.approx(0.4e-3)
+    assert m["cpu_per_page"] == pytest.approx((1.1 + 0.5) / 4096)

@@ -299,6 +299,10 @@ def compare_memcg(ds: xr.Dataset, *, calibration: Mapping[str, Any] | None = Non
         for m in names:
             values[m][i, 0] = measured[m][0][ti, ri]
             cis[m][i, 0] = measured[m][1][ti, ri]
+        if len(sources) == 1:            # no solver asked: the fields a solver would get
+            scenarios.append(json.dumps(memcg_scenario_fields(cell, ds.attrs, fields)))
+            notes.append("Scenario fields only (no solver asked)")
+            continue
         scenario, note = memcg_scenario(cell, ds.attrs, fields)
         scenarios.append(scenario.to_json(indent=None))
         notes.append(note)
