@@ -402,3 +402,27 @@ def test_run_metrics_take_the_noise_cpu_off():
     assert m["cpu_user"] == pytest.approx(1.5 - 0.4)
     assert m["noise_cpu_per_loop"] == pytest.approx(0.4e-3)
     assert m["cpu_per_page"] == pytest.approx((1.1 + 0.5) / 4096)
+
+
+def _scenario_has_the_fields() -> bool:
+    from faultlock.model.scenario import Scenario
+    cell = {"threads": 2, "limit_pages": 4096, "file_pages": 4096}
+    return set(memcg_scenario_fields(cell, {"config": "{}"})) <= set(Scenario.FIELDS)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _scenario_has_the_fields(), reason="the Scenario lacks the issue-12 "
+                    "fields (memory_limit, file_rounds, ...) until the lru and rounds branches "
+                    "are merged")
+def test_compare_with_the_monte_carlo():
+    from faultlock.measure.memcg_compare import compare_memcg
+    config = MemcgConfig(threads=(2,), limit_ratios=(0.5, 2.0), file_mb=16, repeats=3)
+    ds = _synthetic(config, np.random.default_rng(6))
+    cmp = compare_memcg(ds, solvers=("montecarlo",), operations=5000)
+    rate = cmp["round_rate"].sel(source="montecarlo").values
+    assert np.all(np.isfinite(rate)) and np.all(rate > 0)
+    # a limit of half the working set re-reads pages; twice the working set keeps them all
+    reads = cmp["pages_read_per_fault"].sel(source="montecarlo").values
+    assert reads[0] > reads[1]
+    err = cmp["round_rate_error"].sel(source="montecarlo").values
+    assert err == pytest.approx(rate / cmp["round_rate"].sel(source="measured").values - 1)
