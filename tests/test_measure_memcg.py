@@ -426,3 +426,24 @@ def test_compare_with_the_monte_carlo():
     assert reads[0] > reads[1]
     err = cmp["round_rate_error"].sel(source="montecarlo").values
     assert err == pytest.approx(rate / cmp["round_rate"].sel(source="measured").values - 1)
+
+
+def test_reclaim_calls_count_on_cpu_time_by_hand():
+    from faultlock.measure.memcg import reclaim_calls
+    pid = 100
+    events = [
+        (pid, 101, 1_000, "mm_vmscan_memcg_reclaim_begin", {}),
+        (0, 0, 1_500, "sched_switch", {"prev_pid": "101", "next_pid": "7"}),     # out 1.5 us
+        (pid, 102, 2_000, "mm_vmscan_memcg_reclaim_begin", {}),
+        (0, 0, 3_000, "sched_switch", {"prev_pid": "7", "next_pid": "101"}),     # back at 3 us
+        (pid, 102, 2_800, "mm_vmscan_memcg_reclaim_end", {"nr_reclaimed": "40"}),
+        (pid, 101, 5_000, "mm_vmscan_memcg_reclaim_end", {"nr_reclaimed": "32"}),
+        (999, 5, 6_000, "mm_vmscan_memcg_reclaim_begin", {}),                   # another process
+    ]
+    out = reclaim_calls(events, pid=pid)
+    assert out["calls"] == 2 and out["pages"] == 72
+    # thread 101: 4 us wall, 1.5 us switched out -> 2.5 us on CPU; thread 102: 0.8 us
+    assert out["wall"] == pytest.approx(4.8e-6)
+    assert out["cpu"] == pytest.approx(3.3e-6)
+    assert out["cpu_per_page"] == pytest.approx(3.3e-6 / 72)
+    assert out["cpu_per_page_median"] == pytest.approx(np.median([2.5e-6 / 32, 0.8e-6 / 40]))

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import xarray as xr
 
 from ..model import arguments
@@ -254,6 +255,9 @@ def measure_memcg_parser() -> argparse.ArgumentParser:
                    help="sleep per noise loop (default 50us)")
     p.add_argument("--memory-high", action="store_true",
                    help="cgroup v2 only: also memory.high = limit / 1.2 (as the published script)")
+    p.add_argument("--trace-reclaim", action="store_true",
+                   help="one extra perf-recorded run per thread count and limit ratio < 1: the "
+                        "on-CPU time of each direct reclaim call per page it reclaimed")
     p.add_argument("--cgroup", default="auto", choices=("auto", "v2", "v1"),
                    help="memory controller (default auto: v2 if usable, else v1)")
     p.add_argument("--dir", default=".", help="directory on a disk-backed file system for the "
@@ -280,7 +284,8 @@ def main_measure_memcg(argv: Sequence[str] | None = None) -> int:
             filled=args.filled, repeats=args.repeats, seconds=args.seconds, warmup=args.warmup,
             references=not args.no_references, noise_threads=args.noise_threads,
             noise_spin=args.noise_spin, noise_sleep=args.noise_sleep,
-            memory_high=args.memory_high, cgroup=args.cgroup, directory=args.dir,
+            memory_high=args.memory_high, trace_reclaim=args.trace_reclaim,
+            cgroup=args.cgroup, directory=args.dir,
             budget=args.budget, seed=args.seed)
         ds = measure_memcg(config, progress=not args.quiet,
                            command="faultlock measure memcg " + " ".join(map(shlex.quote, argv)))
@@ -310,6 +315,12 @@ def _memcg_summary(ds: xr.Dataset) -> str:
     if value is not None:
         lines.append(f"direct reclaim CPU per page reclaimed: {value * 1e6:.2f} µs "
                      f"± {ci * 1e6:.2f} µs (95 %, {ds.attrs.get('reclaim_cpu_time_n')} runs)")
+    if "traced_reclaim_cpu_per_page" in ds:
+        traced = ds["traced_reclaim_cpu_per_page"].values
+        median = ds["traced_reclaim_cpu_per_page_median"].values
+        lines.append(f"traced reclaim CPU per page: {np.nanmin(traced) * 1e6:.2f}-"
+                     f"{np.nanmax(traced) * 1e6:.2f} µs (sum/sum), median per call "
+                     f"{np.nanmin(median) * 1e6:.2f}-{np.nanmax(median) * 1e6:.2f} µs")
     if ds.attrs.get("skipped"):
         lines.append(f"skipped (budget): {ds.attrs['skipped']}")
     return "\n".join(lines)

@@ -62,6 +62,7 @@ from .parse import HarnessError
 from .system import check_disk_backed, system_info
 
 __all__ = ["MemcgConfig", "measure_memcg", "parse_rounds", "run_metrics", "reclaim_cost",
+           "trace_reclaim", "reclaim_calls",
            "t_interval", "WORKLOAD", "COUNTERS"]
 
 PAGE = 4096
@@ -116,6 +117,10 @@ class MemcgConfig:
     memory_high : bool
         cgroup v2 only: also set ``memory.high`` = limit / 1.2 (the published script's
         MemoryHigh=1G, MemoryMax=1.2G).
+    trace_reclaim : bool
+        After the grid, one extra run per thread count and limit ratio below 1 under
+        ``perf record`` of the memcg reclaim tracepoints (:func:`trace_reclaim`): the on-CPU time
+        of each direct reclaim call per page it reclaimed.
     cgroup : {"auto", "v2", "v1"}
         Which memory controller to use.
     directory : str
@@ -142,6 +147,7 @@ class MemcgConfig:
     noise_spin: float = 5e-6
     noise_sleep: float = 50e-6
     memory_high: bool = False
+    trace_reclaim: bool = False
     cgroup: str = "auto"
     directory: str = "."
     budget: float = 300.0
@@ -177,7 +183,7 @@ class MemcgConfig:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or \
                     not low <= value <= high:
                 errors.append(f"{name}={value!r} is not allowed: seconds in [{low:g}, {high:g}]")
-        for name in ("filled", "references", "memory_high"):
+        for name in ("filled", "references", "memory_high", "trace_reclaim"):
             if not isinstance(getattr(self, name), bool):
                 errors.append(f"{name}={getattr(self, name)!r} is not allowed: True or False")
         if self.cgroup not in ("auto", "v2", "v1"):
@@ -363,13 +369,13 @@ class _Runner:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def run(self, config: MemcgConfig, threads: int, kind: str, limit_pages: int | None,
-            controller) -> tuple[dict[str, float], dict[str, Any]]:
+            controller, prefix: list[str] | None = None) -> tuple[dict[str, float], dict[str, Any]]:
         limit = None if limit_pages is None else limit_pages * PAGE
         high = int(limit / 1.2) if (limit is not None and config.memory_high) else None
         workdir = Path(tempfile.mkdtemp(prefix="run-", dir=self.tmp))
         try:
             with MemoryCgroup(controller, limit_bytes=limit, high_bytes=high) as cg:
-                args = [str(self.binary), "rounds", "--dir", str(workdir),
+                args = [*(prefix or []), str(self.binary), "rounds", "--dir", str(workdir),
                         "--threads", str(threads), "--file-pages", str(config.file_pages),
                         "--filled", str(int(config.filled)), "--evict", str(int(kind == "cold")),
                         "--seconds", repr(config.seconds), "--warmup", repr(config.warmup),
@@ -453,9 +459,41 @@ def measure_memcg(config: MemcgConfig | Mapping[str, Any] | None = None, *,
                     f"{m['pages_read_per_page']:.2f} pages read and "
                     f"{m['majflt_per_page'] * 1e3:.2f} major faults per 1000 pages walked, "
                     f"CPU {m['cpu_per_page'] * 1e6:.2f} µs per page")
+        traced = {}
+        if config.trace_reclaim:
+            for threads, ratio in itertools.product(config.threads, config.limit_ratios):
+                if ratio >= 1:
+                    continue
+                if time.monotonic() - started > config.budget:
+                    skipped.append(f"T={threads} limit {ratio:g} traced run")
+                    continue
+                traced[(threads, ratio)] = trace_reclaim(config, threads=threads,
+                                                         limit_ratio=ratio,
+                                                         controller=controller)
+                t = traced[(threads, ratio)]
+                say(f"traced T={threads} limit {ratio:g}: {t['calls']} reclaim calls, "
+                    f"{t['cpu_per_page'] * 1e6:.2f} µs CPU per page reclaimed (median per call "
+                    f"{t['cpu_per_page_median'] * 1e6:.2f} µs)")
     finally:
         runner.close()
     ds = _assemble(config, results)
+    if config.trace_reclaim:
+        shape = (len(config.threads), len(config.limit_ratios))
+        for key, long_name in (
+                ("cpu_per_page", "traced on-CPU time in try_to_free_mem_cgroup_pages per page "
+                                 "reclaimed (sum over calls / sum of pages)"),
+                ("cpu_per_page_median", "median over reclaim calls of on-CPU time / pages"),
+                ("pages_per_call_median", "median pages reclaimed per reclaim call"),
+                ("calls", "direct memcg reclaim calls in the traced run"),
+                ("wall", "summed wall time of the reclaim calls (incl. time switched out)"),
+                ("cpu", "summed on-CPU time of the reclaim calls"),
+                ("lost_events", "events perf lost")):
+            values = np.full(shape, np.nan)
+            for (t, r), out in traced.items():
+                values[config.threads.index(t), config.limit_ratios.index(r)] = out[key]
+            ds[f"traced_reclaim_{key}"] = (("threads", "limit_ratio"), values,
+                                           {"long_name": long_name, "source": "perf record, "
+                                            "one extra run"})
     estimate: dict[str, Any] = {}
     if config.references:
         estimate = reclaim_cost(ds)
@@ -476,6 +514,7 @@ def measure_memcg(config: MemcgConfig | Mapping[str, Any] | None = None, *,
         "memory_limit_file": "memory.max" if controller.version == 2 else
                              "memory.limit_in_bytes",
         "memory_high_set": int(config.memory_high),
+        "reclaim_tracepoints": " ".join(RECLAIM_TRACEPOINTS) if config.trace_reclaim else "",
         "pages_reclaimed_source": "memory.stat pgsteal" if controller.version == 2 else
                                   "memory.stat workingset_refault_file (v1 has no pgsteal; in a "
                                   "steady state the pages read in equal those reclaimed)",
@@ -628,3 +667,92 @@ def reclaim_cost(ds: xr.Dataset, *, min_reclaim_per_page: float = MIN_RECLAIM_PE
                    "the process; t interval over runs"),
         "runs": c,
     }
+
+
+# -- the reclaim cost, traced ------------------------------------------------------------------
+
+RECLAIM_TRACEPOINTS = ("vmscan:mm_vmscan_memcg_reclaim_begin", "vmscan:mm_vmscan_memcg_reclaim_end",
+                       "sched:sched_switch")
+
+
+def reclaim_calls(events, *, pid: int) -> dict[str, Any]:
+    """Direct memcg reclaim calls of process ``pid`` from ``perf script`` events
+    (:func:`faultlock.measure.tracing.parse_perf_script`).
+
+    A call is ``mm_vmscan_memcg_reclaim_begin`` .. ``_end`` on one thread
+    (``mm/vmscan.c: try_to_free_mem_cgroup_pages``); its CPU is that interval less the spans
+    its thread was switched out in between (``sched_switch`` away from and back to it), and its
+    pages are the end event's ``nr_reclaimed``.
+
+    Returns ``calls``, ``pages`` (reclaimed), ``cpu`` and ``wall`` (s, summed), ``cpu_per_page``
+    (sum of CPU / sum of pages), ``cpu_per_page_median`` (median over calls of CPU / pages) and
+    ``pages_per_call_median``.
+    """
+    open_calls: dict[int, int] = {}
+    off_since: dict[int, int] = {}
+    off_total: dict[int, int] = {}
+    cpu, wall, pages, ratios, per_call = 0, 0, 0, [], []
+    for event_pid, tid, t, name, fields in events:
+        if name == "sched_switch":
+            prev, nxt = int(fields.get("prev_pid", -1)), int(fields.get("next_pid", -1))
+            if prev in open_calls:
+                off_since[prev] = t
+            if nxt in open_calls and nxt in off_since:
+                off_total[nxt] = off_total.get(nxt, 0) + t - off_since.pop(nxt)
+            continue
+        if event_pid != pid:
+            continue
+        if name == "mm_vmscan_memcg_reclaim_begin":
+            open_calls[tid] = t
+            off_total[tid] = 0
+            off_since.pop(tid, None)
+        elif name == "mm_vmscan_memcg_reclaim_end" and tid in open_calls:
+            begin = open_calls.pop(tid)
+            on_cpu = (t - begin) - off_total.pop(tid, 0)
+            n = int(fields.get("nr_reclaimed", 0))
+            wall += t - begin
+            cpu += on_cpu
+            pages += n
+            per_call.append(n)
+            if n:
+                ratios.append(on_cpu / n)
+    return {"calls": len(per_call), "pages": pages, "cpu": cpu * 1e-9, "wall": wall * 1e-9,
+            "cpu_per_page": cpu * 1e-9 / pages if pages else math.nan,
+            "cpu_per_page_median": float(np.median(ratios)) * 1e-9 if ratios else math.nan,
+            "pages_per_call_median": float(np.median(per_call)) if per_call else math.nan}
+
+
+def trace_reclaim(config: MemcgConfig | Mapping[str, Any], *, threads: int, limit_ratio: float,
+                  controller=None) -> dict[str, Any]:
+    """One limited run under ``perf record`` of the memcg reclaim tracepoints and of the
+    scheduler's switches: the on-CPU time of every direct reclaim call per page it reclaimed, an
+    estimate of ``reclaim_cpu_time`` that needs no references (a cross-check of
+    :func:`reclaim_cost`). The tracepoints cost some CPU of their own (two events per call of
+    ~32 pages, and a switch event per context switch).
+
+    Raises ValueError when perf cannot record here.
+    """
+    from . import tracing
+    if isinstance(config, Mapping):
+        config = MemcgConfig.from_dict(config)
+    controller = controller or find_memory_controller(config.cgroup)
+    perf = shutil.which("perf")
+    if perf is None:
+        raise ValueError("trace_reclaim needs perf on PATH")
+    runner = _Runner(config.directory)
+    try:
+        data = runner.tmp / "reclaim.data"
+        prefix = [perf, "record", "-q", "-k", "CLOCK_MONOTONIC", "-m", "1024", "-a",
+                  "-o", str(data)]
+        for tp in RECLAIM_TRACEPOINTS:
+            prefix += ["-e", tp]
+        m, run = runner.run(config, threads, "limit", config.limit_pages(threads, limit_ratio),
+                            controller, prefix=[*prefix, "--"])
+        text, lost = tracing.perf_script(data)
+        calls = reclaim_calls(tracing.parse_perf_script(text), pid=int(run["pid"]))
+    finally:
+        runner.close()
+    calls.update({"threads": threads, "limit_ratio": limit_ratio, "lost_events": lost,
+                  "pages_reclaimed_memory_stat": m["pages_reclaimed"],
+                  "round_rate": m["round_rate"], "window": m["window"]})
+    return calls
