@@ -74,9 +74,12 @@ WORKLOAD = "memcg_rounds"
 COUNTERS = ("workingset_refault_file", "workingset_activate_file", "workingset_restore_file",
             "pgmajfault", "pgfault", "pgpgin", "pgpgout", "pgscan", "pgsteal", "pgscan_direct",
             "pgsteal_direct")
-#: memory.stat levels kept at the end of the window (bytes)
-LEVELS = {1: ("cache", "active_file", "inactive_file", "mapped_file"),
-          2: ("file", "active_file", "inactive_file", "file_mapped")}
+#: memory.stat levels kept at the end of the window (bytes), as ``end_<name>_pages``: our name
+#: for each version's key
+LEVELS = {1: {"cache": "cache", "active_file": "active_file", "inactive_file": "inactive_file",
+              "mapped_file": "mapped"},
+          2: {"file": "cache", "active_file": "active_file", "inactive_file": "inactive_file",
+              "file_mapped": "mapped"}}
 
 
 def _tuple(value: Any) -> tuple:
@@ -315,9 +318,8 @@ def run_metrics(parsed: Mapping[str, Any], *, file_pages: int, version: int) -> 
     for key in COUNTERS:
         m[key] = _delta(sa, sb, key)
     cache_key = "cache" if version == 1 else "file"
-    for key in LEVELS[version]:
-        m[f"end_{key if key not in ('cache', 'file') else 'cache'}_pages"] = \
-            float(sb.get(key, math.nan)) / PAGE
+    for key, name in LEVELS[version].items():
+        m[f"end_{name}_pages"] = float(sb.get(key, math.nan)) / PAGE
     m["cache_change_pages"] = _delta(sa, sb, cache_key) / PAGE
     m["pages_read"] = m["workingset_refault_file"]
     m["pages_reclaimed"] = m["pgsteal"] if version == 2 else m["workingset_refault_file"]
