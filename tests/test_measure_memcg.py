@@ -447,3 +447,18 @@ def test_reclaim_calls_count_on_cpu_time_by_hand():
     assert out["cpu"] == pytest.approx(3.3e-6)
     assert out["cpu_per_page"] == pytest.approx(3.3e-6 / 72)
     assert out["cpu_per_page_median"] == pytest.approx(np.median([2.5e-6 / 32, 0.8e-6 / 40]))
+
+
+@needs_cgroup
+def test_a_straggler_in_our_cgroup_is_ended_on_removal():
+    import subprocess
+    import time
+    with cg.MemoryCgroup(CONTROLLER, limit_bytes=64 << 20) as group:
+        # a process of ours that joins the cgroup and would outlive its parent's interrupt
+        child = subprocess.Popen(["sh", "-c", f"echo $$ > {group.procs}; exec sleep 30"])
+        deadline = time.monotonic() + 5
+        while str(child.pid) not in group.read("cgroup.procs").split():
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    assert not group.path.exists()
+    assert child.wait(timeout=5) == -9

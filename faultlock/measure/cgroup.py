@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -204,11 +205,14 @@ class MemoryCgroup:
         return int(text) if text.isdigit() else -1
 
     def remove(self) -> None:
-        """Remove the cgroup (its processes have exited; a dying task may take a moment to
-        leave it, hence the retries). Raises OSError if it cannot be removed after 5 s."""
+        """Remove the cgroup. Its only processes are the harness runs we started in it: a dying
+        task may take a moment to leave it, hence the retries; one still there after 1 s (a
+        harness whose parent, e.g. perf, was killed by an interrupt) is killed by its pid.
+        Raises OSError if the cgroup cannot be removed after 5 s."""
         if not self.created:
             return
         deadline = time.monotonic() + 5.0
+        killed = False
         while True:
             try:
                 self.path.rmdir()
@@ -220,6 +224,13 @@ class MemoryCgroup:
             except OSError as exc:
                 if exc.errno != errno.EBUSY or time.monotonic() > deadline:
                     raise
+                if not killed and time.monotonic() > deadline - 4.0:
+                    killed = True
+                    for pid in self.read("cgroup.procs").split():
+                        try:
+                            os.kill(int(pid), signal.SIGKILL)
+                        except (ProcessLookupError, ValueError):
+                            pass
                 time.sleep(0.02)
 
 
