@@ -56,6 +56,11 @@ __all__ = ["is_memcg_dataset", "check_memcg_dataset", "calibrate_memcg", "memcg_
 COMPARED_MEMCG = ("round_rate", "round_rate_cpu_normalised", "access_rate", "fault_rate",
                   "major_faults_per_fault", "pages_read_per_fault", "reclaim_rate",
                   "cache_pages_mean")
+#: fields taken from the machine's preset (device and scheduler), the rest from the Scenario's
+#: defaults and the cell
+MACHINE_FIELDS = ("io_latency", "io_latency_cv", "io_distribution", "io_parallelism",
+                  "io_depth_slope", "io_page_time", "wakeup_latency", "sched_slice",
+                  "fault_cpu_time")
 #: the model's metric for a measured one where the names differ
 MODEL_NAMES = {"round_rate_cpu_normalised": "round_rate"}
 #: the kernel's default fault_around_bytes (64 KiB) in pages
@@ -228,7 +233,8 @@ def memcg_scenario(cell: Mapping[str, Any], attrs: Mapping[str, Any],
                    preset: str = "virtio_2cpu"):
     """The :class:`faultlock.Scenario` of a measured cell, and a note of what it approximates.
 
-    Starts from ``preset`` (the machine the harness runs on: its wake-up and device fields);
+    Takes the machine's fields (:data:`MACHINE_FIELDS`: device, wake-up, scheduler) from
+    ``preset``, the cell's from :func:`memcg_scenario_fields`, the rest at the defaults;
     raises ValueError naming the missing fields when the Scenario does not have them yet.
     """
     from ..model.scenario import Scenario
@@ -239,8 +245,11 @@ def memcg_scenario(cell: Mapping[str, Any], attrs: Mapping[str, Any],
         raise ValueError(f"the Scenario has no field {', '.join(missing)}: the memcg comparison "
                          "needs the issue-12 fields (contract.md: reclaim='lru', file_rounds, "
                          "read_source='hole', ...)")
-    base = dict(Scenario.preset(preset)._values())
-    base.update(fields)
+    # only the machine's fields from the preset: its workload fields (a 1 GiB file, no
+    # popularity) are not this workload's and the file_rounds rules refuse some of them
+    machine = {name: value for name, value in Scenario.preset(preset)._values().items()
+               if name in MACHINE_FIELDS}
+    base = {**machine, **fields}
     note = ("whole memory.max as memory_limit (the harness's own memory, a few hundred KiB, "
             "also counts in the kernel); readaround_pages from read_ahead_kb; think time "
             "exponential where the harness's loop is fixed")
