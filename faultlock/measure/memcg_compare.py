@@ -278,7 +278,7 @@ def measured_memcg_metrics(ds: xr.Dataset) -> dict[str, tuple[np.ndarray, np.nda
 
 def compare_memcg(ds: xr.Dataset, *, calibration: Mapping[str, Any] | None = None,
                   solvers=("montecarlo", "analytic"), operations: int = 20_000,
-                  seed: int = 0) -> xr.Dataset:
+                  seed: int = 0, min_rounds: int = 5) -> xr.Dataset:
     """Measured against predicted (``mainline``) for every memcg cell.
 
     Returns a dataset with dims ``cell`` and ``source`` (``measured``, then the solvers);
@@ -286,6 +286,12 @@ def compare_memcg(ds: xr.Dataset, *, calibration: Mapping[str, Any] | None = Non
     ``<metric>_error`` = predicted / measured - 1; coordinates ``threads``, ``limit_ratio``,
     ``scenario`` (JSON) and ``mapping_note``; a solver that cannot take a cell (the analytic model
     refuses file_rounds) leaves NaN and says why in ``attrs['solver_errors']``.
+
+    The measurement starts after every thread completed a round (the first round is cold
+    whatever the limit); the Monte Carlo measures after its warm-up share of ``operations``, so a
+    cell gets at least ``min_rounds`` rounds' worth of faults per thread (T x pages /
+    ``faultaround_pages`` each; coordinate ``operations``), else at ratio 2 with 32 threads it
+    would report the first, cold round as the steady state.
     """
     from ..model.montecarlo.simulate import simulate
     from .calibrate import analytic_solver
@@ -302,6 +308,7 @@ def compare_memcg(ds: xr.Dataset, *, calibration: Mapping[str, Any] | None = Non
     values = {m: np.full((n, len(sources)), np.nan) for m in names}
     cis = {m: np.full((n, len(sources)), np.nan) for m in names}
     scenarios, notes, errors = [], [], []
+    cell_operations = np.zeros(n, dtype=np.int64)
     for i, cell in enumerate(cells):
         ti = list(ds["threads"].values).index(cell["threads"])
         ri = list(ds["limit_ratio"].values).index(cell["limit_ratio"])
@@ -315,9 +322,13 @@ def compare_memcg(ds: xr.Dataset, *, calibration: Mapping[str, Any] | None = Non
         scenario, note = memcg_scenario(cell, ds.attrs, fields)
         scenarios.append(scenario.to_json(indent=None))
         notes.append(note)
+        faults_per_round = cell["threads"] * math.ceil(cell["file_pages"]
+                                                       / scenario.faultaround_pages)
+        cell_operations[i] = max(operations, min_rounds * faults_per_round)
         for j, source in enumerate(sources[1:], 1):
             try:
-                out = (simulate(scenario, policies=["mainline"], operations=operations, seed=seed)
+                out = (simulate(scenario, policies=["mainline"],
+                                operations=int(cell_operations[i]), seed=seed)
                        if source == "montecarlo" else predict(scenario, policies=["mainline"]))
             except Exception as exc:  # noqa: BLE001 - a solver refusing a cell is reported
                 errors.append(f"{source} T={cell['threads']} ratio {cell['limit_ratio']:g}: "
@@ -334,7 +345,8 @@ def compare_memcg(ds: xr.Dataset, *, calibration: Mapping[str, Any] | None = Non
               "threads": ("cell", [c["threads"] for c in cells]),
               "limit_ratio": ("cell", [c["limit_ratio"] for c in cells]),
               "limit_pages": ("cell", [c["limit_pages"] for c in cells]),
-              "scenario": ("cell", scenarios), "mapping_note": ("cell", notes)}
+              "scenario": ("cell", scenarios), "mapping_note": ("cell", notes),
+              "operations": ("cell", cell_operations)}
     data = {}
     for m in names:
         data[m] = (("cell", "source"), values[m])
