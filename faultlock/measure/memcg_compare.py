@@ -278,7 +278,7 @@ def measured_memcg_metrics(ds: xr.Dataset) -> dict[str, tuple[np.ndarray, np.nda
 
 def compare_memcg(ds: xr.Dataset, *, calibration: Mapping[str, Any] | None = None,
                   solvers=("montecarlo", "analytic"), operations: int = 20_000,
-                  seed: int = 0, min_rounds: int = 5) -> xr.Dataset:
+                  seed: int = 0, min_rounds: int = 5, min_slices: int = 10) -> xr.Dataset:
     """Measured against predicted (``mainline``) for every memcg cell.
 
     Returns a dataset with dims ``cell`` and ``source`` (``measured``, then the solvers);
@@ -291,7 +291,11 @@ def compare_memcg(ds: xr.Dataset, *, calibration: Mapping[str, Any] | None = Non
     whatever the limit); the Monte Carlo measures after its warm-up share of ``operations``, so a
     cell gets at least ``min_rounds`` rounds' worth of faults per thread (T x pages /
     ``faultaround_pages`` each; coordinate ``operations``), else at ratio 2 with 32 threads it
-    would report the first, cold round as the steady state.
+    would report the first, cold round as the steady state. It also simulates at least
+    ``min_slices`` scheduler slices per thread (``min_slices`` x ceil(T / cpus) x
+    ``sched_slice`` of simulated time, rerunning once with proportionally more operations if
+    the first run was shorter): a round (~0.5 ms) is shorter than a slice (3 ms), so with 32
+    threads on 2 CPUs a short run sees only the threads that got a CPU.
     """
     from ..model.montecarlo.simulate import simulate
     from .calibrate import analytic_solver
@@ -327,9 +331,11 @@ def compare_memcg(ds: xr.Dataset, *, calibration: Mapping[str, Any] | None = Non
         cell_operations[i] = max(operations, min_rounds * faults_per_round)
         for j, source in enumerate(sources[1:], 1):
             try:
-                out = (simulate(scenario, policies=["mainline"],
-                                operations=int(cell_operations[i]), seed=seed)
-                       if source == "montecarlo" else predict(scenario, policies=["mainline"]))
+                if source == "montecarlo":
+                    out, cell_operations[i] = _simulate_long_enough(
+                        simulate, scenario, int(cell_operations[i]), seed, min_slices)
+                else:
+                    out = predict(scenario, policies=["mainline"])
             except Exception as exc:  # noqa: BLE001 - a solver refusing a cell is reported
                 errors.append(f"{source} T={cell['threads']} ratio {cell['limit_ratio']:g}: "
                               f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
@@ -364,6 +370,20 @@ def compare_memcg(ds: xr.Dataset, *, calibration: Mapping[str, Any] | None = Non
                       "analytic": analytic_status, "solver_errors": " | ".join(errors),
                       "montecarlo_operations": operations, "montecarlo_seed": seed})
     return out
+
+
+def _simulate_long_enough(simulate, scenario, operations: int, seed: int, min_slices: int,
+                          max_operations: int = 4_000_000):
+    """The Monte Carlo of ``scenario`` under mainline, over at least ``min_slices`` slices per
+    thread of simulated time; returns the result and the operations used."""
+    needed = min_slices * math.ceil(scenario.threads / max(scenario.cpus, 1)) \
+        * scenario.sched_slice
+    out = simulate(scenario, policies=["mainline"], operations=operations, seed=seed)
+    simulated = float(out["simulated_time"].max()) if "simulated_time" in out else needed
+    if 0 < simulated < needed and operations < max_operations:
+        operations = min(max_operations, int(math.ceil(operations * 1.1 * needed / simulated)))
+        out = simulate(scenario, policies=["mainline"], operations=operations, seed=seed)
+    return out, operations
 
 
 def memcg_error_table(cmp: xr.Dataset, metrics=COMPARED_MEMCG) -> str:
