@@ -342,11 +342,10 @@ def _disk_dir(tmp_path):
 @needs_cgroup
 def test_real_run_reads_under_a_small_limit_and_leaves_nothing(tmp_path):
     directory = _disk_dir(tmp_path)
-    before = cg.leftover_cgroups(CONTROLLER)
     config = MemcgConfig(threads=(2,), limit_ratios=(0.5, 2.0), file_mb=8, repeats=1,
                          seconds=0.3, warmup=0.05, directory=str(directory))
     ds = memcg.measure_memcg(config)
-    assert cg.leftover_cgroups(CONTROLLER) == before
+    assert cg.leftover_cgroups(CONTROLLER, os.getpid()) == []
     assert list(directory.iterdir()) == []
     assert ds.attrs["cgroup_version"] == CONTROLLER.version
     read = ds["pages_read_per_page"].sel(threads=2)
@@ -361,7 +360,6 @@ def test_real_run_reads_under_a_small_limit_and_leaves_nothing(tmp_path):
 @needs_cgroup
 def test_interrupted_run_leaves_nothing(tmp_path, monkeypatch):
     directory = _disk_dir(tmp_path)
-    before = cg.leftover_cgroups(CONTROLLER)
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -370,7 +368,7 @@ def test_interrupted_run_leaves_nothing(tmp_path, monkeypatch):
                          seconds=0.1, warmup=0.0, references=False, directory=str(directory))
     with pytest.raises(KeyboardInterrupt):
         memcg.measure_memcg(config)
-    assert cg.leftover_cgroups(CONTROLLER) == before
+    assert cg.leftover_cgroups(CONTROLLER, os.getpid()) == []
     assert list(directory.iterdir()) == []
 
 

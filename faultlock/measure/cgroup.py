@@ -234,6 +234,8 @@ class MemoryCgroup:
                 time.sleep(0.02)
 
 
-def leftover_cgroups(controller: MemoryController) -> list[Path]:
-    """Our cgroups still present under ``controller.parent`` (there should be none)."""
-    return sorted(p for p in controller.parent.glob(PREFIX + "*") if p.is_dir())
+def leftover_cgroups(controller: MemoryController, pid: int | None = None) -> list[Path]:
+    """Our cgroups still present under ``controller.parent`` (there should be none): those of
+    process ``pid`` (default: of any process)."""
+    pattern = PREFIX + (f"{pid}-*" if pid is not None else "*")
+    return sorted(p for p in controller.parent.glob(pattern) if p.is_dir())
