@@ -17,12 +17,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import xarray as xr
 
 from ..model import arguments
 from ..outputs import check_output, jsonable, replacing, write_dataset, write_text
 
-__all__ = ["main_measure", "main_calibrate", "main_compare", "measure_parser",
+__all__ = ["main_measure", "main_measure_memcg", "main_calibrate", "main_compare", "measure_parser",
            "calibrate_parser", "compare_parser", "save_dataset", "load_dataset"]
 
 
@@ -129,7 +130,8 @@ def measure_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="faultlock measure",
                 description="Measure page faults that wait for I/O on this kernel (mainline): a C "
                             "harness, built with the system compiler, walks a cold MADV_RANDOM "
-                            "file mapping with groups of threads, with optional mmap_lock writers.")
+                            "file mapping with groups of threads, with optional mmap_lock writers. "
+                            "'faultlock measure memcg -h': the memcg refault loop instead.")
     p.add_argument("-o", "--output", required=True, help="dataset to write (.nc, .zarr or .json; "
                    "a new path in an existing directory)")
     p.add_argument("--force", action="store_true", help="replace an existing output")
@@ -164,11 +166,14 @@ def measure_parser() -> argparse.ArgumentParser:
 
 
 def main_measure(argv: Sequence[str] | None = None) -> int:
-    """``faultlock measure -o OUT [--threads ..] [--groups ..] [--writer SPEC]...``"""
+    """``faultlock measure -o OUT [--threads ..] [--groups ..] [--writer SPEC]...``, or
+    ``faultlock measure memcg -o OUT ...`` (:func:`main_measure_memcg`)."""
     from .config import MeasureConfig
     from .run import measure
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "memcg":
+        return main_measure_memcg(argv[1:])
     args = measure_parser().parse_args(argv)
     out = check_output(args.output, (".nc", ".zarr", ".json"), option="faultlock measure: -o",
                        force=args.force)
@@ -201,6 +206,121 @@ def _measure_summary(ds: xr.Dataset) -> str:
         lines.append(f"{str(ds['label'].values[i]):<44} {g('fault_latency_p50') * 1e6:8.1f} "
                      f"{g('fault_latency_p90') * 1e6:8.1f} {g('fault_latency_p99') * 1e6:9.1f} "
                      f"{g('waiter_share'):8.2f} {g('mmap_read_per_fault'):9.2f}")
+    if ds.attrs.get("skipped"):
+        lines.append(f"skipped (budget): {ds.attrs['skipped']}")
+    return "\n".join(lines)
+
+
+# -- measure memcg -------------------------------------------------------------------------------
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers"
+                                         ) from None
+
+
+def measure_memcg_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="faultlock measure memcg",
+                description="Measure the memcg refault loop on this kernel (mainline), as the "
+                            "published reproducer runs it: T threads, each with a file of its "
+                            "own (sparse by default), loop mmap / touch every page in order / "
+                            "munmap inside a memory cgroup of ours whose limit is a ratio of "
+                            "the working set (T x file size). Needs root and a memory cgroup "
+                            "(v2 memory.max, else v1 memory.limit_in_bytes).")
+    p.add_argument("-o", "--output", required=True, help="dataset to write (.nc, .zarr or .json; "
+                   "a new path in an existing directory)")
+    p.add_argument("--force", action="store_true", help="replace an existing output")
+    p.add_argument("--threads", type=_ints, default=(2, 8, 32),
+                   help="thread counts (default 2,8,32)")
+    p.add_argument("--limit-ratios", type=_floats, default=(0.25, 0.5, 1.0, 2.0),
+                   help="memory limit / working set (default 0.25,0.5,1,2)")
+    p.add_argument("--file-mb", type=int, default=16, help="each thread's file, MiB (default 16)")
+    p.add_argument("--filled", action="store_true",
+                   help="write the files (reads come from the device); default: sparse "
+                        "(ftruncate, never written: every fault reads a hole)")
+    p.add_argument("--repeats", type=int, default=3, help="runs per cell (default 3)")
+    p.add_argument("--seconds", type=float, default=2.0,
+                   help="measured window of a run, after the warm-up (default 2)")
+    p.add_argument("--warmup", type=float, default=0.3,
+                   help="least warm-up (s); it also lasts until every thread completed a round")
+    p.add_argument("--no-references", action="store_true",
+                   help="skip the unlimited and cold references (no reclaim cost then)")
+    p.add_argument("--noise-threads", type=int, default=0,
+                   help="CPU-bound noise threads, pinned with the walkers (default 0)")
+    p.add_argument("--noise-spin", type=_seconds, default=5e-6,
+                   help="CPU per noise loop (default 5us)")
+    p.add_argument("--noise-sleep", type=_seconds, default=50e-6,
+                   help="sleep per noise loop (default 50us)")
+    p.add_argument("--memory-high", action="store_true",
+                   help="cgroup v2 only: also memory.high = limit / 1.2 (as the published script)")
+    p.add_argument("--trace-reclaim", action="store_true",
+                   help="one extra perf-recorded run per thread count and limit ratio < 1: the "
+                        "on-CPU time of each direct reclaim call per page it reclaimed")
+    p.add_argument("--cgroup", default="auto", choices=("auto", "v2", "v1"),
+                   help="memory controller (default auto: v2 if usable, else v1)")
+    p.add_argument("--dir", default=".", help="directory on a disk-backed file system for the "
+                   "files (a temporary subdirectory, removed afterwards; default .)")
+    p.add_argument("--budget", type=float, default=300.0, help="bound of the whole measurement "
+                   "(s); runs not reached are NaN")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    return p
+
+
+def main_measure_memcg(argv: Sequence[str] | None = None) -> int:
+    """``faultlock measure memcg -o OUT [--threads 2,8,32] [--limit-ratios ..] ...``"""
+    from .cgroup import CgroupUnavailable
+    from .memcg import MemcgConfig, measure_memcg
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = measure_memcg_parser().parse_args(argv)
+    option = "faultlock measure memcg: -o"
+    out = check_output(args.output, (".nc", ".zarr", ".json"), option=option, force=args.force)
+    try:
+        config = MemcgConfig(
+            threads=args.threads, limit_ratios=args.limit_ratios, file_mb=args.file_mb,
+            filled=args.filled, repeats=args.repeats, seconds=args.seconds, warmup=args.warmup,
+            references=not args.no_references, noise_threads=args.noise_threads,
+            noise_spin=args.noise_spin, noise_sleep=args.noise_sleep,
+            memory_high=args.memory_high, trace_reclaim=args.trace_reclaim,
+            cgroup=args.cgroup, directory=args.dir,
+            budget=args.budget, seed=args.seed)
+        ds = measure_memcg(config, progress=not args.quiet,
+                           command="faultlock measure memcg " + " ".join(map(shlex.quote, argv)))
+    except CgroupUnavailable as exc:
+        raise ValueError(f"faultlock measure memcg: {exc}") from None
+    except ValueError as exc:
+        raise ValueError(f"faultlock measure memcg: {exc}") from None
+    save_dataset(ds, out, option=option)
+    print(_memcg_summary(ds))
+    print(f"wrote {out}")
+    return 0
+
+
+def _memcg_summary(ds: xr.Dataset) -> str:
+    lines = [f"kernel {ds.attrs.get('kernel_release')}, cgroup v{ds.attrs.get('cgroup_version')}, "
+             f"{ds.attrs.get('cpus_online')} CPUs, read_ahead_kb {ds.attrs.get('read_ahead_kb')}, "
+             f"files {ds.attrs.get('file_pages')} pages ({ds.attrs.get('files')})",
+             f"{'threads':>7} {'limit/ws':>8} {'rounds/s':>14} {'read/walked':>12} "
+             f"{'majflt/1000':>11} {'CPU/page':>14}"]
+    for t in ds["threads"].values:
+        for r in ds["limit_ratio"].values:
+            g = lambda k, t=t, r=r: float(ds[k].sel(threads=t, limit_ratio=r))  # noqa: E731
+            lines.append(f"{int(t):7d} {r:8g} {g('round_rate'):8.1f} ±{g('round_rate_ci'):5.1f} "
+                         f"{g('pages_read_per_page'):12.2f} {g('majflt_per_page') * 1e3:11.2f} "
+                         f"{g('cpu_per_page') * 1e6:8.2f} µs")
+    value, ci = ds.attrs.get("reclaim_cpu_time_value"), ds.attrs.get("reclaim_cpu_time_ci")
+    if value is not None:
+        lines.append(f"direct reclaim CPU per page reclaimed: {value * 1e6:.2f} µs "
+                     f"± {ci * 1e6:.2f} µs (95 %, {ds.attrs.get('reclaim_cpu_time_n')} runs)")
+    if "traced_reclaim_cpu_per_page" in ds:
+        traced = ds["traced_reclaim_cpu_per_page"].values
+        median = ds["traced_reclaim_cpu_per_page_median"].values
+        lines.append(f"traced reclaim CPU per page: {np.nanmin(traced) * 1e6:.2f}-"
+                     f"{np.nanmax(traced) * 1e6:.2f} µs (sum/sum), median per call "
+                     f"{np.nanmin(median) * 1e6:.2f}-{np.nanmax(median) * 1e6:.2f} µs")
     if ds.attrs.get("skipped"):
         lines.append(f"skipped (budget): {ds.attrs['skipped']}")
     return "\n".join(lines)
@@ -256,7 +376,18 @@ def main_calibrate(argv: Sequence[str] | None = None) -> int:
         return 0
     if not args.measurement:
         raise ValueError("faultlock calibrate: a MEASUREMENT dataset is required (or --douyin)")
-    measurement = check_measurement(load_dataset(args.measurement), repr(args.measurement))
+    loaded = load_dataset(args.measurement)
+    if loaded.attrs.get("workload") == "memcg_rounds":
+        from .memcg_compare import calibrate_memcg
+        cal_memcg = calibrate_memcg(loaded)
+        for name, value in cal_memcg["fields"].items():
+            ci = cal_memcg["details"].get(name, {}).get("ci", float("nan"))
+            print(f"{name:<18} {value:.4g} s ± {ci:.2g} s (95 %)")
+        if args.output:
+            write_text(args.output, json.dumps(jsonable(cal_memcg), indent=2), option)
+            print(f"wrote {args.output}")
+        return 0
+    measurement = check_measurement(loaded, repr(args.measurement))
     cal = calibrate(measurement, io_source=args.io_source)
     for name, value in cal.fields.items():
         print(f"{name:<26} {value!r}")
@@ -299,7 +430,10 @@ def main_compare(argv: Sequence[str] | None = None) -> int:
     outputs = {suffix: prefix.with_suffix(suffix) for suffix in (".nc", ".md", ".png")}
     for suffix, path in outputs.items():
         check_output(path, (suffix,), option=option, force=args.force)
-    ds = check_measurement(load_dataset(args.measurement), repr(args.measurement))
+    loaded = load_dataset(args.measurement)
+    if loaded.attrs.get("workload") == "memcg_rounds":
+        return _compare_memcg(loaded, args, outputs, option)
+    ds = check_measurement(loaded, repr(args.measurement))
     if args.calibration:
         try:
             cal = Calibration.from_json(Path(args.calibration).read_text())
@@ -319,3 +453,64 @@ def main_compare(argv: Sequence[str] | None = None) -> int:
     print(f"analytic: {cmp.attrs.get('analytic')}")
     print(f"wrote {outputs['.nc']}, {outputs['.md']}, {outputs['.png']}")
     return 0
+
+
+def _compare_memcg(ds: xr.Dataset, args: argparse.Namespace, outputs: dict, option: str) -> int:
+    """``faultlock compare`` of a memcg measurement (:mod:`faultlock.measure.memcg_compare`)."""
+    from .memcg_compare import calibrate_memcg, compare_memcg, memcg_error_table
+
+    ds = _check_memcg(ds, args.measurement)
+    if args.calibration:
+        try:
+            cal = json.loads(Path(args.calibration).read_text())
+            if not isinstance(cal, dict) or not isinstance(cal.get("fields", {}), dict):
+                raise ValueError("not a memcg calibration (a 'fields' mapping)")
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"--calibration {args.calibration!r} is not allowed: {exc}") from None
+    else:
+        cal = calibrate_memcg(ds)
+    solvers = ("montecarlo",) if args.no_analytic else ("montecarlo", "analytic")
+    cmp = compare_memcg(ds, calibration=cal, solvers=solvers, operations=args.operations,
+                        seed=args.seed)
+    save_dataset(cmp, outputs[".nc"], option)
+    table = memcg_error_table(cmp)
+    write_text(outputs[".md"], table, option)
+    with replacing(outputs[".png"], option) as temporary:
+        plot_memcg(cmp).savefig(temporary, dpi=110, format="png")
+    print(table, end="")
+    print(f"wrote {outputs['.nc']}, {outputs['.md']}, {outputs['.png']}")
+    return 0
+
+
+def _check_memcg(ds: xr.Dataset, name: str) -> xr.Dataset:
+    from .memcg_compare import check_memcg_dataset
+    return check_memcg_dataset(ds, repr(name))
+
+
+def plot_memcg(cmp: xr.Dataset):
+    """Rounds per second and pages read per fault against limit / working set, one line per
+    thread count: measured (with its t interval) and each solver's prediction."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), constrained_layout=True)
+    styles = {"measured": "o-", "montecarlo": "s--", "analytic": "^:"}
+    for ax, metric, label in ((axes[0], "round_rate", "rounds per second"),
+                              (axes[1], "pages_read_per_fault", "pages read per fault")):
+        for k, t in enumerate(sorted(set(int(x) for x in cmp["threads"].values))):
+            sel = cmp["threads"].values == t
+            x = cmp["limit_ratio"].values[sel]
+            for j, source in enumerate(str(s) for s in cmp["source"].values):
+                y = cmp[metric].values[sel, j]
+                err = cmp[metric + "_ci"].values[sel, j]
+                ax.errorbar(x, y, yerr=err, fmt=styles.get(source, "x-"), color=f"C{k}",
+                            label=f"T={t} {source}", capsize=2, ms=4)
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("memory limit / working set")
+        ax.set_ylabel(label)
+    axes[0].legend(fontsize=6, ncol=2)
+    fig.suptitle(f"memcg refault loop, mainline (kernel {cmp.attrs.get('kernel_release', '?')})",
+                 fontsize=9)
+    return fig
