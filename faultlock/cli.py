@@ -87,16 +87,29 @@ WHATIF_COLUMNS = (
     ("writer p99", "writer_latency_p99", "s"),
     ("retry/flt", "retries_per_fault", "1"),
     ("refault/flt", "refaults_per_fault", "1"),
+    ("miss", "retry_miss_ratio", "%"),
     ("reads", "io_read_rate", "1/s"),
 )
+#: columns shown only where some policy has a finite value (a workload or mode that has them)
+WHATIF_OPTIONAL = (
+    ("rounds", "round_rate", "1/s"),
+    ("cache life", "cache_lifetime_mean", "s"),
+)
+
+
+def _columns(ds) -> tuple:
+    extra = tuple(c for c in WHATIF_OPTIONAL
+                  if c[1] in ds and any(math.isfinite(float(v)) for v in ds[c[1]].values.ravel()))
+    return WHATIF_COLUMNS + extra
 
 
 def format_table(ds, title: str = "") -> str:
     """One row per policy, one column per main metric (``±`` the 95 % half-width)."""
-    headers = ["policy"] + [h for h, _, _ in WHATIF_COLUMNS] + ["ok"]
+    columns = _columns(ds)
+    headers = ["policy"] + [h for h, _, _ in columns] + ["ok"]
     rows, invalid = [], []
     for policy in ds.policy.values:
-        row = [str(policy)] + [_cell(ds, m, policy, u) for _, m, u in WHATIF_COLUMNS]
+        row = [str(policy)] + [_cell(ds, m, policy, u) for _, m, u in columns]
         flags = []
         if "stable" in ds and not bool(ds.stable.sel(policy=policy)):
             flags.append("UNSTABLE")

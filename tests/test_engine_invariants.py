@@ -41,7 +41,10 @@ def contended(discipline: str = "linux", **changes) -> faultlock.Scenario:
 SCENARIOS = {
     "android_warm_start": faultlock.Scenario.preset("android_warm_start", threads=64),
     "fork_heavy": faultlock.Scenario.preset("fork_heavy", threads=64),
-    "memcg_stress": faultlock.Scenario.preset("memcg_stress", threads=64, cpus=8),
+    # the memcg reproducer scaled down: 64 threads and files, 8 CPUs, the limit an eighth of them
+    "memcg_reproducer": faultlock.Scenario.preset("memcg_reproducer", threads=64, vmas=64,
+                                                  cpus=8, memory_limit=64 * 4096 // 8,
+                                                  noise_threads=64),
     **{f"contended_{d}": contended(d) for d in ("linux", "fifo", "reader_pref", "writer_pref",
                                                 "phase_fair")},
     # hot pages: many faults on one folio, uptodate-but-locked folios, shared swap-in waits
