@@ -1066,14 +1066,14 @@ ANDROID_WARM_START: dict[str, Any] = {
     "reader_hold": 10e-6,         # 5,719 read acquisitions left under vma_retry (§1.4)
 }
 
-#: The memcg reproducer of the v2 cover letter (kernel.md §1.5; its source: the lianux-mm/ioretry_test
-#: repository, ioretry_noise.c and ioretry.sh), built from its description alone, not fitted to its
-#: result: 500 threads each map a 16 MB file of their own, read one byte of every 4 KiB page in
-#: order, munmap and start again, inside a memcg with MemoryHigh=1G MemoryMax=1.2G and no swap;
-#: 500 CPU-bound noise threads share the CPUs. Its files are sized with ftruncate and never
-#: written: every fault reads a hole, zero-filled on the faulting CPU (ext4_mpage_readpages), with
-#: no device. CPU costs are this project's measurements on Linux 6.18 (examples/measure/
-#: memcg_calibration.json), not the reproducer's machine's.
+#: The memcg reproducer of the v2 cover letter (kernel.md §1.5; its source: the
+#: lianux-mm/ioretry_test repository, ioretry_noise.c and ioretry.sh), built from its description
+#: alone, not fitted to its result: 500 threads each map a 16 MB file of their own, read one byte
+#: of every 4 KiB page in order, munmap and start again, inside a memcg with MemoryHigh=1G
+#: MemoryMax=1.2G and no swap; 500 CPU-bound noise threads share the CPUs. Its files are sized
+#: with ftruncate and never written: every fault reads a hole, zero-filled on the faulting CPU
+#: (ext4_mpage_readpages), with no device. CPU costs are this project's measurements on Linux
+#: 6.18 (examples/measure/memcg_calibration.json), not the reproducer's machine's.
 MEMCG_REPRODUCER: dict[str, Any] = {
     "threads": 500,               # IO_THREADS
     "vmas": 500,                  # a file (one VMA) per thread
@@ -1094,7 +1094,7 @@ MEMCG_REPRODUCER: dict[str, Any] = {
     "swap_share": 0.0,            # MemorySwapMax=0, and file pages anyway
     "idle_time": 0.0,
     "writer_rate": 0.0,           # the only writers are the threads' own mmap and munmap
-    "noise_threads": 500,         # NOISE_THREADS, pinned with the I/O threads (pinning not modelled)
+    "noise_threads": 500,         # NOISE_THREADS, pinned with the I/O threads (pinning: not here)
     "noise_cpu": 3e-6,            # a 5000-iteration empty loop: 1.5-4.7 µs measured here
     "noise_sleep": 100e-6,        # nanosleep(50 µs) plus the default 50 µs timer slack
 }
