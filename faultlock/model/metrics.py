@@ -161,6 +161,13 @@ _ALL: list[Metric] = [
     _metric("vma_abort_rate", "rate", "per-VMA lock attempts that fell back (VMA_LOCK_ABORT)"),
     _metric("access_rate", "rate", "page accesses per second"),
     _metric("reclaim_rate", "rate", "folios reclaimed per second"),
+    _metric("cache_pages_mean", "population",
+            "time-average folios resident (reading, cached and mapped), pages"),
+    _metric("cache_lifetime_mean", "mean",
+            "mean time from a folio's last release to its reclaim by the memory limit (the LRU's "
+            "characteristic time)"),
+    _metric("pages_read_per_fault", "ratio",
+            "folios brought in (read, read-around and zram) per fault"),
     # Little's law checks: time-average populations, and arrival rate times mean time
     _metric("mmap_read_waiters_mean", "population",
             "time-average threads waiting for mmap_lock read"),

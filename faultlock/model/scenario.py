@@ -58,6 +58,7 @@ ACCESS_PATTERNS = ("popularity", "group_walk")
 WALK_ORDERS = ("random", "sequential")
 WRITER_MODES = ("poisson", "periodic", "flat_out")
 WRITER_WHERE = ("thread", "process")
+RECLAIM_MODES = ("lru", "hazard")
 
 # ----------------------------------------------------------------------------------------------
 # Units
@@ -426,6 +427,18 @@ class Scenario:
                                            "unmapped, unreferenced folio", **NONNEGATIVE)
     reclaim_rate_mapped: PerSecond = _spec("rate", 0.0, "reclaim hazard of a mapped folio "
                                            "(reclaim unmaps it)", **NONNEGATIVE)
+    reclaim: Name = _spec("name", "lru", "'lru': reclaim driven by memory_limit (the memcg "
+                          "memory.max, mm/vmscan.c LRU lists); 'hazard': the constant hazards "
+                          "reclaim_rate_cached and reclaim_rate_mapped", choices=RECLAIM_MODES)
+    memory_limit: Count = _spec("count", 0, "pages (4 KiB) the process's page cache and swap "
+                                "cache may hold (memcg memory.max; every folio reading, cached "
+                                "or mapped counts; 0 = unlimited)", **NONNEGATIVE)
+    lru_lists: Count = _spec("count", 2, "LRU lists: 2 = active and inactive (mm/vmscan.c), 1 = "
+                             "one exact LRU list (a reference moves a folio to the head)",
+                             low=1, high=2)
+    reclaim_cpu_time: Seconds = _spec("time", 1e-6, "CPU the allocating thread spends per folio "
+                                      "reclaimed by direct reclaim (try_charge -> "
+                                      "try_to_free_mem_cgroup_pages)", **NONNEGATIVE)
     # -- mmap_lock writers (kernel.md §5: 838-909 writes per Douyin warm start) ----------------
     writer_mode: Name = _spec("name", "poisson", "'poisson': writers arrive as an open stream "
                               "at writer_rate; 'periodic' or 'flat_out': writer_threads "
