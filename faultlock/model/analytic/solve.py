@@ -39,6 +39,7 @@ from .numeric import (
     INF,
     JIT,
     clip,
+    lru_retry_miss,
     mginf_busy_period,
     nan_to_num,
     refault_success_window,
@@ -76,6 +77,19 @@ def _faults(xi, prob, mass, count, st, acc, io, pc):
             st[ST.device_share])
     fault_paths(xi, st, pc, acc, io[IO.read_time], io[IO.read_time_m2], followers_n, in_read_w)
     fault_rate = lam * miss
+    pc[PC.pages_per_read] = io[IO.pages_per_read]
+    # direct reclaim under the memory limit (mm/memcontrol.c: try_charge ->
+    # try_to_free_mem_cgroup_pages): the thread that allocates a folio for a read (its own,
+    # the read-around's, a refault's) reclaims one first, on its CPU, inside its fault; the
+    # major faults pay it
+    pc[PC.reclaim_cpu] = 0.0
+    if xi[IN.lru] > 0 and math.isfinite(pc[PC.lifetime]) and fault_rate > 0:
+        reclaimed = pc[PC.reclaims_pages] / fault_rate + acc[ACC.refaults]   # per fault
+        extra = reclaimed * xi[IN.reclaim_cpu_time]
+        acc[ACC.cpu] += extra
+        acc[ACC.latency] += extra
+        pc[PC.latency_major] += extra
+        pc[PC.reclaim_cpu] = extra
     latency = acc[ACC.latency] + acc[ACC.wakes] * st[ST.cpu_wait] \
         + acc[ACC.mmap_slow] * st[ST.cpu_wait_batch]
     pc[PC.fault_rate] = fault_rate
@@ -107,10 +121,19 @@ def model_pass(xi, prob, mass, count, st, new, acc, io, lk, pc):
         acquisition = cpu_wait_writer + (lk[LK.write_wait] + lk[LK.writer_hold])
     gw = xi[IN.wakeup_latency] + cpu_wait
     # the refault windows: re-entry CPU plus the lock wait (mmap_lock, or a VMA-lock abort)
-    q_mmap = refault_success_window(xi[IN.reclaim_rate_cached], xi[IN.fault_cpu_time],
-                                    lk[LK.block], gw, lk[LK.block_residual])
-    q_vma = refault_success_window(xi[IN.reclaim_rate_cached], xi[IN.fault_cpu_time],
-                                   lk[LK.abort], gw, lk[LK.abort_residual])
+    if xi[IN.lru] > 0 and math.isfinite(pc[PC.lifetime]):
+        # the memory limit: the folio lives a near-deterministic T_c after its read's end, so
+        # a retry misses iff its window exceeds T_c (lru_retry_miss, not a hazard's LST)
+        lifetime = pc[PC.lifetime]
+        q_mmap = 1 - lru_retry_miss(lifetime, xi[IN.fault_cpu_time], lk[LK.block], gw,
+                                    lk[LK.block_residual])
+        q_vma = 1 - lru_retry_miss(lifetime, xi[IN.fault_cpu_time], lk[LK.abort], gw,
+                                   lk[LK.abort_residual])
+    else:
+        q_mmap = refault_success_window(xi[IN.reclaim_rate_cached], xi[IN.fault_cpu_time],
+                                        lk[LK.block], gw, lk[LK.block_residual])
+        q_vma = refault_success_window(xi[IN.reclaim_rate_cached], xi[IN.fault_cpu_time],
+                                       lk[LK.abort], gw, lk[LK.abort_residual])
     idle = xi[IN.idle_time] + xi[IN.wakeup_latency] + cpu_wait if xi[IN.idle_time] > 0 else 0.0
     target = xi[IN.threads] / (think + idle + miss * latency)
     pc[PC.target] = target
@@ -118,6 +141,8 @@ def model_pass(xi, prob, mass, count, st, new, acc, io, lk, pc):
     new[ST.read_time] = io[IO.read_time]
     new[ST.read_time_m2] = io[IO.read_time_m2]
     new[ST.reads_per_fault] = acc[ACC.reads]
+    # the refault loop's rereads per major fault: they keep the page locked (and charged)
+    new[ST.refaults_per_major] = safe_div(acc[ACC.refaults] * miss, pc[PC.major], 0.0)
     new[ST.cpu_wait] = cpu_wait
     new[ST.cpu_wait_writer] = cpu_wait_writer
     new[ST.think] = think
@@ -366,6 +391,11 @@ def metrics(xi, st, acc, lk, pc, m):
     m[OUT.waiter_latency_mean] = safe_div(pc[PC.latency_waiter] * miss, waiter, nan)
     m[OUT.minor_latency_mean] = safe_div(pc[PC.latency_minor] * miss, minor, nan)
     m[OUT.nofault_share] = 1 - miss
+    # the memory: resident folios, the LRU's lifetime, folios brought in per fault
+    m[OUT.cache_pages_mean] = pc[PC.cache_pages]
+    m[OUT.cache_lifetime_mean] = pc[PC.lifetime]
+    m[OUT.pages_read_per_fault] = (acc[ACC.reads] * pc[PC.pages_per_read]
+                                   + safe_div(pc[PC.zram], miss, 0.0)) if faults else nan
 
 
 # ----------------------------------------------------------------------------------------------
