@@ -50,7 +50,8 @@ ST = _layout("State", (
     "batch", "read_time", "read_time_m2", "read_rate", "reads_per_fault", "abort",
     "abort_residual", "block", "block_residual", "block_open", "block_open_residual",
     "writer_util", "writer_queued", "q_mmap", "q_vma", "writer_acquisition", "thinking_share",
-    "writer_rate", "device_share", "refaults_per_major",
+    "writer_rate", "device_share", "refaults_per_major", "refault_window", "q_mmap_again",
+    "q_vma_again",
 ))
 #: state quantities whose relative change decides convergence
 CHECKED = ("read_time", "block", "cpu_wait_batch", "think", "abort", "writer_rate")
@@ -83,6 +84,7 @@ PC = _layout("Pieces", (
     "stampede", "absent_uniform", "reclaims_pages", "writer_ops", "writer_acquisitions",
     "writer_lock", "writer_cpu_holds", "writer_cpu_gaps", "cpu_wait_writer", "target",
     "cache_pages", "lifetime", "active_lifetime", "pages_per_read", "reclaim_cpu",
+    "refault_window", "activated_major", "evictions", "unlocked_pages",
 ))
 
 #: why an element's fixed point did not converge (``unconverged_reason``)

@@ -72,7 +72,7 @@ def zipf_nodes(pages, exponent):
 
 @njit(**JIT)
 def occupancy(kind, level, active, lam, prob, count, rho, th_c, th_m, t_f, t_r, lists,
-              file_share=1.0, t_z=0.0):
+              file_share=1.0, t_z=0.0, t_w=0.0):
     """Expected resident pages per page of the space, and those on the active list.
 
     ``kind`` _HAZARD: ``level`` is an extra reclaim hazard (the folio table's evictions; only
@@ -80,7 +80,7 @@ def occupancy(kind, level, active, lam, prob, count, rho, th_c, th_m, t_f, t_r, 
     T_c of the (inactive) list and ``active`` the active list's T_A (``lists`` 2), and a folio
     counts from its insertion (locked while read) to its reclaim, as the memcg charges it;
     a share ``1 - file_share`` of the pages are swap pages (no read-around, locked ``t_z``
-    while zram decompresses them).
+    while zram decompresses them); ``t_w`` the refault distance's window (two lists).
     """
     resident = 0.0
     on_active = 0.0
@@ -99,11 +99,11 @@ def occupancy(kind, level, active, lam, prob, count, rho, th_c, th_m, t_f, t_r, 
                     continue
                 if j == 0:
                     w_ab, w_fl, w_ra, w_ca, w_ma, w_ac = lru_page_weights(a, rho, level, active,
-                                                                          t_f, t_r, lists)
+                                                                          t_f, t_r, t_w, lists)
                 else:
                     w_ab, w_fl, w_ra, w_ca, w_ma, w_ac = lru_page_weights(a, 0.0, level, active,
-                                                                          t_z, 0.0, lists)
-                total = w_ab + w_fl + w_ra + w_ca + w_ma + w_ac
+                                                                          t_z, 0.0, t_w, lists)
+                total = w_ab + w_fl + w_ra + w_ca + w_ma
                 if total > 0:
                     resident += share * count[k] * (1 - w_ab / total)
                     on_active += share * count[k] * w_ac / total
@@ -112,14 +112,14 @@ def occupancy(kind, level, active, lam, prob, count, rho, th_c, th_m, t_f, t_r, 
 
 @njit(**JIT)
 def _bisect_log(kind, target, lo, hi, steps, active, lam, prob, count, rho, th_c, th_m, t_f,
-                t_r, lists, pages, file_share=1.0, t_z=0.0):
+                t_r, lists, pages, file_share=1.0, t_z=0.0, t_w=0.0):
     """The level (in [10^lo, 10^hi]) at which ``pages x occupancy`` crosses ``target``: the
     smallest where it is above (hazard: more evictions keep fewer folios, so the level where
     it falls to the target) or below (lifetime: a longer life keeps more)."""
     for _ in range(steps):
         mid = 0.5 * (lo + hi)
         resident = pages * occupancy(kind, 10.0**mid, active, lam, prob, count, rho, th_c,
-                                     th_m, t_f, t_r, lists, file_share, t_z)[0]
+                                     th_m, t_f, t_r, lists, file_share, t_z, t_w)[0]
         if (resident > target) == (kind == _HAZARD):
             lo = mid
         else:
@@ -147,7 +147,7 @@ def eviction_hazard(xi, lam, prob, count, rho, th_c, th_m):
 
 
 @njit(**JIT)
-def characteristic_time(xi, lam, prob, count, rho, t_f, t_r, t_z):
+def characteristic_time(xi, lam, prob, count, rho, t_f, t_r, t_z, t_w):
     """The LRU's characteristic times under ``memory_limit``: (T_c, T_A).
 
     T_c (``lru_lists`` 1: the list's; 2: the inactive list's) solves Che's equation
@@ -165,11 +165,11 @@ def characteristic_time(xi, lam, prob, count, rho, t_f, t_r, t_z):
     lists = int(xi[IN.lru_lists])
     big = NO_PRESSURE
     if pages * occupancy(_LRU, big, big, lam, prob, count, rho, 0.0, 0.0, t_f, t_r,
-                         lists)[0] <= cap:
+                         lists, fs, t_z, t_w)[0] <= cap:
         return big, big
     if lists == 1:
         return _bisect_log(_LRU, cap, -9.0, 9.0, LIFETIME_STEPS, 0.0, lam, prob, count, rho,
-                           0.0, 0.0, t_f, t_r, 1, pages, fs, t_z), 0.0
+                           0.0, 0.0, t_f, t_r, 1, pages, fs, t_z, t_w), 0.0
     ratio = xi[IN.inactive_ratio]
     active_target = cap * ratio / (1 + ratio)
     lo = -9.0
@@ -178,16 +178,17 @@ def characteristic_time(xi, lam, prob, count, rho, t_f, t_r, t_z):
     for _ in range(LIFETIME_STEPS):
         mid = 0.5 * (lo + hi)
         lifetime = _bisect_log(_LRU, cap, -9.0, 9.0, LIFETIME_STEPS, 10.0**mid, lam, prob,
-                               count, rho, 0.0, 0.0, t_f, t_r, 2, pages, fs, t_z)
+                               count, rho, 0.0, 0.0, t_f, t_r, 2, pages, fs, t_z,
+                               t_w)
         on_active = pages * occupancy(_LRU, lifetime, 10.0**mid, lam, prob, count, rho, 0.0,
-                                      0.0, t_f, t_r, 2, fs, t_z)[1]
+                                      0.0, t_f, t_r, 2, fs, t_z, t_w)[1]
         if on_active > active_target:
             hi = mid
         else:
             lo = mid
     active = 10.0**lo
     return _bisect_log(_LRU, cap, -9.0, 9.0, LIFETIME_STEPS, active, lam, prob, count, rho, 0.0,
-                       0.0, t_f, t_r, 2, pages, fs, t_z), active
+                       0.0, t_f, t_r, 2, pages, fs, t_z, t_w), active
 
 
 @njit(**JIT)
@@ -223,7 +224,13 @@ def page_classes(xi, st, prob, mass, count, t_io, gw, pc):
     active = 0.0
     if lru:
         t_f = t_f + st[ST.refaults_per_major] * (c_f + t_io + gw)
-        lifetime, active = characteristic_time(xi, lam, prob, count, rho, t_f, t_io, t_z)
+        lifetime, active = characteristic_time(xi, lam, prob, count, rho, t_f, t_io, t_z,
+                                               st[ST.refault_window])
+    t_w = st[ST.refault_window]
+    u_active = 0.0
+    u_activations = 0.0
+    u_unlocked = 0.0
+    s_activated = 0.0
     u_resident = 0.0
     s_absent = 0.0
     s_cached = 0.0
@@ -237,8 +244,7 @@ def page_classes(xi, st, prob, mass, count, t_io, gw, pc):
         a = lam * prob[k]
         if lru:
             w_ab, w_fl, w_ra, w_ca, w_ma, w_ac = lru_page_weights(a, rho, lifetime, active, t_f,
-                                                                  t_io, lists)
-            w_ma = w_ma + w_ac
+                                                                  t_io, t_w, lists)
         else:
             w_ab, w_fl, w_ra, w_ca, w_ma = page_state_weights(a, rho, th_c, th_m, t_f, t_io)
         total = w_ab + w_fl + w_ra + w_ca + w_ma
@@ -254,8 +260,15 @@ def page_classes(xi, st, prob, mass, count, t_io, gw, pc):
         s_readaround_locked += by_mass * w_ra
         u_absent += by_count * w_ab
         u_resident += by_count * (total - w_ab)
+        u_unlocked += by_count * (w_ca + w_ma)
         if lru:                    # each insertion (leaving absent) pushes a folio out
             u_reclaimed += by_count * w_ab * (a + rho)
+            if lists == 2:
+                # the cycle: evictions 1, activations n_A, and the refault distance's share
+                # of insertions that go active at once
+                u_active += by_count * w_ac
+                u_activations += by_count * safe_div(w_ac, active, 0.0)
+                s_activated += by_mass * w_ab * -math.expm1(-(a + rho) * t_w)
         else:
             u_reclaimed += by_count * (w_ca * th_c + w_ma * th_m)
     fs, ss = xi[IN.file_share], 1.0 - xi[IN.file_share]
@@ -276,8 +289,7 @@ def page_classes(xi, st, prob, mass, count, t_io, gw, pc):
             a = lam * prob[k]
             if lru:
                 ws_ab, ws_fl, ws_ra, ws_ca, ws_ma, ws_ac = lru_page_weights(
-                    a, 0.0, lifetime, active, t_z, 0.0, lists)
-                ws_ma = ws_ma + ws_ac
+                    a, 0.0, lifetime, active, t_z, 0.0, t_w, lists)
             else:
                 ws_ab, ws_fl, ws_ra, ws_ca, ws_ma = page_state_weights(a, 0.0, th_c, th_m, t_z,
                                                                        0.0)
@@ -299,3 +311,10 @@ def page_classes(xi, st, prob, mass, count, t_io, gw, pc):
     pressure = lru and lifetime < NO_PRESSURE
     pc[PC.lifetime] = lifetime if pressure else math.nan
     pc[PC.active_lifetime] = active if pressure and lists == 2 else math.nan
+    # the refault distance's window: active pages over evictions and activations per second
+    # (workingset.c: nonresident_age), file pages only
+    pc[PC.refault_window] = safe_div(u_active, u_reclaimed + u_activations, 0.0) if pressure \
+        else 0.0
+    pc[PC.activated_major] = safe_div(s_activated, s_absent, 0.0)
+    pc[PC.evictions] = reclaims
+    pc[PC.unlocked_pages] = xi[IN.file_pages] * u_unlocked
