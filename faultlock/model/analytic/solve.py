@@ -104,7 +104,7 @@ def _remaining_life(lifetime, held):
     the head (``shrink_folio_list`` keeps it), so its life restarts there."""
     if not lifetime > 0:
         return 0.0
-    return lifetime - math.fmod(held, lifetime)
+    return lifetime - (held - lifetime * math.floor(held / lifetime))
 
 
 @njit(**JIT)
