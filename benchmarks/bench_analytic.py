@@ -35,6 +35,7 @@ def grid(cells: int) -> Scenario:
         cpus=8, vmas=8, pages_per_vma=65536, page_popularity=0.8, readaround_pages=8,
         threads=xr.DataArray(np.unique(np.geomspace(1, 512, side).astype(int)), dims="threads"),
         io_latency=xr.DataArray(np.geomspace(20e-6, 5e-3, side), dims="io_latency"),
+        reclaim="hazard",
         reclaim_rate_cached=xr.DataArray(np.geomspace(1.0, 2000.0, side), dims="pressure"),
         reclaim_rate_mapped=xr.DataArray(np.geomspace(0.1, 50.0, side), dims="pressure"),
         writer_rate=xr.DataArray(np.geomspace(1.0, 3000.0, side), dims="writer_rate"),

@@ -2,13 +2,13 @@
 
 This is the model of ``faultlock/model/montecarlo``, function for function: threads with think
 time, idle sleeps and Zipf page popularity or group walks; folio states with lazy reclaim clocks
-and a set-associative table for huge address spaces; the per-VMA lock and writers draining it; the
-Linux rwsem rules and the four textbook disciplines; Poisson writers and closed-loop writer threads
-with optimistic spinning; background mmap_lock readers; storage with parallelism, a FIFO queue and
-a queue-depth slope; CPUs with per-CPU owners, a run queue, slices, wake-up preemption and yields;
-wake-up latency; the seven policies; fault classes; per-batch statistics and log histograms. It is
-written as a lean, idiomatic Python event loop with no numba, and numpy only to refill random
-number buffers.
+(``reclaim="hazard"``: the memory limit's LRU lists are not ported) and a set-associative table for
+huge address spaces; the per-VMA lock and writers draining it; the Linux rwsem rules and the four
+textbook disciplines; Poisson writers and closed-loop writer threads with optimistic spinning;
+background mmap_lock readers; storage with parallelism, a FIFO queue and a queue-depth slope; CPUs
+with per-CPU owners, a run queue, slices, wake-up preemption and yields; wake-up latency; the seven
+policies; fault classes; per-batch statistics and log histograms. It is written as a lean,
+idiomatic Python event loop with no numba, and numpy only to refill random number buffers.
 
 What differs is the machinery:
 
@@ -64,7 +64,7 @@ from faultlock.model.montecarlo.state import (
     LOCK_NONE, LOCK_VMA, N_BINS, N_H, N_S, OWNER_IO, OWNER_NONE, P_IDLE, RWSEM_FIFO,
     RWSEM_LINUX, RWSEM_PHASE_FAIR, RWSEM_READER_PREF, RWSEM_WRITER_PREF, S_ACCESSES,
     S_CLASS_MAJOR, S_CLASS_MINOR, S_CLASS_WAITER, S_EVENTS, S_FAULTS, S_IN_FAULT_AREA,
-    S_IO_READS, S_JANK, S_KERNEL_MAJOR, S_LATENCY_SUM, S_MAJOR, S_MAJOR_LATENCY_SUM,
+    S_IO_READS, S_PAGES_READ, S_JANK, S_KERNEL_MAJOR, S_LATENCY_SUM, S_MAJOR, S_MAJOR_LATENCY_SUM,
     S_MINOR_LATENCY_SUM, S_NOFAULT, S_READS_HOLDING_MMAP, S_READS_HOLDING_VMA, S_READ_ACQ,
     S_READ_BUSY_PERIODS, S_READ_BUSY_TIME, S_READ_SLOW_WAIT_SUM, S_READ_WAITING_AREA,
     S_READ_WAIT_DONE, S_READ_WAIT_MAX, S_READ_WAIT_SUM, S_RECLAIMS, S_REFAULTS, S_RETRIES,
@@ -1373,6 +1373,8 @@ class Engine:
             self.f_refs[slot] += 1                     # folio.get
             self.f_deadline[slot] = _INF
             self.t_io_seen[t] = 1
+            if cur is not None:
+                cur[S_PAGES_READ] += 1.0               # folio.charge (reclaim="hazard")
             if self.t_vma[t] < self.swap_vmas:
                 self.t_major[t] = 1                    # zram: VM_FAULT_MAJOR, no retry
                 self.f_state[slot] = F_CACHED
@@ -1388,6 +1390,8 @@ class Engine:
             self.io_folios[io] = [slot]
             if self.readaround > 1:
                 self._add_readaround(io, self.t_key[t])
+                if cur is not None:
+                    cur[S_PAGES_READ] += len(self.io_folios[io]) - 1
             self.t_io[t] = io
             self.burst(t, self.fault_cpu, K_MISS_SUBMIT)
             return

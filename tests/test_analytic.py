@@ -28,7 +28,7 @@ from faultlock.model.analytic.solve import solve_element
 #: the model's assumptions hold: no CPU contention, pages spread out, writers well below capacity
 EASY = {"cpus": 0, "vmas": 4, "pages_per_vma": 50_000, "page_popularity": 0.0,
         "readaround_pages": 1, "think_time": 200e-6, "threads": 16,
-        "io_distribution": "exponential", "reclaim_rate_mapped": 50.0,
+        "io_distribution": "exponential", "reclaim": "hazard", "reclaim_rate_mapped": 50.0,
         "reclaim_rate_cached": 200.0, "writer_rate": 500.0, "writer_hold": 30e-6}
 
 
@@ -138,7 +138,7 @@ def test_exact_closed_loop_without_contention():
     n, z, L, c_f, w, th_m, pages = 8, 300e-6, 150e-6, 2e-6, 10e-6, 5.0, 4 * 50_000
     s = Scenario(**{**EASY, "threads": n, "think_time": z, "io_latency": L,
                     "fault_cpu_time": c_f, "wakeup_latency": w, "writer_rate": 0.0,
-                    "reclaim_rate_mapped": th_m, "reclaim_rate_cached": 0.0})
+                    "reclaim": "hazard", "reclaim_rate_mapped": th_m, "reclaim_rate_cached": 0.0})
     latency = 3 * c_f + L + w
 
     def residual(rate):
@@ -158,7 +158,8 @@ def test_exact_closed_loop_without_contention():
 
 
 def test_no_reclaim_means_no_faults_in_steady_state():
-    ds = predict(Scenario(reclaim_rate_mapped=0.0, writer_rate=0.0), policies="mainline")
+    ds = predict(Scenario(reclaim="hazard", reclaim_rate_mapped=0.0, writer_rate=0.0),
+                 policies="mainline")
     assert one(ds, "fault_rate") == pytest.approx(0.0, abs=1e-6)
     assert np.isnan(one(ds, "fault_latency_mean"))
 

@@ -80,6 +80,7 @@ def test_lag_inside_against_sampling():
 #: 10 ms: a thread can only be blocked once per hold, for nearly all of it
 PHASE = {"threads": 1, "cpus": 2, "think_time": 20e-6, "io_latency": 50e-6,
          "io_latency_cv": 0.2, "vmas": 4, "pages_per_vma": 4096, "page_popularity": 0.0,
+         "reclaim": "hazard",
          "reclaim_rate_cached": 20.0, "reclaim_rate_mapped": 5.0, "writer_mode": "periodic",
          "writer_rate": 0.0, "writer_threads": 1, "writer_op_rate": 100.0, "writer_hold": 1e-3,
          "writer_hold_cv": 0.1, "writer_vma_share": 0.0}
@@ -110,7 +111,8 @@ def test_phase_locking_against_a_periodic_writer(policy, phase_mc):
 # ---- writer threads ---------------------------------------------------------------------------
 
 WRITERS = {"threads": 4, "cpus": 2, "think_time": 30e-6, "io_latency": 100e-6, "vmas": 4,
-           "page_popularity": 0.0, "pages_per_vma": 4096, "reclaim_rate_cached": 50.0,
+           "page_popularity": 0.0, "pages_per_vma": 4096, "reclaim": "hazard",
+           "reclaim_rate_cached": 50.0,
            "reclaim_rate_mapped": 10.0, "writer_rate": 0.0, "writer_vma_share": 0.2,
            "writer_hold": 50e-6}
 
@@ -144,6 +146,7 @@ def test_writer_threads_against_monte_carlo(mode, where, threads, rate, locks):
 
 WALK = {"threads": 4, "cpus": 4, "think_time": 1e-6, "io_latency": 500e-6, "io_latency_cv": 0.3,
         "access_pattern": "group_walk", "readaround_pages": 1, "vmas": 1, "pages_per_vma": 1 << 20,
+        "reclaim": "hazard",
         "reclaim_rate_cached": 20.0, "reclaim_rate_mapped": 2.0, "writer_rate": 0.0}
 
 
@@ -199,7 +202,7 @@ def test_predict_on_the_paper_grid_corners():
     import xarray as xr
     grid = Scenario.preset("android_warm_start").replace(
         threads=xr.DataArray([1, 16, 256], dims="threads"),
-        reclaim_rate_cached=xr.DataArray([0.0, 5000.0], dims="pressure"),
+        reclaim="hazard", reclaim_rate_cached=xr.DataArray([0.0, 5000.0], dims="pressure"),
         reclaim_rate_mapped=xr.DataArray([0.0, 50.0], dims="pressure"),
         writer_rate=xr.DataArray([100.0, 2000.0], dims="writers"))
     ds = predict(grid)

@@ -211,7 +211,8 @@ def test_an_unlabelled_dimension_is_labelled_by_the_values_in_their_order(values
 
 
 def test_shared_unlabelled_dimension_is_labelled_by_position():
-    grid = faultlock.Scenario(reclaim_rate_cached=xr.DataArray([10.0, 100.0], dims="pressure"),
+    grid = faultlock.Scenario(reclaim="hazard",
+                              reclaim_rate_cached=xr.DataArray([10.0, 100.0], dims="pressure"),
                               reclaim_rate_mapped=xr.DataArray([1.0, 1.0], dims="pressure"))
     assert grid.coords["pressure"].tolist() == [0, 1]
 

@@ -33,6 +33,7 @@ def contended(discipline: str = "linux", **changes) -> faultlock.Scenario:
     and lock queues all happen often."""
     base = {"threads": 64, "vmas": 4, "pages_per_vma": 1024, "writer_rate": 3000.0,
             "writer_hold": 30e-6, "writer_vma_share": 0.4, "writer_fork_share": 0.1,
+            "reclaim": "hazard",
             "reclaim_rate_cached": 200.0, "reclaim_rate_mapped": 20.0, "rwsem": discipline}
     return faultlock.Scenario.preset("android_warm_start", **{**base, **changes})
 

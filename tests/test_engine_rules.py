@@ -418,7 +418,7 @@ def _cold(**changes) -> faultlock.Scenario:
             "page_popularity": 0.0, "readaround_pages": 1, "swap_share": 0.0,
             "io_distribution": "exponential", "io_latency": 100e-6, "io_parallelism": 0,
             "fault_cpu_time": 1e-3, "cpus": 0, "wakeup_latency": 0.0, "writer_rate": 0.0,
-            "reclaim_rate_cached": 0.0, "reclaim_rate_mapped": 0.0}
+            "reclaim": "hazard", "reclaim_rate_cached": 0.0, "reclaim_rate_mapped": 0.0}
     return faultlock.Scenario(**{**base, **changes})
 
 

@@ -68,8 +68,8 @@ def cold(**changes) -> faultlock.Scenario:
             "swap_share": 0.0, "io_distribution": "exponential", "io_parallelism": 0,
             "io_depth_slope": 0.0, "io_page_time": 0.0, "fault_cpu_time": 0.0, "cpus": 0,
             "sched_slice": 100.0, "wakeup_latency": 0.0, "writer_rate": 0.0,
-            "writer_vma_share": 0.0, "writer_fork_share": 0.0, "reclaim_rate_cached": 0.0,
-            "reclaim_rate_mapped": 0.0}
+            "writer_vma_share": 0.0, "writer_fork_share": 0.0, "reclaim": "hazard",
+            "reclaim_rate_cached": 0.0, "reclaim_rate_mapped": 0.0}
     return faultlock.Scenario(**{**base, **changes})
 
 
@@ -339,6 +339,7 @@ REFAULT_CASES = {
 def test_refault_loop(theta, h, tried, limit):
     cases = REFAULT_CASES[(tried, limit)]
     sc = cold(threads=32, think_time=100e-6, io_latency=100e-6, fault_cpu_time=h,
+              reclaim="hazard",
               reclaim_rate_cached=theta, tried_after_major=tried, retry_limit=limit)
     ds = faultlock.simulate(sc, policies=list(cases), operations=50_000, batches=20, seed=107)
     q = lst("deterministic", h, 0.0, theta)
@@ -485,7 +486,7 @@ def test_refault_loop_unbounded_long_window():
     """theta h = 2: E[K] = e^2 = 7.4 reads per fault under vma_retry on a pre-6.8 kernel."""
     theta, h = 2000.0, 1e-3
     sc = cold(threads=32, think_time=100e-6, io_latency=100e-6, fault_cpu_time=h,
-              reclaim_rate_cached=theta, tried_after_major=False)
+              reclaim="hazard", reclaim_rate_cached=theta, tried_after_major=False)
     d = one(faultlock.simulate(sc, policies=["vma_retry"], operations=400_000, batches=20,
                                seed=113))
     q = lst("deterministic", h, 0.0, theta)

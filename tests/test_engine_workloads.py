@@ -47,7 +47,7 @@ def walk(**changes) -> faultlock.Scenario:
                 swap_share=0.0, io_latency=100e-6, io_latency_cv=0.5, io_distribution="lognormal",
                 fault_cpu_time=0.0, cpus=0, wakeup_latency=0.0, think_time=1e-6,
                 writer_rate=0.0, writer_vma_share=0.0, writer_fork_share=0.0,
-                reclaim_rate_cached=0.0, reclaim_rate_mapped=0.0)
+                reclaim="hazard", reclaim_rate_cached=0.0, reclaim_rate_mapped=0.0)
     base.update(changes)
     return S(**base)
 
@@ -282,7 +282,7 @@ def test_phase_locking_against_a_periodic_writer():
 
 CONTENDED_WALK = walk(threads=8, group_size=2, walk_pages=256, cpus=2, wakeup_latency=10e-6,
                       fault_cpu_time=2e-6, think_time=5e-6, readaround_pages=4,
-                      reclaim_rate_cached=2000.0, reclaim_rate_mapped=50.0,
+                      reclaim="hazard", reclaim_rate_cached=2000.0, reclaim_rate_mapped=50.0,
                       writer_mode="flat_out", writer_threads=2, writer_locks_per_op=2,
                       writer_gap_cpu=3e-6, writer_hold=5e-6, writer_vma_share=0.5,
                       writer_fork_share=0.1)
@@ -318,7 +318,8 @@ def test_a_walk_that_wraps_its_page_space_is_reported():
     (a warning, and ``attrs['walk_wrapped']``), and a random walk too large for memory is
     refused."""
     # (reclaim keeps the walk faulting once every page has been mapped)
-    small = walk(threads=2, walk_pages=64, pages_per_vma=256, reclaim_rate_mapped=2000.0)
+    small = walk(threads=2, walk_pages=64, pages_per_vma=256, reclaim="hazard",
+                 reclaim_rate_mapped=2000.0)
     with pytest.warns(UserWarning, match="wrapped the page space"):
         ds = faultlock.simulate(small, policies=["mainline"], operations=2000, batches=10)
     assert ds.attrs["walk_wrapped"] == 1 and ds.attrs["walk_epochs"] > 4

@@ -287,7 +287,8 @@ def test_winner_map_star_only_in_the_panel_holding_the_base_scenario(all_axes):
         and "lies outside the threads x I/O latency range" in subtitle_of(fig)
     tree = all_axes.copy()
     base = dict(tree.attrs["base_scenario"])
-    base.update(reclaim_rate_cached=5000.0, reclaim_rate_mapped=50.0, writer_rate=350.0,
+    base.update(reclaim="hazard",
+                reclaim_rate_cached=5000.0, reclaim_rate_mapped=50.0, writer_rate=350.0,
                 writer_fork_share=0.3, threads=8, io_latency=1e-3)
     tree.attrs["base_scenario"] = base
     fig = winner_map(tree, "paper", objective="fault_p99", method="analytic")

@@ -37,6 +37,7 @@ SCENARIOS = st.builds(
     idle_time=_maybe_zero(_log(1e-5, 0.1)),
     io_latency=_log(2e-5, 2e-2),
     io_latency_cv=st.floats(0.0, 3.0),
+    reclaim=st.just("hazard"),
     reclaim_rate_mapped=_log(0.05, 50.0),
     reclaim_rate_cached=_log(1.0, 2000.0),
     writer_rate=_maybe_zero(_log(1.0, 3000.0)),
@@ -180,7 +181,8 @@ def test_probe_quantiles_in_order_on_extreme_scenarios():
 def test_montecarlo_vma_retry_threads_stuck_in_fault():
     scenario = Scenario(threads=103, think_time=9.382525893002544e-05,
                         idle_time=0.01288515834764054, io_latency=0.001624885160734715,
-                        io_latency_cv=2.2016848333579415, reclaim_rate_mapped=2.1671883845662063,
+                        io_latency_cv=2.2016848333579415, reclaim="hazard",
+                        reclaim_rate_mapped=2.1671883845662063,
                         reclaim_rate_cached=5.715013926905956, writer_rate=0.0,
                         writer_hold=0.0002891449928164972, cpus=14, vmas=11, pages_per_vma=101,
                         page_popularity=0.898185805298369, reader_rate=6.377263962752195)

@@ -43,6 +43,7 @@ seed = 3
 [base]
 preset = "virtio_2cpu"
 writer_rate = "300/s"
+reclaim = "hazard"
 reclaim_rate_cached = "200/s"
 
 [grid]

@@ -50,7 +50,7 @@ SCENARIOS = {
     "file_swap_writers": S(
         threads=12, cpus=4, think_time="100us", vmas=6, pages_per_vma=2048, page_popularity=0.8,
         swap_share=1 / 3, io_latency="100us", io_latency_cv=0.8, io_parallelism=4,
-        io_depth_slope="5us", readaround_pages=8, reclaim_rate_cached=200.0,
+        io_depth_slope="5us", readaround_pages=8, reclaim="hazard", reclaim_rate_cached=200.0,
         reclaim_rate_mapped=20.0, writer_rate=400.0, writer_hold="20us", writer_hold_cv=1.0,
         writer_vma_share=0.3, writer_fork_share=0.05, reader_rate=500.0, reader_hold="10us"),
     # CPUs oversubscribed (run queue, slices, wake-up preemption), idle sleeps, gamma storage,
@@ -59,29 +59,34 @@ SCENARIOS = {
         threads=10, cpus=2, think_time="150us", idle_time="100us", sched_slice="50us", vmas=4,
         pages_per_vma=1024, page_popularity=1.0, swap_share=0.25, io_latency="200us",
         io_distribution="gamma", io_latency_cv=1.5, readaround_pages=4,
-        reclaim_rate_cached=300.0, reclaim_rate_mapped=30.0, writer_rate=300.0,
+        reclaim="hazard", reclaim_rate_cached=300.0, reclaim_rate_mapped=30.0, writer_rate=300.0,
         writer_hold="30us", writer_hold_distribution="exponential", writer_vma_share=0.4,
         rwsem="phase_fair", tried_after_major=False, retry_limit=1),
     # a file larger than the folio table (set-associative table, every access cold), no CPU limit
     "streaming_big_file": S(
         threads=6, cpus=0, think_time="50us", vmas=1, pages_per_vma=2**21, page_popularity=0.0,
-        readaround_pages=4, io_latency="80us", reclaim_rate_cached=100.0, writer_rate=150.0,
+        readaround_pages=4, io_latency="80us", reclaim="hazard",
+        reclaim_rate_cached=100.0, writer_rate=150.0,
         writer_hold="20us", writer_vma_share=1.0),
 }
-# the harness's workloads: group walks against closed-loop writer threads
+# the harness's workloads: group walks against closed-loop writer threads (reclaim='hazard':
+# the plain engine does not port the memory limit's LRU lists)
 WALKS = {
     "walk_periodic_writers": dict(
+        reclaim="hazard",
         threads=8, cpus=4, think_time="20us", access_pattern="group_walk", group_size=4,
         walk_pages=256, vmas=1, pages_per_vma=2**18, readaround_pages=1, io_latency="60us",
         io_depth_slope="5us", writer_mode="periodic", writer_rate=0.0, writer_threads=2,
         writer_op_rate=2000.0, writer_locks_per_op=2, writer_gap_cpu="5us", writer_hold="10us",
         writer_vma_share=0.0),
     "walk_flat_out_one_group": dict(
+        reclaim="hazard",
         threads=6, cpus=3, think_time="30us", access_pattern="group_walk", group_size=0,
         walk_pages=64, vmas=1, pages_per_vma=2**18, readaround_pages=2, io_latency="80us",
         writer_mode="flat_out", writer_rate=0.0, writer_threads=1, writer_gap_cpu="40us",
         writer_hold="10us", writer_vma_share=1.0),
     "walk_sequential_other_process": dict(
+        reclaim="hazard",
         threads=6, cpus=2, think_time="30us", access_pattern="group_walk", group_size=3,
         walk_pages=128, walk_order="sequential", vmas=1, pages_per_vma=2**18,
         readaround_pages=4, io_latency="80us", writer_mode="flat_out", writer_rate=0.0,

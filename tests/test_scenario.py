@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+import faultlock
 from faultlock.model import scenario as scenario_module
 from faultlock.model.scenario import PRESETS, Field, Scenario, parse_time
 
@@ -20,7 +21,8 @@ FIELD_ORDER = [
     "access_pattern", "group_size", "walk_pages", "walk_order", "swap_share",
     "io_latency", "io_latency_cv", "io_distribution", "io_parallelism", "io_depth_slope",
     "io_page_time", "readaround_pages", "zram_latency", "fault_cpu_time", "cpus", "sched_slice",
-    "wakeup_latency", "reclaim_rate_cached", "reclaim_rate_mapped", "writer_mode", "writer_rate",
+    "wakeup_latency", "reclaim", "memory_limit", "lru_lists", "reclaim_cpu_time",
+    "reclaim_rate_cached", "reclaim_rate_mapped", "writer_mode", "writer_rate",
     "writer_threads", "writer_op_rate", "writer_locks_per_op", "writer_gap_cpu", "writer_where",
     "writer_hold", "writer_hold_cv", "writer_hold_distribution", "writer_vma_share",
     "writer_fork_share",
@@ -370,7 +372,9 @@ def test_presets_are_their_documented_fields():
         preset = Scenario.preset(name)
         assert preset == Scenario(**fields)
         for key, value in fields.items():
-            assert getattr(preset, key) == Scenario(**{key: value}).__getattribute__(key)
+            # the hazards are fields of reclaim='hazard' only: set them with their mode
+            mode = {"reclaim": fields["reclaim"]} if key.startswith("reclaim_rate") else {}
+            assert getattr(preset, key) == Scenario(**mode, **{key: value}).__getattribute__(key)
     fork, android = Scenario.preset("fork_heavy"), Scenario.preset("android_warm_start")
     assert fork.writer_fork_share > android.writer_fork_share
     assert fork.threads == android.threads
@@ -438,3 +442,41 @@ def test_walk_and_writer_threads_accepted_and_on_grids():
     assert grid.dims == {"g": 4}
     with pytest.raises(ValueError, match=re.escape("group_size=3 with threads=8 (at {'g': 2})")):
         s.replace(group_size=xr.DataArray([1, 2, 3, 8], dims="g"))
+
+
+# -- memory: the limit or the hazards (issue 12) -------------------------------------------------
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(reclaim_rate_cached=20.0),
+     "reclaim_rate_cached=20.0 is not allowed with reclaim='lru': only reclaim='hazard' uses it"),
+    (dict(reclaim_rate_mapped=2.0), "reclaim_rate_mapped=2.0 is not allowed with reclaim='lru'"),
+    (dict(reclaim="hazard", memory_limit=4096),
+     "memory_limit=4096 is not allowed with reclaim='hazard': only reclaim='lru' uses it; leave "
+     "it at its default 0"),
+    (dict(reclaim="hazard", lru_lists=1), "lru_lists=1 is not allowed with reclaim='hazard'"),
+    (dict(reclaim="hazard", reclaim_cpu_time=5e-6),
+     "reclaim_cpu_time=5e-06 is not allowed with reclaim='hazard'"),
+    (dict(reclaim="lru_gen"), "reclaim='lru_gen' is not allowed: one of 'lru', 'hazard'"),
+    (dict(lru_lists=3), "lru_lists=3 is not allowed"),
+    (dict(memory_limit=-1), "memory_limit=-1 is not allowed"),
+    (dict(memory_limit=16, readaround_pages=32),
+     "memory_limit=16 is not allowed: 0 (unlimited) or at least one read-around, "
+     "min(readaround_pages, pages_per_vma) = 32 pages"),
+])
+def test_memory_fields_constraints(changes, message):
+    with pytest.raises(faultlock.ArgumentError, match=re.escape(message)):
+        Scenario(**changes)
+
+
+def test_memory_fields_accepted_and_on_grids():
+    s = Scenario(memory_limit=4096, lru_lists=1, reclaim_cpu_time="2us")
+    assert (s.reclaim, s.memory_limit, s.lru_lists, s.reclaim_cpu_time) == ("lru", 4096, 1, 2e-6)
+    assert Scenario.from_json(s.to_json()) == s
+    hazard = Scenario(reclaim="hazard", reclaim_rate_cached="200/s")
+    assert hazard.reclaim_rate_cached == 200.0
+    grid = s.replace(memory_limit=xr.DataArray([0, 64, 4096], dims="m"))
+    assert grid.dims == {"m": 3}
+    with pytest.raises(faultlock.ArgumentError, match=re.escape("memory_limit=8 (at {'m': 0})")):
+        s.replace(memory_limit=xr.DataArray([8, 64], dims="m"))
+    for name in ("android_warm_start", "memcg_stress", "server_nvme", "fork_heavy"):
+        assert Scenario.preset(name).reclaim == "hazard"

@@ -37,6 +37,7 @@ seed = 11
 [base]
 preset = "virtio_2cpu"
 writer_rate = "300/s"
+reclaim = "hazard"
 reclaim_rate_cached = "200/s"
 
 [grid]

@@ -23,7 +23,9 @@ operational laws of Denning and Buzen, 1978):
   may be stretched by CPU contention) they are at most the threads (the interactive response-time
   law). ``mmap_lock`` waiters are at most the threads plus the other readers' slots, writers at
   most the writer slots (or threads); the waiters' time average equals their rate times their
-  mean wait.
+  mean wait. Under a memory limit (``reclaim="lru"``) the resident folios never exceed it, and
+  where folios are reclaimed their time average equals the rate they leave at times their mean
+  residence.
 * **Flow conservation**: faults are accesses times the miss share; the four access classes
   (major, waiter, minor, no fault) partition the accesses; the CPU time of the computing between
   accesses and of the writers fits on the CPUs.
@@ -91,6 +93,8 @@ CHECKS = {
     "markov": "quantile or jank share beyond Markov's bound from the mean",
     "jank_quantiles": "jank share disagrees with the latency quantiles",
     "jank_without_faults": "jank share without faults",
+    "cache_limit": "resident folios exceed memory_limit",
+    "little_cache": "Little's law: resident folios != their departure rate x mean residence",
 }
 _BIT = {name: np.uint32(1 << i) for i, name in enumerate(CHECKS)}
 
@@ -197,6 +201,23 @@ def _violations(c: _Context) -> dict[str, xr.DataArray]:
     if little:
         out["little_waiters"] = xr.concat(little, "check").any("check")
 
+    # -- the page cache under a memory limit (reclaim="lru") ---------------------------------------
+    limit = c.field["memory_limit"]
+    limited = (c.field["reclaim"] == "lru") & (limit > 0)
+    cache = []
+    if c.has("cache_pages_max"):             # the engine's largest count: exact
+        cache.append(limited & (ds["cache_pages_max"] > limit).fillna(False))
+    if c.has("cache_pages_mean"):
+        cache.append(limited & c.above(ds["cache_pages_mean"], limit, c.ci("cache_pages_mean")))
+    if cache:
+        out["cache_limit"] = xr.concat(cache, "check").any("check")
+    if c.has("cache_pages_mean", "cache_pages_little", "reclaim_rate"):
+        # folios leave only where something is reclaimed: elsewhere the cache only fills
+        leaving = limited & (ds["reclaim_rate"] > 0)
+        slack = c.ci("cache_pages_mean") + c.ci("cache_pages_little")
+        out["little_cache"] = leaving & c.differ(ds["cache_pages_mean"],
+                                                 ds["cache_pages_little"], slack)
+
     # -- flow conservation -----------------------------------------------------------------------
     if c.has("fault_rate", "access_rate", "nofault_share"):
         expected = ds["access_rate"] * (1 - ds["nofault_share"])
@@ -213,7 +234,8 @@ def _violations(c: _Context) -> dict[str, xr.DataArray]:
     if c.has("access_rate", "writer_cpu_share"):
         cpu = ds["access_rate"] * c.field["think_time"] + ds["writer_cpu_share"]
         slack = c.ci("access_rate") * c.field["think_time"] + c.ci("writer_cpu_share")
-        out["cpu"] = c.above(cpu, c.field["cpus"], slack)
+        cpus = c.field["cpus"]           # 0 = unlimited CPUs: no bound
+        out["cpu"] = c.above(cpu, xr.where(cpus > 0, cpus, np.inf), slack)
 
     # -- probabilities ---------------------------------------------------------------------------
     bad = []

@@ -15,7 +15,8 @@ invariants hold for it:
 ``share``       a probability or a share of time or of events: in [0, 1]
 ``population``  a time-average number of threads or CPUs (Little's law, L = lambda W): >= 0
 ``quantile``    a quantile (``level``) of a time's law (``quantity``): >= 0, ordered in ``level``
-``maximum``     the largest value of a run (it grows with the run's length; no interval)
+``maximum``     the largest value of a run (a time, or a count of pages; it grows with the run's
+                length; no interval)
 ``histogram``   shares of events in the bins ``dim`` with lower edges ``edges`` (the last bin is
                 open): each in [0, 1], summing to 1
 ``flag``        a yes/no verdict about the result (``stable``, ``converged``)
@@ -161,13 +162,22 @@ _ALL: list[Metric] = [
     _metric("vma_abort_rate", "rate", "per-VMA lock attempts that fell back (VMA_LOCK_ABORT)"),
     _metric("access_rate", "rate", "page accesses per second"),
     _metric("reclaim_rate", "rate", "folios reclaimed per second"),
+    # the page cache under a memory limit (reclaim="lru"; MODEL.md mechanism 9)
     _metric("cache_pages_mean", "population",
             "time-average folios resident (reading, cached and mapped), pages"),
+    _metric("cache_pages_little", "population",
+            "folios that left memory per second times their mean residence (Little's law for "
+            "the cache: equals cache_pages_mean in a steady state where folios leave)"),
     _metric("cache_lifetime_mean", "mean",
-            "mean time from a folio's last release to its reclaim by the memory limit (the LRU's "
-            "characteristic time)"),
+            "mean time from a folio's last release to its reclaim by the memory limit (the "
+            "LRU's characteristic time)"),
     _metric("pages_read_per_fault", "ratio",
-            "folios brought in (read, read-around and zram) per fault"),
+            "folios brought in (read, read-around and zram swap-ins) per fault"),
+    _metric("reclaim_cpu_share", "population",
+            "CPUs busy with direct reclaim, time average (reclaim_cpu_time per folio freed)"),
+    _metric("table_eviction_rate", "rate",
+            "resident folios the Monte Carlo's folio table dropped for room per second (not "
+            "reclaim: an artefact of the engine, 0 under a memory limit)"),
     # Little's law checks: time-average populations, and arrival rate times mean time
     _metric("mmap_read_waiters_mean", "population",
             "time-average threads waiting for mmap_lock read"),
@@ -225,6 +235,8 @@ _ALL: list[Metric] = [
             quantity="mmap_read_wait"),
     _metric("mmap_write_wait_max", "maximum", "longest mmap_lock write wait", units="s",
             quantity="mmap_write_wait"),
+    _metric("cache_pages_max", "maximum", "most folios resident at once (at most memory_limit)",
+            units="1"),
     # histograms
     _metric("fault_latency_hist", "histogram", "share of faults by latency (log bins)",
             quantity="fault_latency", dim="latency_bin"),

@@ -56,9 +56,9 @@ DISTRIBUTIONS = ("exponential", "lognormal", "gamma", "deterministic")
 RWSEM_DISCIPLINES = ("linux", "fifo", "reader_pref", "writer_pref", "phase_fair")
 ACCESS_PATTERNS = ("popularity", "group_walk")
 WALK_ORDERS = ("random", "sequential")
+RECLAIM_MODES = ("lru", "hazard")
 WRITER_MODES = ("poisson", "periodic", "flat_out")
 WRITER_WHERE = ("thread", "process")
-RECLAIM_MODES = ("lru", "hazard")
 
 # ----------------------------------------------------------------------------------------------
 # Units
@@ -422,23 +422,25 @@ class Scenario:
     # MODEL.md traces: µs writer holds still cost contended readers tens of µs
     wakeup_latency: Seconds = _spec("time", 10e-6, "delay from a sleeper being woken to it being "
                                     "runnable, before any wait for a CPU", **NONNEGATIVE)
-    # -- memory pressure (kernel.md §4) --------------------------------------------------------
-    reclaim_rate_cached: PerSecond = _spec("rate", 0.0, "reclaim hazard of an uptodate, unlocked, "
-                                           "unmapped, unreferenced folio", **NONNEGATIVE)
-    reclaim_rate_mapped: PerSecond = _spec("rate", 0.0, "reclaim hazard of a mapped folio "
-                                           "(reclaim unmaps it)", **NONNEGATIVE)
-    reclaim: Name = _spec("name", "lru", "'lru': reclaim driven by memory_limit (the memcg "
-                          "memory.max, mm/vmscan.c LRU lists); 'hazard': the constant hazards "
-                          "reclaim_rate_cached and reclaim_rate_mapped", choices=RECLAIM_MODES)
-    memory_limit: Count = _spec("count", 0, "pages (4 KiB) the process's page cache and swap "
-                                "cache may hold (memcg memory.max; every folio reading, cached "
-                                "or mapped counts; 0 = unlimited)", **NONNEGATIVE)
-    lru_lists: Count = _spec("count", 2, "LRU lists: 2 = active and inactive (mm/vmscan.c), 1 = "
+    # -- memory pressure (kernel.md §4, MODEL.md mechanism 9) ----------------------------------
+    reclaim: Name = _spec("name", "lru", "how folios leave memory: 'lru': a memory limit "
+                          "(memory_limit) and the kernel's LRU lists, reclaim on allocation; "
+                          "'hazard': every unreferenced folio dies at reclaim_rate_cached / "
+                          "reclaim_rate_mapped", choices=RECLAIM_MODES)
+    memory_limit: Count = _spec("count", 0, "memcg memory.max of the process's page cache and "
+                                "swap cache, in 4 KiB pages (every folio reading, cached or mapped "
+                                "counts); 0 = unlimited", low=0, high=2**40)
+    lru_lists: Count = _spec("count", 2, "LRU lists: 2 = inactive and active (mm/vmscan.c), 1 = "
                              "one exact LRU list (a reference moves a folio to the head)",
                              low=1, high=2)
     reclaim_cpu_time: Seconds = _spec("time", 1e-6, "CPU the allocating thread spends per folio "
-                                      "reclaimed by direct reclaim (try_charge -> "
+                                      "freed by direct reclaim (try_charge -> "
                                       "try_to_free_mem_cgroup_pages)", **NONNEGATIVE)
+    reclaim_rate_cached: PerSecond = _spec("rate", 0.0, "reclaim hazard of an uptodate, unlocked, "
+                                           "unmapped, unreferenced folio (reclaim='hazard')",
+                                           **NONNEGATIVE)
+    reclaim_rate_mapped: PerSecond = _spec("rate", 0.0, "reclaim hazard of a mapped folio "
+                                           "(reclaim unmaps it; reclaim='hazard')", **NONNEGATIVE)
     # -- mmap_lock writers (kernel.md §5: 838-909 writes per Douyin warm start) ----------------
     writer_mode: Name = _spec("name", "poisson", "'poisson': writers arrive as an open stream "
                               "at writer_rate; 'periodic' or 'flat_out': writer_threads "
@@ -886,6 +888,16 @@ _TOGETHER = (
                    f"{v['vmas'] * v['pages_per_vma']}"),
     *(_only_when("access_pattern", "group_walk", name)
       for name in ("group_size", "walk_pages", "walk_order")),
+    *(_only_when("reclaim", "hazard", name)
+      for name in ("reclaim_rate_cached", "reclaim_rate_mapped")),
+    *(_only_when("reclaim", "lru", name)
+      for name in ("memory_limit", "lru_lists", "reclaim_cpu_time")),
+    (("reclaim", "memory_limit", "readaround_pages", "pages_per_vma"),
+     lambda mode, limit, ra, pages: (mode == "lru") & (limit > 0)
+     & (limit < np.minimum(ra, pages)),
+     lambda v, at: f"memory_limit={v['memory_limit']!r}{at} is not allowed: 0 (unlimited) or at "
+                   "least one read-around, min(readaround_pages, pages_per_vma) = "
+                   f"{min(v['readaround_pages'], v['pages_per_vma'])} pages (a read must fit)"),
     (("writer_mode", "writer_rate"),
      lambda mode, rate: (mode != "poisson") & (rate != 0),
      lambda v, at: f"writer_rate={v['writer_rate']!r}{at} is not allowed with "
@@ -977,6 +989,7 @@ ANDROID_WARM_START: dict[str, Any] = {
     "readaround_pages": 32,       # default ra_pages = 128 KiB (§5)
     "fault_cpu_time": 3e-6,
     "wakeup_latency": 30e-6,      # MODEL.md traces: tens of µs per wake-up
+    "reclaim": "hazard",          # constant hazards, as fitted (issue 12: a limit next)
     "reclaim_rate_cached": 525.0,  # heavy pressure on an 8 GB phone during warm start
     "reclaim_rate_mapped": 0.5,
     "writer_rate": 350.0,         # ~838-909 writes per warm start of a few seconds (§1.4, §5)
@@ -1000,6 +1013,7 @@ MEMCG_STRESS: dict[str, Any] = {
     "io_latency": 100e-6,         # server SSD class (§5); to be fitted
     "io_parallelism": 64,         # to be fitted
     "swap_share": 0.0,            # MemorySwapMax=0 (§1.5)
+    "reclaim": "hazard",          # constant hazards, as fitted (issue 12: a limit next)
     "reclaim_rate_cached": 2000.0,  # heavy reclaim at MemoryHigh=1G (§1.5); to be fitted
     "reclaim_rate_mapped": 50.0,  # to be fitted
     "writer_rate": 200.0,         # every thread's mmap/munmap loop (§1.5); to be fitted
@@ -1043,6 +1057,7 @@ SERVER_NVME: dict[str, Any] = {
     "vmas": 256,                  # to be fitted
     "pages_per_vma": 65536,       # 256 MiB per VMA; to be fitted
     "page_popularity": 0.9,       # to be fitted
+    "reclaim": "hazard",          # constant hazards, as fitted (issue 12: a limit next)
     "reclaim_rate_cached": 50.0,  # to be fitted
     "reclaim_rate_mapped": 1.0,   # to be fitted
     "writer_rate": 1000.0,        # to be fitted

@@ -93,6 +93,7 @@ def default_grid() -> Scenario:
         threads=xr.DataArray([4, 16, 64], dims="threads", coords={"threads": [4, 16, 64]}),
         io_latency=xr.DataArray([50e-6, 200e-6, 1e-3], dims="io_latency",
                                 coords={"io_latency": [50e-6, 200e-6, 1e-3]}),
+        reclaim="hazard",
         reclaim_rate_cached=xr.DataArray([20.0, 200.0, 2000.0], dims="memory_pressure",
                                          coords={"memory_pressure": pressure}),
         reclaim_rate_mapped=xr.DataArray([2.0, 20.0, 50.0], dims="memory_pressure",
@@ -120,7 +121,7 @@ def workload_grid() -> Scenario:
 
     return Scenario(
         threads=4, cpus=2, think_time=1e-6, vmas=1, pages_per_vma=1 << 20, readaround_pages=1,
-        access_pattern="group_walk", walk_pages=1024, reclaim_rate_cached=20.0,
+        access_pattern="group_walk", walk_pages=1024, reclaim="hazard", reclaim_rate_cached=20.0,
         reclaim_rate_mapped=2.0, io_latency_cv=0.3, writer_vma_share=0.0,
         group_size=xr.DataArray([1, 4], dims="group_size", coords={"group_size": [1, 4]}),
         io_latency=xr.DataArray([50e-6, 500e-6], dims="io_latency",

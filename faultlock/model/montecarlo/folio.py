@@ -5,7 +5,9 @@ A folio is absent, *reading* (locked by the read in flight, not uptodate, not re
 mapped) or *mapped*. A fault that installs a PTE holds the folio lock meanwhile: that is the
 "uptodate but locked" case of the ``*_uptodate`` policies.
 
-Reclaim is a hazard: a folio that nobody references and nobody has locked is reclaimed at rate
+Reclaim is either the memory limit (``reclaim="lru"``: ``lru.py``, the LRU lists, direct reclaim
+on allocation) or a hazard (``reclaim="hazard"``). As a hazard, a folio that nobody references and
+nobody has locked is reclaimed at rate
 ``reclaim_rate_cached`` if it is only cached and ``reclaim_rate_mapped`` if it is mapped (reclaim
 unmaps it). The engine records when a folio became exposed; the first time it is looked at again
 it draws the exposure's reclaim instant and compares: no reclaim events, no scan, and no draw at
@@ -21,17 +23,20 @@ Storage: when the address space is small (at most ``FOLIO_DIRECT_LIMIT`` pages) 
 slot. Larger spaces (a file larger than memory, read once) use a set-associative table: a page
 maps to a set of ``FOLIO_WAYS`` slots, and inserting into a full set evicts the unreferenced,
 unlocked folio that reclaim would take first. Memory therefore stays bounded whatever the number of
-pages touched.
+pages touched. Under a memory limit the table has ``state.LIMIT_ROOM`` slots per folio of the limit
+and two candidate sets per page, so that it never decides what stays resident; if it ever drops a
+resident folio that is counted apart (``S_TABLE_EVICTIONS``), never as reclaim.
 """
 
 import numpy as np
 from numba import njit
 
-from . import cpu, rng
+from . import cpu, lru, rng
 from .state import (F_ABSENT, F_CACHED, F_MAPPED, FOLIO_WAYS, I_OVERLOAD, K_FOLIO_HOLD_OWNED,
                     K_FOLIO_RETRY, K_FOLIO_RETRY_OWNED, OWNER_NONE, P_RECLAIM_CACHED,
-                    P_RECLAIM_MAPPED, Q_FOLIO_DIRECT, Q_FOLIO_SET_MASK, Q_THREADS, R_NOW,
-                    S_RECLAIMS, WAIT_SHARED)
+                    P_RECLAIM_MAPPED, Q_FOLIO_DIRECT, Q_FOLIO_SET_MASK, Q_FOLIO_TWO_SETS,
+                    Q_RECLAIM_LRU, Q_THREADS, R_NOW,
+                    S_PAGES_READ, S_RECLAIMS, WAIT_SHARED)
 from .stats import count
 
 
@@ -67,11 +72,20 @@ def settle(S, P, Q, slot):
 
 
 @njit(cache=True, inline="always")
+def _hash2(key):
+    # the second candidate set of a page (reclaim="lru" with a limit): another multiplier
+    x = np.uint64(key) * np.uint64(0xC2B2AE3D27D4EB4F)
+    return np.int64(x >> np.uint64(24))
+
+
+@njit(cache=True, inline="always")
 def slot_of(S, P, Q, key):
     """The slot of page ``key`` (inserted absent if new), settled; -1 if the table is full."""
     if Q[Q_FOLIO_DIRECT]:
         settle(S, P, Q, key)          # slot = page; f_key holds the identity from allocation
         return key
+    if Q[Q_FOLIO_TWO_SETS]:
+        return _slot_of_two_sets(S, P, Q, key)
     base = (_hash(key) & Q[Q_FOLIO_SET_MASK]) * FOLIO_WAYS
     victim = -1
     victim_deadline = np.inf
@@ -97,13 +111,82 @@ def slot_of(S, P, Q, key):
         S.ints[I_OVERLOAD] = 1
         return -1
     if S.f_key[victim] >= 0 and S.f_state[victim] != F_ABSENT:
-        count(S, S_RECLAIMS, 1.0)          # memory is full: reclaim takes this one
+        if Q[Q_RECLAIM_LRU]:
+            lru.table_evicted(S, Q, victim)     # the table's room, not the memory limit
+        else:
+            count(S, S_RECLAIMS, 1.0)          # memory is full: reclaim takes this one
+    return _take(S, victim, key)
+
+
+@njit(cache=True, inline="always")
+def _take(S, victim, key):
     S.f_key[victim] = key
     S.f_state[victim] = F_ABSENT
     S.f_owner[victim] = OWNER_NONE
     S.f_refs[victim] = 0
     S.f_deadline[victim] = np.inf
+    S.f_shadow[victim] = -1            # the old page's shadow entry goes with it
     return victim
+
+
+@njit(cache=True)
+def _slot_of_two_sets(S, P, Q, key):
+    """``slot_of`` under a memory limit: a page may sit in either of two sets (two-choice
+    hashing), so that the limit's folios never crowd one set. A new page takes an empty slot,
+    else a shadow entry (absent, unpinned), else, never expected at the table's size
+    (``state.LIMIT_ROOM``), an unpinned resident folio, counted as a table eviction."""
+    mask = Q[Q_FOLIO_SET_MASK]
+    bases = ((_hash(key) & mask) * FOLIO_WAYS, (_hash2(key) & mask) * FOLIO_WAYS)
+    for base in bases:
+        for way in range(FOLIO_WAYS):
+            slot = base + way
+            if S.f_key[slot] == key:
+                return slot
+    empty = -1
+    shadow = -1
+    resident = -1
+    for base in bases:
+        for way in range(FOLIO_WAYS):
+            slot = base + way
+            if S.f_key[slot] < 0:
+                empty = slot
+                break
+            if S.f_refs[slot] != 0 or has_waiters(S, slot):
+                continue
+            if S.f_state[slot] == F_ABSENT:
+                if shadow < 0:
+                    shadow = slot
+            elif S.f_owner[slot] == OWNER_NONE and resident < 0:
+                resident = slot
+        if empty >= 0:
+            break
+    if empty >= 0:
+        return _take(S, empty, key)
+    if shadow >= 0:
+        return _take(S, shadow, key)
+    if resident < 0:
+        S.ints[I_OVERLOAD] = 1
+        return -1
+    lru.table_evicted(S, Q, resident)
+    return _take(S, resident, key)
+
+
+@njit(cache=True, inline="always")
+def charge(S, P, Q, slot):
+    """Allocate and charge the folio of ``slot`` (see ``lru.charge``): returns the folios direct
+    reclaim freed for it, whose CPU (``reclaim_cpu_time`` each) the allocating thread pays.
+    Under hazards only the count of folios brought in (no call: read-around allocates many)."""
+    if not Q[Q_RECLAIM_LRU]:
+        count(S, S_PAGES_READ, 1.0)
+        return 0
+    return lru.charge(S, P, Q, slot)
+
+
+@njit(cache=True, inline="always")
+def reference(S, Q, slot):
+    """An access through a PTE (see ``lru.reference``): the LRU sees it; nothing under hazards."""
+    if Q[Q_RECLAIM_LRU]:
+        lru.reference(S, Q, slot)
 
 
 @njit(cache=True, inline="always")

@@ -17,7 +17,9 @@ import numpy as np
 from scipy import stats as scipy_stats
 
 from .. import metrics
-from .state import (H_FAULT_LATENCY, H_MAJOR_LATENCY, H_MINOR_LATENCY, H_READ_WAIT,
+from .state import (S_CACHE_AREA, S_CACHE_MAX, S_LIFETIME_SUM, S_PAGES_READ, S_RECLAIM_CPU,
+                    S_RESIDENCE_SUM, S_TABLE_EVICTIONS, H_FAULT_LATENCY, H_MAJOR_LATENCY,
+                    H_MINOR_LATENCY, H_READ_WAIT,
                     H_WAITER_LATENCY, H_WRITE_WAIT, H_WRITER_LATENCY, H_WRITER_OP_LATENCY,
                     HIST_LOG10_MIN, HIST_PER_DECADE, N_BINS, S_ACCESSES, S_CLASS_MAJOR,
                     S_CLASS_MINOR, S_CLASS_WAITER, S_EVENTS, S_FAULTS, S_IN_FAULT_AREA, S_IO_READS,
@@ -61,6 +63,12 @@ RATIOS = {
     "vma_abort_rate": (S_VMA_ABORTS, S_TIME),
     "access_rate": (S_ACCESSES, S_TIME),
     "reclaim_rate": (S_RECLAIMS, S_TIME),
+    "cache_pages_mean": (S_CACHE_AREA, S_TIME),
+    "cache_pages_little": (S_RESIDENCE_SUM, S_TIME),
+    "cache_lifetime_mean": (S_LIFETIME_SUM, S_RECLAIMS),
+    "pages_read_per_fault": (S_PAGES_READ, S_FAULTS),
+    "reclaim_cpu_share": (S_RECLAIM_CPU, S_TIME),
+    "table_eviction_rate": (S_TABLE_EVICTIONS, S_TIME),
     # Little's law checks: time-average populations, and arrival rate times mean time
     "mmap_read_waiters_mean": (S_READ_WAITING_AREA, S_TIME),
     "mmap_read_waiters_little": (S_READ_SLOW_WAIT_SUM, S_TIME),
@@ -91,7 +99,12 @@ RATIOS = {
 MAXIMA = {
     "mmap_read_wait_max": S_READ_WAIT_MAX,
     "mmap_write_wait_max": S_WRITE_WAIT_MAX,
+    "cache_pages_max": S_CACHE_MAX,
 }
+#: metrics only the LRU lists measure: NaN under reclaim="hazard" (its reclaim is drawn lazily,
+#: when a folio is looked at, so no count of resident folios exists)
+LRU_ONLY = ("cache_pages_mean", "cache_pages_little", "cache_lifetime_mean", "cache_pages_max",
+            "reclaim_cpu_share")
 _ = (S_READ_WAIT_DONE, S_WRITE_WAIT_DONE)
 
 #: quantile metric -> (engine histogram, level), from the contract's quantity and level

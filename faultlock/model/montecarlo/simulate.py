@@ -61,6 +61,7 @@ def parameters(scenario: Scenario, policy: str, *, operations: int, batches: int
     P[state.P_WAKE] = s.wakeup_latency
     P[state.P_RECLAIM_CACHED] = s.reclaim_rate_cached
     P[state.P_RECLAIM_MAPPED] = s.reclaim_rate_mapped
+    P[state.P_RECLAIM_CPU] = s.reclaim_cpu_time
     P[state.P_WRITER_RATE] = s.writer_rate
     P[state.P_WRITER_HOLD] = s.writer_hold
     P[state.P_WRITER_HOLD_CV] = s.writer_hold_cv
@@ -106,12 +107,19 @@ def parameters(scenario: Scenario, policy: str, *, operations: int, batches: int
     Q[state.Q_CHECK] = int(check)
     Q[state.Q_TOTAL_PAGES] = total_pages
     Q[state.Q_ZIPF_ALIAS] = int(s.page_popularity > 0 and 1 < total_pages <= rng.ALIAS_LIMIT)
+    lru = s.reclaim == "lru"
+    Q[state.Q_RECLAIM_LRU] = int(lru)
+    Q[state.Q_MEMORY_LIMIT] = s.memory_limit if lru else 0
+    Q[state.Q_LRU_LISTS] = s.lru_lists
     if total_pages <= FOLIO_DIRECT_LIMIT:
         Q[state.Q_FOLIO_DIRECT] = 1
     else:
-        # Enough sets that the folios pinned by reads and waiters never fill one.
-        slots = int(state.folio_table_slots(s.threads, s.readaround_pages))
+        # Enough sets that the folios pinned by reads and waiters never fill one, and room for
+        # the limit's folios in two candidate sets per page (the limit decides what stays).
+        limit = int(Q[state.Q_MEMORY_LIMIT])
+        slots = int(state.folio_table_slots(s.threads, s.readaround_pages, limit))
         Q[state.Q_FOLIO_SET_MASK] = slots // FOLIO_WAYS - 1
+        Q[state.Q_FOLIO_TWO_SETS] = int(limit > 0)
     Q[state.Q_WRITER_SLOTS] = writer_slots
     Q[state.Q_FIRST_WRITER] = s.threads
     Q[state.Q_FIRST_IO] = s.threads + writer_slots
@@ -208,6 +216,7 @@ def run_policy(scenario: Scenario, policy: str, seed: np.random.SeedSequence, *,
     return S, {
         "completed": bool(S.ints[I_STOP]),
         "overloaded": bool(S.ints[I_OVERLOAD]),
+        "out_of_memory": bool(S.ints[state.I_OUT_OF_MEMORY]),
         "events": int(S.ints[I_EVENTS]),
         "violations": int(S.ints[I_VIOLATIONS]),
         "simulated_time": float(S.reals[R_NOW]),
@@ -392,6 +401,7 @@ def pool_replications(all_stats, all_hist, summaries):
     summary = {
         "completed": all(s["completed"] for s in summaries),
         "overloaded": any(s["overloaded"] for s in summaries),
+        "out_of_memory": any(s.get("out_of_memory", False) for s in summaries),
         "events": sum(s["events"] for s in summaries),
         "violations": sum(s["violations"] for s in summaries),
         "simulated_time": sum(s["simulated_time"] for s in summaries),
@@ -445,8 +455,21 @@ def _dataset(scenario, policies, per_policy, root, operations, batches, warmup, 
     for name, key in counters.items():
         data_vars[name] = ("policy", np.array([p[2][key] for p in per_policy]),
                            metrics.attrs(name))
+    if scenario.reclaim != "lru":
+        for name in output.LRU_ONLY:
+            for key in (name, metrics.ci_name(name)):
+                if key in data_vars:
+                    dims, values, attrs = data_vars[key]
+                    data_vars[key] = (dims, np.full_like(values, np.nan), attrs)
     coords = {"policy": list(policies), **metrics.bin_coords()}
     ds = xr.Dataset(data_vars, coords=coords)
+    oom = [p for p, run in zip(policies, per_policy) if run[2].get("out_of_memory", False)]
+    ds.attrs["out_of_memory"] = int(bool(oom))
+    if oom:
+        warnings.warn(f"out of memory under {', '.join(oom)}: every folio resident was pinned "
+                      f"(locked, referenced or waited on) when a charge needed room under "
+                      f"memory_limit={scenario.memory_limit} pages; the run stopped overloaded "
+                      "(the kernel would OOM-kill): raise memory_limit", stacklevel=3)
     ds.attrs.update(_provenance(scenario, root, operations, batches, warmup, replications))
     if scenario.access_pattern == "group_walk":
         wrapped = any(p[2]["walk_wrapped"] for p in per_policy)

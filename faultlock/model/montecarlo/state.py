@@ -51,7 +51,8 @@ P_READER_RATE = 24
 P_READER_HOLD = 25
 P_WRITER_PERIOD = 26     # 1 / writer_op_rate of a periodic writer thread (0 otherwise)
 P_WRITER_GAP = 27        # writer_gap_cpu
-N_P = 28
+P_RECLAIM_CPU = 28       # reclaim_cpu_time: CPU per folio reclaimed by direct reclaim
+N_P = 29
 
 # ---- parameters: integers ----------------------------------------------------------------------
 Q_THREADS = 0
@@ -101,7 +102,11 @@ Q_WRITER_THREADS = 43    # W closed-loop writer threads, in writer slots [0, W)
 Q_WRITER_LOCKS = 44      # k write acquisitions per operation
 Q_WRITER_PROCESS = 45    # 1 = the writer threads are in another process: no lock of ours
 Q_WRITER_STREAM = 46     # stream of writer thread 0 (thread w: this + w)
-N_Q = 47
+Q_RECLAIM_LRU = 47       # 1 = reclaim="lru" (folios on LRU lists, memory_limit), 0 = "hazard"
+Q_MEMORY_LIMIT = 48      # memory_limit in folios (0 = unlimited)
+Q_LRU_LISTS = 49         # 1 = one exact LRU list, 2 = inactive and active lists
+Q_FOLIO_TWO_SETS = 50    # 1 = a page may sit in either of two sets of the folio table
+N_Q = 51
 
 ACCESS_POPULARITY = 0
 ACCESS_GROUP_WALK = 1
@@ -150,7 +155,13 @@ I_IN_FAULT = 25
 I_OPS_DONE = 26          # completed faults and writer sections (batches count these)
 I_R_FREE = 27            # free background-reader slots (stack)
 I_RQ_WOKEN = 28          # woken entities at the front of the run queue (they run first)
-N_I = 29
+I_LRU_HEAD = 29          # head (most recent end) of the inactive list; + LRU_ACTIVE: active's
+I_LRU_TAIL = 31          # tail (reclaim end) of the inactive list; + LRU_ACTIVE: active's
+I_LRU_LEN = 33           # folios on the inactive list; + LRU_ACTIVE: on the active list
+I_CACHE_PAGES = 35       # resident folios charged to the memory limit (reading, cached, mapped)
+I_NONRESIDENT_AGE = 36   # mm/workingset.c lruvec->nonresident_age: evictions + activations
+I_OUT_OF_MEMORY = 37     # 1 = a charge found nothing reclaimable (every folio pinned): OOM
+N_I = 38
 
 # ---- mutable real scalars ----------------------------------------------------------------------
 R_NOW = 0
@@ -204,7 +215,14 @@ S_KERNEL_MAJOR = 40        # faults mm_account_fault counts major (VM_FAULT_MAJO
 S_WRITER_OPS = 41          # writer operations completed (a Poisson writer: one acquisition)
 S_WRITER_OP_LATENCY_SUM = 42
 S_WRITER_CPU = 43          # CPU time writers ran (gaps, holds, optimistic spinning)
-N_S = 44
+S_PAGES_READ = 44          # folios brought in: read, read-around and zram swap-ins
+S_CACHE_AREA = 45          # integral of resident folios over time (reclaim="lru")
+S_CACHE_MAX = 46           # most resident folios at once
+S_RESIDENCE_SUM = 47       # residence (charge to reclaim) of the folios that left, for Little
+S_LIFETIME_SUM = 48        # last release to reclaim, summed over LRU reclaims
+S_TABLE_EVICTIONS = 49     # resident folios the set-associative table dropped (not reclaim)
+S_RECLAIM_CPU = 50         # CPU time spent in direct reclaim
+N_S = 51
 
 # histograms: fine log bins, HIST_PER_DECADE per decade from 10**HIST_LOG10_MIN s, bin 0 = below
 H_FAULT_LATENCY = 0
@@ -263,16 +281,31 @@ OWNER_NONE = -1
 OWNER_IO = -2
 WAIT_EXCLUSIVE = 0   # __folio_lock: the unlocker hands the lock over
 WAIT_SHARED = 1      # folio_wait_locked: woken, does not take the lock
+# LRU lists (reclaim="lru"): f_lru of a folio
+LRU_NONE = -1        # not on a list (absent)
+LRU_INACTIVE = 0
+LRU_ACTIVE = 1       # with lru_lists=1 only the inactive list is used, as the single list
+SWAP_CLUSTER_MAX = 32
 FOLIO_WAYS = 8
 FOLIO_DIRECT_LIMIT = 1 << 20
 
 
-def folio_table_slots(threads, readaround_pages):
+def folio_table_slots(threads, readaround_pages, memory_limit=0):
     """Slots of the folio table of a space larger than ``FOLIO_DIRECT_LIMIT`` pages: enough
     sets that the folios pinned by reads and waiters never fill one (the analytic model's
-    memory capacity too).  Works on numbers and numpy arrays."""
-    return np.maximum(2.0**20, 2.0 ** np.ceil(np.log2(16 * np.asarray(threads, dtype=float)
-                                                       * readaround_pages)))
+    memory capacity too), and at least ``LIMIT_ROOM`` slots per folio the memory limit lets be
+    resident, so that the limit, not the table, decides what stays.  Works on numbers and numpy
+    arrays."""
+    slots = np.maximum(2.0**20, 2.0 ** np.ceil(np.log2(16 * np.asarray(threads, dtype=float)
+                                                        * readaround_pages)))
+    limit = np.asarray(memory_limit, dtype=float)
+    room = 2.0 ** np.ceil(np.log2(np.maximum(LIMIT_ROOM * limit, 1.0)))
+    return np.where(limit > 0, np.maximum(slots, room), slots)
+
+
+#: folio-table slots per folio of the memory limit (with two candidate sets of FOLIO_WAYS per
+#: page, an insertion finds all 16 slots resident with probability far below 1e-9 at this load)
+LIMIT_ROOM = 4
 
 # fault-lock kinds
 LOCK_NONE = 0
@@ -324,6 +357,8 @@ FIELDS = [
     "f_key", "f_state", "f_owner", "f_uptodate_at", "f_refs", "f_deadline", "f_exposed_at",
     "f_wq_head",
     "f_wq_tail", "f_shared_head",
+    # LRU lists (reclaim="lru")
+    "f_lru", "f_prev", "f_next", "f_referenced", "f_accessed", "f_shadow", "f_charged_at",
     # reads
     "io_nfolios", "io_folios", "io_stream", "io_free", "dev_queue",
     # statistics
@@ -364,6 +399,9 @@ def allocate(P: np.ndarray, Q: np.ndarray, streams: np.ndarray,
     # writer threads own their slots for the whole run: no slot is free for Poisson arrivals
     scalars[I_W_FREE] = writer_slots if Q[Q_WRITER_MODE] == WRITER_POISSON else 0
     scalars[I_R_FREE] = reader_slots
+    for lru in (LRU_INACTIVE, LRU_ACTIVE):
+        scalars[I_LRU_HEAD + lru] = -1
+        scalars[I_LRU_TAIL + lru] = -1
     fields = dict(
         ints=scalars, reals=reals(N_R), streams=streams.copy(),
         zipf_prob=alias[0] if alias is not None else reals(1),
@@ -405,6 +443,10 @@ def allocate(P: np.ndarray, Q: np.ndarray, streams: np.ndarray,
         f_exposed_at=reals(folio_slots),
         f_wq_head=ints(folio_slots, -1, np.int32), f_wq_tail=ints(folio_slots, -1, np.int32),
         f_shared_head=ints(folio_slots, -1, np.int32),
+        f_lru=ints(folio_slots, LRU_NONE, np.int8), f_prev=ints(folio_slots, -1, np.int32),
+        f_next=ints(folio_slots, -1, np.int32), f_referenced=ints(folio_slots, 0, np.int8),
+        f_accessed=ints(folio_slots, 0, np.int8), f_shadow=ints(folio_slots, -1),
+        f_charged_at=reals(folio_slots),
         io_nfolios=ints(threads, 0, np.int32), io_folios=ints((threads, readaround), -1, np.int32),
         io_stream=ints(threads, 0, np.int32), io_free=np.arange(threads, dtype=np.int32),
         dev_queue=ints(threads, -1, np.int32),

@@ -10,7 +10,8 @@ quantiles are read and the decade bins kernel developers publish are summed.
 import numpy as np
 from numba import njit
 
-from .state import (H_READ_WAIT, S_READ_ACQ, S_READ_SLOW_WAIT_SUM, S_READ_WAIT_DONE,
+from .state import (H_READ_WAIT, I_CACHE_PAGES, S_CACHE_AREA, S_READ_ACQ, S_READ_SLOW_WAIT_SUM,
+                    S_READ_WAIT_DONE,
                     S_READ_WAIT_MAX, S_READ_WAIT_SUM, HIST_LOG10_MIN, HIST_PER_DECADE, I_BATCH,
                     I_BATCH_FAULTS, I_FAULTS_DONE,
                     I_IN_FAULT, I_OPS_DONE, I_READ_WAITING, I_RW_READERS, I_STOP,
@@ -63,6 +64,7 @@ def advance_clock(S, when):
         S.stats[b, S_READ_WAITING_AREA] += S.ints[I_READ_WAITING] * dt
         S.stats[b, S_WRITE_WAITING_AREA] += S.ints[I_WRITE_WAITING] * dt
         S.stats[b, S_IN_FAULT_AREA] += S.ints[I_IN_FAULT] * dt
+        S.stats[b, S_CACHE_AREA] += S.ints[I_CACHE_PAGES] * dt
         if S.ints[I_RW_READERS] > 0:
             S.stats[b, S_READ_BUSY_TIME] += dt
     S.reals[R_LAST_EVENT] = when

@@ -55,8 +55,9 @@ from .state import (ACCESS_GROUP_WALK, CLASS_MAJOR, CLASS_MINOR, CLASS_WAITER, E
                     H_MINOR_LATENCY, H_WAITER_LATENCY, I_IN_FAULT, K_ATTEMPT, K_IDLE_DONE,
                     K_INSTALL_DONE, K_MISS_SUBMIT, K_PTE_PRESENT_DONE,
                     K_THINK_DONE, LOCK_MMAP, LOCK_NONE, LOCK_VMA, OWNER_IO, OWNER_NONE, P_FAULT_CPU,
-                    P_IDLE, P_JANK, P_POPULARITY, P_THINK, P_WAKE, P_ZIPF_H_N, P_ZIPF_H_X1,
-                    P_ZIPF_S, P_ZRAM, Q_ACCESS_PATTERN, Q_DROP_ON_MMAP, Q_DROP_ON_VMA, Q_PAGE_MULT,
+                    P_IDLE, P_JANK, P_POPULARITY, P_RECLAIM_CPU, P_THINK, P_WAKE, P_ZIPF_H_N,
+                    P_ZIPF_H_X1, P_ZIPF_S, P_ZRAM, Q_ACCESS_PATTERN, Q_DROP_ON_MMAP, Q_DROP_ON_VMA,
+                    Q_PAGE_MULT,
                     Q_PAGES_PER_VMA, Q_READAROUND, Q_RETRY_LIMIT, Q_RETRY_ON_VMA, Q_SWAP_VMAS,
                     Q_TOTAL_PAGES, Q_TRIED_AFTER_MAJOR, Q_UPTODATE_WAIT, Q_USE_VMA_LOCK,
                     Q_ZIPF_ALIAS, R_NOW, S_ACCESSES, S_CLASS_MAJOR, S_CLASS_MINOR, S_CLASS_WAITER,
@@ -119,6 +120,8 @@ def access(S, P, Q, t):
         key = (rank * Q[Q_PAGE_MULT]) % total
     slot = folio.slot_of(S, P, Q, key)
     if slot < 0 or S.f_state[slot] == F_MAPPED:
+        if slot >= 0:
+            folio.reference(S, Q, slot)      # the hardware sets the PTE's accessed bit
         count(S, S_NOFAULT, 1.0)
         think(S, P, Q, t)
         return
@@ -226,19 +229,23 @@ def _under_lock(S, P, Q, t):
             # zram: decompressed in place, folio locked, under the fault lock, no retry; the
             # attempt returns VM_FAULT_MAJOR (t_major is read only after a RETRY otherwise)
             S.t_major[t] = 1
+            reclaimed = folio.charge(S, P, Q, slot)
             S.f_state[slot] = F_CACHED
             S.f_owner[slot] = t
             S.f_uptodate_at[slot] = now + P[P_ZRAM]
-            cpu.burst(S, P, Q, t, P[P_ZRAM] + P[P_FAULT_CPU], K_INSTALL_DONE)
+            cpu.burst(S, P, Q, t, P[P_ZRAM] + P[P_FAULT_CPU] + reclaimed * P[P_RECLAIM_CPU],
+                      K_INSTALL_DONE)
             return
         S.t_major[t] = 1
+        # Allocation (and direct reclaim, paid on this CPU before the read is submitted)
+        reclaimed = folio.charge(S, P, Q, slot)
         S.f_state[slot] = F_READING
         S.f_owner[slot] = OWNER_IO
         io = device.new_read(S, _read_stream(t))
         device.add_folio(S, io, slot)
-        _add_readaround(S, P, Q, io, S.t_key[t])
+        reclaimed += _add_readaround(S, P, Q, io, S.t_key[t])
         S.t_io[t] = io
-        cpu.burst(S, P, Q, t, P[P_FAULT_CPU], K_MISS_SUBMIT)
+        cpu.burst(S, P, Q, t, P[P_FAULT_CPU] + reclaimed * P[P_RECLAIM_CPU], K_MISS_SUBMIT)
         return
     folio.get(S, slot)
     if S.f_owner[slot] == OWNER_NONE:
@@ -261,10 +268,12 @@ def _under_lock(S, P, Q, t):
 
 @njit(cache=True)
 def _add_readaround(S, P, Q, io, key):
-    """Read-around: ``readaround_pages`` centred on the fault, within the VMA, absent ones only."""
+    """Read-around: ``readaround_pages`` centred on the fault, within the VMA, absent ones only.
+    Returns the folios direct reclaim freed to allocate them."""
     readaround = Q[Q_READAROUND]
+    reclaimed = 0
     if readaround <= 1:
-        return
+        return reclaimed
     pages = Q[Q_PAGES_PER_VMA]
     vma_base = (key // pages) * pages
     page = key - vma_base
@@ -280,9 +289,11 @@ def _add_readaround(S, P, Q, io, key):
         slot = folio.slot_of(S, P, Q, vma_base + p)
         if (slot >= 0 and S.f_state[slot] == F_ABSENT and S.f_refs[slot] == 0
                 and not folio.has_waiters(S, slot)):
+            reclaimed += folio.charge(S, P, Q, slot)
             S.f_state[slot] = F_READING
             S.f_owner[slot] = OWNER_IO
             device.add_folio(S, io, slot)
+    return reclaimed
 
 
 @njit(cache=True)
@@ -335,6 +346,7 @@ def install_done(S, P, Q, t):
     """The PTE is in: unlock and put the folio, release the fault lock, the fault is done."""
     slot = S.t_slot[t]
     S.f_state[slot] = F_MAPPED
+    folio.reference(S, Q, slot)         # the new PTE is young
     folio.unlock(S, P, Q, slot)
     folio.put(S, P, Q, slot)
     _release_fault_lock(S, P, Q, t)
