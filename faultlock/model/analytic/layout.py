@@ -109,7 +109,7 @@ OUT = _layout("Outputs", (
     "mmap_read_held_share", "mmap_read_busy_period_mean", "reads_holding_mmap_per_fault",
     "reads_holding_vma_per_fault", "major_share", "waiter_share", "minor_share",
     "major_latency_mean", "waiter_latency_mean", "minor_latency_mean", "nofault_share",
-    "cache_pages_mean", "cache_lifetime_mean", "pages_read_per_fault",
+    "cache_pages_mean", "cache_lifetime_mean", "pages_read_per_fault", "reclaim_cpu_share",
     # the distribution
     "fault_latency_p50", "fault_latency_p90", "fault_latency_p99", "fault_latency_p999",
     "jank_share", "major_latency_p50", "major_latency_p90", "major_latency_p99",

@@ -33,6 +33,7 @@ TAIL_NODES = 16          # Gauss-Legendre nodes in log-rank for the rest
 EVICTION_STEPS = 40      # bisection steps of the eviction hazard (in log10, over [-12, 12])
 LIFETIME_STEPS = 36      # bisection steps of an LRU lifetime (in log10 s, over [-9, 9])
 NO_PRESSURE = 1e15       # the lifetime (s) that stands for "never reclaimed"
+SWAP_CLUSTER_MAX = 32    # folios direct reclaim frees at least (include/linux/swap.h)
 _HAZARD, _LRU = 0, 1     # what occupancy()'s level is
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(TAIL_NODES)
 
@@ -161,7 +162,10 @@ def characteristic_time(xi, lam, prob, count, rho, t_f, t_r, t_z, t_w):
     """
     fs = xi[IN.file_share]
     pages = xi[IN.total_pages]
-    cap = xi[IN.memory_limit]
+    # direct reclaim frees SWAP_CLUSTER_MAX folios at a time (try_to_free_mem_cgroup_pages'
+    # nr_to_reclaim), so the cache runs between the limit and 32 below it: (32 - 1)/2 below
+    cap = xi[IN.memory_limit] - (SWAP_CLUSTER_MAX - 1) / 2 if xi[IN.memory_limit] > \
+        SWAP_CLUSTER_MAX else xi[IN.memory_limit]
     lists = int(xi[IN.lru_lists])
     big = NO_PRESSURE
     if pages * occupancy(_LRU, big, big, lam, prob, count, rho, 0.0, 0.0, t_f, t_r,

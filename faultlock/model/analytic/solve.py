@@ -437,6 +437,7 @@ def metrics(xi, st, acc, lk, pc, m):
         safe_div(pc[PC.unlocked_pages] + refault_evictions * pc[PC.lifetime],
                  pc[PC.evictions] + refault_evictions, nan)
         if math.isfinite(pc[PC.lifetime]) else nan)
+    m[OUT.reclaim_cpu_share] = fault_rate * pc[PC.reclaim_cpu]
     m[OUT.pages_read_per_fault] = (acc[ACC.reads] * pc[PC.pages_per_read]
                                    + safe_div(pc[PC.zram], miss, 0.0)) if faults else nan
 
