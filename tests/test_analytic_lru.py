@@ -109,7 +109,6 @@ def _simulate_two_lists(prob, capacity, references, seed):
 def _two_list_miss(prob, capacity):
     """The two_list_page shares (the model's equations, no reads): T_c and T_A from the limit
     and the balance (ratio 1), T_w from the active list over evictions plus activations."""
-    names = ("absent", "fault_locked", "readaround_locked", "cached", "mapped")
 
     def weights(lifetime, active, window):
         return [np.array([sym.lru_page_weights_scalar(p, 0.0, lifetime, active, 0.0, 0.0,
@@ -118,7 +117,7 @@ def _two_list_miss(prob, capacity):
 
     window = 0.0
     for _ in range(12):
-        def occupancy(lifetime, active):
+        def occupancy(lifetime, active, window=window):
             w = weights(lifetime, active, window)
             total = sum(w[:5])
             return float((1 - w[0] / total).sum()), float((w[5] / total).sum())
@@ -134,7 +133,6 @@ def _two_list_miss(prob, capacity):
         evictions = float((w[0] * prob / total).sum())
         activations = float((w[5] / active / total).sum())
         window = float((w[5] / total).sum()) / (evictions + activations)
-    assert len(names) == 5
     return float((prob * w[0] / total).sum())
 
 
