@@ -107,33 +107,29 @@ def _simulate_two_lists(prob, capacity, references, seed):
 
 
 def _two_list_miss(prob, capacity):
-    """The two_list_page shares (the model's equations, no reads): T_c and T_A from the limit
-    and the balance (ratio 1), T_w from the active list over evictions plus activations."""
+    """The registered two_list_page shares (the model's equations, no reads): T_c and T_A from
+    the limit and the balance (ratio 1), T_w from the active list over evictions plus
+    activations, iterated."""
+    absent = sym.FORMULAS["two_list_page_absent_share"].numeric()
+    on_active = sym.FORMULAS["two_list_page_on_active_share"].numeric()
 
-    def weights(lifetime, active, window):
-        return [np.array([sym.lru_page_weights_scalar(p, 0.0, lifetime, active, 0.0, 0.0,
-                                                      window, 2)[i] for p in prob])
-                for i in range(6)]
+    def shares(lifetime, active, window):
+        args = (prob, 0.0, lifetime, active, 0.0, 0.0, window)
+        return absent(*args), on_active(*args)
 
     window = 0.0
-    for _ in range(12):
-        def occupancy(lifetime, active, window=window):
-            w = weights(lifetime, active, window)
-            total = sum(w[:5])
-            return float((1 - w[0] / total).sum()), float((w[5] / total).sum())
+    for _ in range(8):
+        def inner(active, window=window):
+            return _solve(lambda t: (1 - shares(t, active, window)[0]).sum() - capacity,
+                          1e-1, 1e7, steps=34)
 
-        def inner(active):
-            return _solve(lambda t: occupancy(t, active)[0] - capacity, 1e-2, 1e9, steps=40)
-
-        active = _solve(lambda ta: occupancy(inner(ta), ta)[1] - capacity / 2, 1e-2, 1e9,
-                        steps=40)
+        active = _solve(lambda ta, window=window: shares(inner(ta), ta, window)[1].sum()
+                        - capacity / 2, 1e-1, 1e7, steps=34)
         lifetime = inner(active)
-        w = weights(lifetime, active, window)
-        total = sum(w[:5])
-        evictions = float((w[0] * prob / total).sum())
-        activations = float((w[5] / active / total).sum())
-        window = float((w[5] / total).sum()) / (evictions + activations)
-    return float((prob * w[0] / total).sum())
+        out, act = shares(lifetime, active, window)
+        evictions = (prob * out).sum()
+        window = act.sum() / (evictions + act.sum() / active)
+    return float((prob * out).sum())
 
 
 def test_two_lists_match_the_kernels_lists_simulated():
@@ -182,12 +178,12 @@ def test_the_cache_fills_the_limit_and_what_comes_in_pushes_out(lists):
 
 
 def test_a_retry_misses_when_its_window_exceeds_the_lifetime():
-    """A lifetime near the mmap_lock wait (a flat-out writer holding it 5 ms, 64 pages of memory
+    """A lifetime near the mmap_lock wait (a flat-out writer holding it 5 ms, 128 pages of memory
     for 32 threads) makes mainline's retries miss, and not with memory to spare; vma_retry's
     window (the re-entry CPU: the writer locks no VMA) stays inside the lifetime; vma_wait
     never rereads."""
     s = Scenario(vmas=1, pages_per_vma=65536, threads=32, page_popularity=0.0,
-                 readaround_pages=1, memory_limit=xr.DataArray([64, 4096], dims="memory"),
+                 readaround_pages=1, memory_limit=xr.DataArray([128, 4096], dims="memory"),
                  lru_lists=1, think_time=20e-6, io_latency=100e-6, writer_mode="flat_out",
                  writer_rate=0.0, writer_threads=1, writer_hold=5e-3, writer_gap_cpu=1e-3,
                  writer_vma_share=0.0)

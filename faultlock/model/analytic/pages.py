@@ -162,15 +162,15 @@ def characteristic_time(xi, lam, prob, count, rho, t_f, t_r, t_z, t_w):
     """
     fs = xi[IN.file_share]
     pages = xi[IN.total_pages]
-    # direct reclaim frees SWAP_CLUSTER_MAX folios at a time (try_to_free_mem_cgroup_pages'
-    # nr_to_reclaim), so the cache runs between the limit and 32 below it: (32 - 1)/2 below
-    cap = xi[IN.memory_limit] - (SWAP_CLUSTER_MAX - 1) / 2 if xi[IN.memory_limit] > \
-        SWAP_CLUSTER_MAX else xi[IN.memory_limit]
+    limit = xi[IN.memory_limit]
     lists = int(xi[IN.lru_lists])
     big = NO_PRESSURE
     if pages * occupancy(_LRU, big, big, lam, prob, count, rho, 0.0, 0.0, t_f, t_r,
-                         lists, fs, t_z, t_w)[0] <= cap:
-        return big, big
+                         lists, fs, t_z, t_w)[0] <= limit:
+        return big, big                    # everything fits: the limit is never reached
+    # direct reclaim frees SWAP_CLUSTER_MAX folios at a time (try_to_free_mem_cgroup_pages'
+    # nr_to_reclaim), so the cache runs between the limit and 32 below it: (32 - 1)/2 below
+    cap = limit - (SWAP_CLUSTER_MAX - 1) / 2 if limit > SWAP_CLUSTER_MAX else limit
     if lists == 1:
         return _bisect_log(_LRU, cap, -9.0, 9.0, LIFETIME_STEPS, 0.0, lam, prob, count, rho,
                            0.0, 0.0, t_f, t_r, 1, pages, fs, t_z, t_w), 0.0
