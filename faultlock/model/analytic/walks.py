@@ -65,7 +65,12 @@ def walk_classes(xi, st, c_f, gw, t_io, t_io2, pc):
     # under the memory limit a walk's pages are each referenced once (by the group, within a
     # read): the list is a FIFO of its insertions, and Little's law for the full cache gives
     # the lifetime of a folio, T_c = memory_limit / insertion rate
-    pc[PC.lifetime] = safe_div(xi[IN.memory_limit], inserted, math.nan) if lru else math.nan
+    # (the cache runs from the limit to direct reclaim's 32-folio batch below it, as pages.py)
+    limit = xi[IN.memory_limit]
+    resident = limit - 15.5 if limit > 32 else limit
+    pc[PC.lifetime] = safe_div(resident, inserted, math.nan) if lru else math.nan
     pc[PC.active_lifetime] = math.nan
-    pc[PC.cache_pages] = xi[IN.memory_limit] if lru else math.nan
+    pc[PC.cache_pages] = resident if lru else math.nan
+    pc[PC.unlocked_pages] = resident if lru else 0.0
+    pc[PC.evictions] = inserted if lru else 0.0
     return followers, in_read
