@@ -220,3 +220,22 @@ def test_whatif_table_prints_the_reason_instead_of_ok():
     lines = format_table(bad).splitlines()
     assert lines[-2].rstrip().endswith("INVALID")
     assert lines[-1] == f"mainline: valid: no ({checks.CHECKS['share_range']})"
+
+
+def test_resident_folios_never_exceed_the_memory_limit():
+    limited = Scenario(memory_limit=4096)
+    for largest, mean, broken in ((4096.0, 4000.0, False), (4097.0, 4000.0, True),
+                                  (4096.0, 4200.0, True)):
+        out = checks.check(_dataset(cache_pages_max=largest, cache_pages_mean=mean), limited)
+        assert (int(out.invalid_checks[0]) & int(checks._BIT["cache_limit"]) != 0) == broken
+    # no limit (memory_limit = 0) bounds nothing
+    failed, _ = _flags(_dataset(cache_pages_max=1e6, cache_pages_mean=1e6))
+    assert "cache_limit" not in failed
+
+
+def test_unlimited_cpus_bound_nothing():
+    """cpus = 0 is unlimited: CPU time between accesses past any count is no violation."""
+    out = checks.check(_dataset(writer_cpu_share=50.0), Scenario(cpus=0))
+    assert not int(out.invalid_checks[0]) & int(checks._BIT["cpu"])
+    failed, _ = _flags(_dataset(writer_cpu_share=50.0))
+    assert "cpu" in failed

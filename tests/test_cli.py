@@ -17,7 +17,8 @@ from faultlock.cli import format_quantity, main
 
 def test_whatif_prints_a_row_per_policy(capsys):
     assert main(["whatif", "--preset", "virtio_2cpu", "--threads", "4", "--operations", "2000",
-                 "--reclaim-rate-mapped", "50", "--reclaim-rate-cached", "50",
+                 "--reclaim", "hazard", "--reclaim-rate-mapped", "50",
+                 "--reclaim-rate-cached", "50",
                  "--writer-rate", "200/s"]) == 0
     out = capsys.readouterr().out
     lines = out.splitlines()
@@ -28,7 +29,8 @@ def test_whatif_prints_a_row_per_policy(capsys):
 
 def test_whatif_subset_of_policies(capsys):
     assert main(["whatif", "--threads", "2", "--cpus", "0", "--operations", "1000",
-                 "--reclaim-rate-mapped", "100", "--policies", "mainline,vma_wait"]) == 0
+                 "--reclaim", "hazard", "--reclaim-rate-mapped", "100",
+                 "--policies", "mainline,vma_wait"]) == 0
     rows = [line for line in capsys.readouterr().out.splitlines()
             if line.split(" ")[0] in POLICIES]
     assert [r.split()[0] for r in rows] == ["mainline", "vma_wait"]

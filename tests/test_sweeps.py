@@ -682,7 +682,8 @@ ANALYTIC_MISSING = analytic_available()
 
 ANALYTIC_TEXT = TINY.replace('method = "mc"', 'method = "analytic"').replace(
     "{operations}", "600").replace("{chunk_cells}", "1").replace("{write_cells}", "2").replace(
-    'writer_rate = "300/s"', 'writer_rate = "300/s"\nreclaim_rate_mapped = "1/s"')
+    'writer_rate = "300/s"',
+    'writer_rate = "300/s"\nreclaim = "hazard"\nreclaim_rate_mapped = "1/s"')
 needs_analytic = pytest.mark.skipif(ANALYTIC_MISSING is not None,
                                     reason=f"analytic model not available: {ANALYTIC_MISSING}")
 

@@ -167,7 +167,8 @@ _ALL: list[Metric] = [
             "time-average folios resident (reading, cached and mapped), pages"),
     _metric("cache_pages_little", "population",
             "folios that left memory per second times their mean residence (Little's law for "
-            "the cache: equals cache_pages_mean in a steady state where folios leave)"),
+            "the cache: cache_pages_mean in a steady state, short of it by the folios that stay "
+            "resident longer than the run, such as the hottest pages)"),
     _metric("cache_lifetime_mean", "mean",
             "mean time from a folio's last release to its reclaim by the memory limit (the "
             "LRU's characteristic time)"),

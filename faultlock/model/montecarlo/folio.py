@@ -36,7 +36,7 @@ from .state import (F_ABSENT, F_CACHED, F_MAPPED, FOLIO_WAYS, I_OVERLOAD, K_FOLI
                     K_FOLIO_RETRY, K_FOLIO_RETRY_OWNED, OWNER_NONE, P_RECLAIM_CACHED,
                     P_RECLAIM_MAPPED, Q_FOLIO_DIRECT, Q_FOLIO_SET_MASK, Q_FOLIO_TWO_SETS,
                     Q_RECLAIM_LRU, Q_THREADS, R_NOW,
-                    S_PAGES_READ, S_RECLAIMS, WAIT_SHARED)
+                    S_RECLAIMS, WAIT_SHARED)
 from .stats import count
 
 
@@ -175,9 +175,8 @@ def _slot_of_two_sets(S, P, Q, key):
 def charge(S, P, Q, slot):
     """Allocate and charge the folio of ``slot`` (see ``lru.charge``): returns the folios direct
     reclaim freed for it, whose CPU (``reclaim_cpu_time`` each) the allocating thread pays.
-    Under hazards only the count of folios brought in (no call: read-around allocates many)."""
+    Nothing under hazards (and no call: read-around allocates many folios)."""
     if not Q[Q_RECLAIM_LRU]:
-        count(S, S_PAGES_READ, 1.0)
         return 0
     return lru.charge(S, P, Q, slot)
 

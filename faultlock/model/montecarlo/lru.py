@@ -49,7 +49,7 @@ from numba import njit
 from .state import (F_ABSENT, I_CACHE_PAGES, I_LRU_HEAD, I_LRU_LEN, I_LRU_TAIL,
                     I_NONRESIDENT_AGE, I_OUT_OF_MEMORY, I_OVERLOAD, LRU_ACTIVE, LRU_INACTIVE,
                     LRU_NONE, OWNER_NONE, P_RECLAIM_CPU, Q_LRU_LISTS, Q_MEMORY_LIMIT,
-                    Q_RECLAIM_LRU, R_NOW, S_CACHE_MAX, S_LIFETIME_SUM, S_PAGES_READ, S_RECLAIM_CPU,
+                    Q_RECLAIM_LRU, R_NOW, S_CACHE_MAX, S_LIFETIME_SUM, S_RECLAIM_CPU,
                     S_RECLAIMS, S_RESIDENCE_SUM, S_TABLE_EVICTIONS, SWAP_CLUSTER_MAX)
 from .stats import count, observe_max
 
@@ -214,12 +214,7 @@ def charge(S, P, Q, slot):
     """A folio is allocated for ``slot`` (``filemap_add_folio``/``mem_cgroup_charge``, or a zram
     swap-in's ``mem_cgroup_swapin_charge_folio``): charge it, reclaiming first if the limit would
     be exceeded, and put it on the LRU. Returns the folios reclaimed (the caller's CPU pays
-    ``reclaim_cpu_time`` for each).
-
-    Counts the folio as brought in (``pages_read_per_fault``) in either reclaim mode."""
-    count(S, S_PAGES_READ, 1.0)
-    if not Q[Q_RECLAIM_LRU]:
-        return 0
+    ``reclaim_cpu_time`` for each)."""
     reclaimed = 0
     limit = Q[Q_MEMORY_LIMIT]
     if limit > 0 and S.ints[I_CACHE_PAGES] + 1 > limit:

@@ -15,12 +15,13 @@ if the VMA is write-locked or draining), otherwise ``mmap_lock`` for read
 * uptodate and unlocked: lock it, install the PTE (``fault_cpu_time``), unlock: done;
 * absent, swap-backed: zram decompresses it synchronously under the fault lock, no retry
   (``do_swap_page`` with ``SWP_SYNCHRONOUS_IO``);
-* absent, file-backed: a major fault. ``do_sync_mmap_readahead`` submits one read of the
-  read-around; then, if this attempt may drop its lock (a first attempt: not ``FAULT_FLAG_TRIED``),
-  it drops it *before* waiting, sleeps for the folio lock, unlocks it and returns ``VM_FAULT_RETRY``
-  (``filemap_fault``: "if (fpin) goto out_retry"). Every major file fault retries, the one that
-  started the read included, as traces of a 6.18 kernel show. A TRIED attempt waits for the read
-  while it holds its lock;
+* absent, file-backed: a major fault. ``do_sync_mmap_readahead`` submits one read of the read-around
+  (its folios allocated and charged first: under a memory limit direct reclaim runs on this thread's
+  CPU, ``folio.charge``); then, if this attempt may drop its lock (a first attempt: not
+  ``FAULT_FLAG_TRIED``), it drops it *before* waiting, sleeps for the folio lock, unlocks it and
+  returns ``VM_FAULT_RETRY`` (``filemap_fault``: "if (fpin) goto out_retry"). Every major file fault
+  retries, the one that started the read included, as traces of a 6.18 kernel show. A TRIED attempt
+  waits for the read while it holds its lock;
 * locked by someone else: under a read in flight (not uptodate) or being installed (uptodate). A
   first attempt drops its lock and waits (``__folio_lock`` for files, ``folio_wait_locked`` for
   swap), then retries; a TRIED attempt, or an ``*_uptodate`` policy finding the folio uptodate,
@@ -62,7 +63,7 @@ from .state import (ACCESS_GROUP_WALK, CLASS_MAJOR, CLASS_MINOR, CLASS_WAITER, E
                     Q_TOTAL_PAGES, Q_TRIED_AFTER_MAJOR, Q_UPTODATE_WAIT, Q_USE_VMA_LOCK,
                     Q_ZIPF_ALIAS, R_NOW, S_ACCESSES, S_CLASS_MAJOR, S_CLASS_MINOR, S_CLASS_WAITER,
                     S_JANK, S_KERNEL_MAJOR, S_LATENCY_SUM, S_MAJOR, S_MAJOR_LATENCY_SUM,
-                    S_MINOR_LATENCY_SUM, S_NOFAULT, S_READS_HOLDING_MMAP,
+                    S_MINOR_LATENCY_SUM, S_NOFAULT, S_PAGES_READ, S_READS_HOLDING_MMAP,
                     S_READS_HOLDING_VMA, S_REFAULTS, S_RETRIES, S_RETRY_IO_WAITS, S_RETRY_MISSES,
                     S_VMA_ABORTS, S_WAITER_LATENCY_SUM, WAIT_EXCLUSIVE, WAIT_SHARED)
 from .stats import count
@@ -230,6 +231,7 @@ def _under_lock(S, P, Q, t):
             # attempt returns VM_FAULT_MAJOR (t_major is read only after a RETRY otherwise)
             S.t_major[t] = 1
             reclaimed = folio.charge(S, P, Q, slot)
+            count(S, S_PAGES_READ, 1.0)
             S.f_state[slot] = F_CACHED
             S.f_owner[slot] = t
             S.f_uptodate_at[slot] = now + P[P_ZRAM]
@@ -244,6 +246,7 @@ def _under_lock(S, P, Q, t):
         io = device.new_read(S, _read_stream(t))
         device.add_folio(S, io, slot)
         reclaimed += _add_readaround(S, P, Q, io, S.t_key[t])
+        count(S, S_PAGES_READ, S.io_nfolios[io])
         S.t_io[t] = io
         cpu.burst(S, P, Q, t, P[P_FAULT_CPU] + reclaimed * P[P_RECLAIM_CPU], K_MISS_SUBMIT)
         return
