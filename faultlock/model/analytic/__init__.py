@@ -11,6 +11,19 @@ module of its concept (named state: ``layout.py``):
   hazards, so an access is a hit, a minor fault (cached), a major fault (absent), a zram swap-in, or
   joins a fault already reading the folio.  The Zipf law is summed exactly for the hottest ranks and
   by Gauss-Legendre quadrature in log-rank for the tail (:func:`zipf_nodes`).
+* **the memory limit** (``reclaim="lru"``, ``memory_limit > 0``; :mod:`.pages`,
+  ``formulas/lru_cache.py``): the hazards give way to the LRU's characteristic time (Che, Tung
+  and Wang 2002), solved in every pass: each folio lives a near-deterministic T_c after its last
+  reference (one list), or passes the inactive list's tail checks and the FIFO active list as
+  ``mm/vmscan.c`` runs them (two lists, the active list balanced by ``inactive_is_low``, a
+  refault whose distance fits the active list activated by ``mm/workingset.c``), T_c set so that
+  the resident folios (reading, cached, mapped) fill the limit.  A retry misses iff its window
+  exceeds what is left of T_c after its read (``lru_retry_miss``); the rereads of the refault
+  loop keep the page locked and charged, so T_c, the miss ratio and the loop are one fixed
+  point; every folio brought in pushes one out (the reclaim rate), and direct reclaim's CPU
+  (``reclaim_cpu_time`` per folio) is the faulting thread's.  Validated against the Monte Carlo
+  by :mod:`.lru_validation`.  The Monte Carlo-only workloads (``file_rounds``, holes, noise
+  threads) are refused (ArgumentError).
 * **the fault path of each policy** (``policies.py`` switches, the state machines of kernel.md §6
   as coded in ``montecarlo/threads.py``): every major file fault drops its lock and retries
   (``VM_FAULT_RETRY``); the retry costs ``fault_cpu_time`` before its folio lookup; a TRIED retry

@@ -102,7 +102,7 @@ def untried_loop(acc, loose, p_vma2, st, c_f, t_io, w, w_mmap, pb, limit, read_h
     and retries under the VMA lock again, a repeat-different loop, until it maps or the retry
     limit makes an attempt TRIED (refault_attempts_truncated).
     """
-    q_m, q_v = st[ST.q_mmap], st[ST.q_vma]
+    q_m, q_v = st[ST.q_mmap_again], st[ST.q_vma_again]      # a reread's window
     acc[ACC.refaults] += loose
     acc[ACC.misses] += loose
     # from mmap_lock

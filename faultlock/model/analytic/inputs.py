@@ -18,8 +18,42 @@ from .distribution import read_strata
 from .layout import IN, SCENARIO_FIELDS, SWITCHES
 from .pages import zipf_nodes
 
+#: (field, value the analytic model supports, what the field is) of the Monte Carlo-only
+#: workloads (contract.md): a scenario that sets another value is refused, not silently
+#: solved as if it did not (fields absent from this version's Scenario are skipped)
+MONTE_CARLO_ONLY = (
+    ("access_pattern", ("popularity", "group_walk"), "the file_rounds walk (a file per thread, "
+     "mapped, walked in order and unmapped in rounds)"),
+    ("read_source", ("device",), "faults on a sparse file's holes (zero-filled on the CPU)"),
+    ("noise_threads", (0,), "CPU-bound noise threads of another process"),
+)
+
+#: PAGE_SHIFT of the 4 KiB pages memory_limit counts
+_PAGE_SHIFT = 12
+
 #: the cv of the laws that fix it
 _LAW_CV = {"exponential": 1.0, "deterministic": 0.0}
+
+
+def refuse_monte_carlo_only(arrays) -> None:
+    """Raise ArgumentError for a field of a workload only the Monte Carlo models."""
+    for name, allowed, what in MONTE_CARLO_ONLY:
+        if name not in arrays:
+            continue
+        values = np.asarray(arrays[name]).reshape(-1)
+        bad = values[~np.isin(values, allowed)]
+        if bad.size:
+            raise ArgumentError(
+                f"{name}={bad[0].item()!r} is not allowed by the analytic model: it does not "
+                f"model {what} (allowed: {', '.join(repr(a) for a in allowed)}); the Monte "
+                "Carlo does: use faultlock.simulate")
+
+
+def inactive_ratio(memory_limit: np.ndarray) -> np.ndarray:
+    """``mm/vmscan.c: inactive_is_low``: the active list may hold ``ratio`` times the inactive
+    one, ``ratio = int_sqrt(10 x gb)`` for a list of ``gb`` GiB (1 below 1 GiB)."""
+    gb = np.floor(np.asarray(memory_limit, dtype=float) / 2.0 ** (30 - _PAGE_SHIFT))
+    return np.where(gb > 0, np.floor(np.sqrt(10 * gb)), 1.0)
 
 
 def law_cv(law: np.ndarray, cv: np.ndarray) -> np.ndarray:
@@ -50,6 +84,7 @@ class Elements:
 
     def __init__(self, scenario: Scenario, policies: tuple[str, ...]):
         arrays, dims = scenario.as_arrays()
+        refuse_monte_carlo_only(arrays)
         walks = np.asarray(arrays["access_pattern"]) == "group_walk"
         for name, allowed in (("readaround_pages", 1), ("swap_share", 0)):
             shape = np.broadcast_shapes(walks.shape, np.shape(arrays[name]))
@@ -108,6 +143,10 @@ class Elements:
             "handover": ~linux,                          # the lock held through wake-ups
             "writer_pref": rwsem == "writer_pref",
             "strata_row": strata_row,
+            # the memory limit's LRU (reclaim="lru" with a limit; otherwise the hazards, which
+            # are then zero unless reclaim="hazard")
+            "lru": (flat["reclaim"] == "lru") & (f["memory_limit"] > 0),
+            "inactive_ratio": inactive_ratio(f["memory_limit"]),
         }
         for name, value in derived.items():
             cell_rows[:, getattr(IN, name)] = np.asarray(value, dtype=float)

@@ -31,13 +31,14 @@ SCENARIO_FIELDS = (
     "io_latency", "io_page_time", "io_depth_slope", "vmas", "writer_threads", "writer_hold",
     "writer_vma_share", "writer_fork_share", "reader_rate", "reader_hold", "handoff_timeout",
     "writer_locks_per_op", "writer_gap_cpu", "writer_op_rate", "writer_rate", "cpus",
-    "think_time", "idle_time", "group_size", "jank_threshold",
+    "think_time", "idle_time", "group_size", "jank_threshold", "memory_limit", "lru_lists",
+    "reclaim_cpu_time",
 )
 #: quantities derived from the scenario (inputs.py)
 DERIVED_FIELDS = (
     "readaround", "file_pages", "swap_pages", "file_share", "capacity", "total_pages", "io_cv",
     "writer_cv", "walk", "periodic", "writer_loop", "writer_process", "linux", "spin",
-    "drain_blocks", "handover", "writer_pref", "strata_row",
+    "drain_blocks", "handover", "writer_pref", "strata_row", "lru", "inactive_ratio",
 )
 #: the policy's switches (policies.py)
 SWITCHES = ("use_vma_lock", "drop_on_vma", "drop_on_mmap", "retry_on_vma", "uptodate_wait")
@@ -49,14 +50,15 @@ ST = _layout("State", (
     "batch", "read_time", "read_time_m2", "read_rate", "reads_per_fault", "abort",
     "abort_residual", "block", "block_residual", "block_open", "block_open_residual",
     "writer_util", "writer_queued", "q_mmap", "q_vma", "writer_acquisition", "thinking_share",
-    "writer_rate", "device_share",
+    "writer_rate", "device_share", "refaults_per_major", "refault_window", "q_mmap_again",
+    "q_vma_again",
 ))
 #: state quantities whose relative change decides convergence
 CHECKED = ("read_time", "block", "cpu_wait_batch", "think", "abort", "writer_rate")
 #: state quantities taken as a pass gives them; every other one (but the access rate, which
 #: the outer secant moves) is damped by half
 UNDAMPED = ("read_time", "read_time_m2", "read_rate", "reads_per_fault", "think",
-            "thinking_share", "device_share")
+            "thinking_share", "device_share", "refaults_per_major")
 
 ACC = _layout("PerFault", (
     "latency", "cpu", "wakes", "reads", "retries", "retry_io_waits", "refaults", "misses",
@@ -81,6 +83,8 @@ PC = _layout("Pieces", (
     "latency_minor", "latency_zram", "latency_major", "latency_waiter", "residual_io",
     "stampede", "absent_uniform", "reclaims_pages", "writer_ops", "writer_acquisitions",
     "writer_lock", "writer_cpu_holds", "writer_cpu_gaps", "cpu_wait_writer", "target",
+    "cache_pages", "lifetime", "active_lifetime", "pages_per_read", "reclaim_cpu",
+    "refault_window", "activated_major", "evictions", "unlocked_pages",
 ))
 
 #: why an element's fixed point did not converge (``unconverged_reason``)
@@ -105,6 +109,7 @@ OUT = _layout("Outputs", (
     "mmap_read_held_share", "mmap_read_busy_period_mean", "reads_holding_mmap_per_fault",
     "reads_holding_vma_per_fault", "major_share", "waiter_share", "minor_share",
     "major_latency_mean", "waiter_latency_mean", "minor_latency_mean", "nofault_share",
+    "cache_pages_mean", "cache_lifetime_mean", "pages_read_per_fault", "reclaim_cpu_share",
     # the distribution
     "fault_latency_p50", "fault_latency_p90", "fault_latency_p99", "fault_latency_p999",
     "jank_share", "major_latency_p50", "major_latency_p90", "major_latency_p99",

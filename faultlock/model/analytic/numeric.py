@@ -35,6 +35,8 @@ writer_utilisation = sym.FORMULAS["writer_utilisation"].compiled()
 fs_tail = sym.finite_source_tail_scalar
 fs_excess = sym.finite_source_excess_scalar
 page_state_weights = sym.page_state_weights_scalar
+lru_page_weights = sym.lru_page_weights_scalar       # the lru_page / two_list_page shares
+lru_retry_miss = sym.lru_retry_miss_scalar           # P(retry window > T_c)
 lag_inside_pair = sym.lag_inside_pair_scalar         # both lag_inside formulas at one point
 
 

@@ -7,6 +7,13 @@ or read around) -> cached -> mapped -> absent under the reclaim hazards (``page_
 exactly for the hottest ranks and by Gauss-Legendre quadrature in log-rank for the tail
 (:func:`zipf_nodes`).  Where the address space exceeds the engine's folio table, a full table
 evicts about at random: an extra hazard (:func:`eviction_hazard`, the Che approximation).
+
+Under a memory limit (``reclaim = "lru"``, ``memory_limit > 0``) the hazards give way to the
+LRU's characteristic time (:func:`characteristic_time`, formulas ``lru_page_*`` and
+``two_list_page_*``): every folio lives a near-deterministic T_c after its last reference, T_c
+set so that the resident folios (reading, cached, mapped; file and swap) fill the limit.  Both
+solves are one bisection (:func:`_bisect_log`) of an occupancy (:func:`occupancy`) that grows
+with its parameter: the eviction hazard for the table, the lifetime for the LRU.
 """
 
 from __future__ import annotations
@@ -17,13 +24,17 @@ import numpy as np
 from numba import njit
 
 from .layout import IN, PC, ST
-from .numeric import JIT, page_state_weights, safe_div
+from .numeric import JIT, lru_page_weights, page_state_weights, safe_div
 
 __all__ = ["zipf_nodes"]
 
 HEAD_RANKS = 8           # Zipf ranks summed exactly
 TAIL_NODES = 16          # Gauss-Legendre nodes in log-rank for the rest
 EVICTION_STEPS = 40      # bisection steps of the eviction hazard (in log10, over [-12, 12])
+LIFETIME_STEPS = 36      # bisection steps of an LRU lifetime (in log10 s, over [-9, 9])
+NO_PRESSURE = 1e15       # the lifetime (s) that stands for "never reclaimed"
+SWAP_CLUSTER_MAX = 32    # folios direct reclaim frees at least (include/linux/swap.h)
+_HAZARD, _LRU = 0, 1     # what occupancy()'s level is
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(TAIL_NODES)
 
 
@@ -61,17 +72,60 @@ def zipf_nodes(pages, exponent):
 
 
 @njit(**JIT)
-def _resident(extra, lam, prob, count, rho, th_c, th_m, pages):
-    """Expected resident (not absent) pages with the extra hazard ``extra``."""
-    total_resident = 0.0
+def occupancy(kind, level, active, lam, prob, count, rho, th_c, th_m, t_f, t_r, lists,
+              file_share=1.0, t_z=0.0, t_w=0.0):
+    """Expected resident pages per page of the space, and those on the active list.
+
+    ``kind`` _HAZARD: ``level`` is an extra reclaim hazard (the folio table's evictions; only
+    the cached and mapped folios count, as the table's slots); _LRU: ``level`` is the lifetime
+    T_c of the (inactive) list and ``active`` the active list's T_A (``lists`` 2), and a folio
+    counts from its insertion (locked while read) to its reclaim, as the memcg charges it;
+    a share ``1 - file_share`` of the pages are swap pages (no read-around, locked ``t_z``
+    while zram decompresses them); ``t_w`` the refault distance's window (two lists).
+    """
+    resident = 0.0
+    on_active = 0.0
     for k in range(prob.shape[0]):
         a = lam * prob[k]
-        w_ab, w_fl, w_ra, w_ca, w_ma = page_state_weights(a, rho, th_c + extra, th_m + extra,
-                                                          0.0, 0.0)
-        total = w_ab + w_ca + w_ma
-        absent = w_ab / total if total > 0 else 1.0
-        total_resident += count[k] * (1 - absent)
-    return pages * total_resident
+        if kind == _HAZARD:
+            w_ab, w_fl, w_ra, w_ca, w_ma = page_state_weights(a, rho, th_c + level, th_m + level,
+                                                              0.0, 0.0)
+            total = w_ab + w_ca + w_ma
+            absent = w_ab / total if total > 0 else 1.0
+            resident += count[k] * (1 - absent)
+        else:
+            for j in range(2):
+                share = file_share if j == 0 else 1.0 - file_share
+                if share <= 0:
+                    continue
+                if j == 0:
+                    w_ab, w_fl, w_ra, w_ca, w_ma, w_ac = lru_page_weights(a, rho, level, active,
+                                                                          t_f, t_r, t_w, lists)
+                else:
+                    w_ab, w_fl, w_ra, w_ca, w_ma, w_ac = lru_page_weights(a, 0.0, level, active,
+                                                                          t_z, 0.0, t_w, lists)
+                total = w_ab + w_fl + w_ra + w_ca + w_ma
+                if total > 0:
+                    resident += share * count[k] * (1 - w_ab / total)
+                    on_active += share * count[k] * w_ac / total
+    return resident, on_active
+
+
+@njit(**JIT)
+def _bisect_log(kind, target, lo, hi, steps, active, lam, prob, count, rho, th_c, th_m, t_f,
+                t_r, lists, pages, file_share=1.0, t_z=0.0, t_w=0.0):
+    """The level (in [10^lo, 10^hi]) at which ``pages x occupancy`` crosses ``target``: the
+    smallest where it is above (hazard: more evictions keep fewer folios, so the level where
+    it falls to the target) or below (lifetime: a longer life keeps more)."""
+    for _ in range(steps):
+        mid = 0.5 * (lo + hi)
+        resident = pages * occupancy(kind, 10.0**mid, active, lam, prob, count, rho, th_c,
+                                     th_m, t_f, t_r, lists, file_share, t_z, t_w)[0]
+        if (resident > target) == (kind == _HAZARD):
+            lo = mid
+        else:
+            hi = mid
+    return 10.0**hi if kind == _HAZARD else 10.0**lo
 
 
 @njit(**JIT)
@@ -86,15 +140,59 @@ def eviction_hazard(xi, lam, prob, count, rho, th_c, th_m):
     """
     pages = xi[IN.total_pages]
     cap = xi[IN.capacity]
-    lo = -12.0
-    hi = 12.0
-    for _ in range(EVICTION_STEPS):
+    if pages * occupancy(_HAZARD, 0.0, 0.0, lam, prob, count, rho, th_c, th_m, 0.0, 0.0,
+                         1)[0] <= cap:
+        return 0.0
+    return _bisect_log(_HAZARD, cap, -12.0, 12.0, EVICTION_STEPS, 0.0, lam, prob, count, rho,
+                       th_c, th_m, 0.0, 0.0, 1, pages)
+
+
+@njit(**JIT)
+def characteristic_time(xi, lam, prob, count, rho, t_f, t_r, t_z, t_w):
+    """The LRU's characteristic times under ``memory_limit``: (T_c, T_A).
+
+    T_c (``lru_lists`` 1: the list's; 2: the inactive list's) solves Che's equation
+    ``sum_i P(page i resident) = C`` with the page shares of ``formulas.lru_cache`` (locked,
+    cached and mapped folios count; read-around at rate ``rho``).  With two lists the active
+    list fills up under pressure (a folio once promoted would otherwise stay forever) until
+    ``inactive_is_low`` deactivates its tail: active = ratio x inactive, which fixes its FIFO
+    time T_A (an outer bisection around the inner one for T_c).  ``NO_PRESSURE`` where every
+    page fits.  Swap pages (anon, ``t_z`` their zram swap-in) share the limit and the lists (one
+    LRU for both: memcg reclaim's anon/file balance by swappiness is not modelled).
+    """
+    fs = xi[IN.file_share]
+    pages = xi[IN.total_pages]
+    limit = xi[IN.memory_limit]
+    lists = int(xi[IN.lru_lists])
+    big = NO_PRESSURE
+    if pages * occupancy(_LRU, big, big, lam, prob, count, rho, 0.0, 0.0, t_f, t_r,
+                         lists, fs, t_z, t_w)[0] <= limit:
+        return big, big                    # everything fits: the limit is never reached
+    # direct reclaim frees SWAP_CLUSTER_MAX folios at a time (try_to_free_mem_cgroup_pages'
+    # nr_to_reclaim), so the cache runs between the limit and 32 below it: (32 - 1)/2 below
+    cap = limit - (SWAP_CLUSTER_MAX - 1) / 2 if limit > SWAP_CLUSTER_MAX else limit
+    if lists == 1:
+        return _bisect_log(_LRU, cap, -9.0, 9.0, LIFETIME_STEPS, 0.0, lam, prob, count, rho,
+                           0.0, 0.0, t_f, t_r, 1, pages, fs, t_z, t_w), 0.0
+    ratio = xi[IN.inactive_ratio]
+    active_target = cap * ratio / (1 + ratio)
+    lo = -9.0
+    hi = 9.0
+    lifetime = 0.0
+    for _ in range(LIFETIME_STEPS):
         mid = 0.5 * (lo + hi)
-        if _resident(10.0**mid, lam, prob, count, rho, th_c, th_m, pages) > cap:
-            lo = mid
-        else:
+        lifetime = _bisect_log(_LRU, cap, -9.0, 9.0, LIFETIME_STEPS, 10.0**mid, lam, prob,
+                               count, rho, 0.0, 0.0, t_f, t_r, 2, pages, fs, t_z,
+                               t_w)
+        on_active = pages * occupancy(_LRU, lifetime, 10.0**mid, lam, prob, count, rho, 0.0,
+                                      0.0, t_f, t_r, 2, fs, t_z, t_w)[1]
+        if on_active > active_target:
             hi = mid
-    return 10.0**hi if _resident(0.0, lam, prob, count, rho, th_c, th_m, pages) > cap else 0.0
+        else:
+            lo = mid
+    active = 10.0**lo
+    return _bisect_log(_LRU, cap, -9.0, 9.0, LIFETIME_STEPS, active, lam, prob, count, rho, 0.0,
+                       0.0, t_f, t_r, 2, pages, fs, t_z, t_w), active
 
 
 @njit(**JIT)
@@ -105,6 +203,13 @@ def page_classes(xi, st, prob, mass, count, t_io, gw, pc):
     joins of a read in flight (``join_io``) or of a PTE install (``join_up``), zram swap-ins;
     the share of pages absent (``absent_uniform``, what read-around finds) and the pages
     reclaimed per second.  ``t_io`` is the read time, ``gw`` a wake-up until running.
+
+    Under the memory limit (``IN.lru``) the page shares are the LRU's (``lru_page_*``,
+    ``two_list_page_*``) at the characteristic time solved here for this pass's access and
+    read-around rates and locked times; a fault's locked time then includes the rereads of
+    the refault loop (``ST.refaults_per_major``), so that the loop's reads are charged too.
+    Every folio brought in (a fault or a read-around) pushes one out: the reclaim rate is the
+    insertion rate.  Also fills the resident pages (``cache_pages``) and the lifetimes.
     """
     c_f = xi[IN.fault_cpu_time]
     lam = st[ST.access_rate]
@@ -116,6 +221,21 @@ def page_classes(xi, st, prob, mass, count, t_io, gw, pc):
         th_c = th_c + extra
         th_m = th_m + extra
     t_f = c_f + t_io + gw + c_f
+    t_z = xi[IN.zram_latency] + c_f
+    lru = xi[IN.lru] > 0
+    lists = int(xi[IN.lru_lists])
+    lifetime = NO_PRESSURE
+    active = 0.0
+    if lru:
+        t_f = t_f + st[ST.refaults_per_major] * (c_f + t_io + gw)
+        lifetime, active = characteristic_time(xi, lam, prob, count, rho, t_f, t_io, t_z,
+                                               st[ST.refault_window])
+    t_w = st[ST.refault_window]
+    u_active = 0.0
+    u_activations = 0.0
+    u_unlocked = 0.0
+    s_activated = 0.0
+    u_resident = 0.0
     s_absent = 0.0
     s_cached = 0.0
     s_fault_locked = 0.0
@@ -126,7 +246,11 @@ def page_classes(xi, st, prob, mass, count, t_io, gw, pc):
     u_reclaimed = 0.0
     for k in range(prob.shape[0]):
         a = lam * prob[k]
-        w_ab, w_fl, w_ra, w_ca, w_ma = page_state_weights(a, rho, th_c, th_m, t_f, t_io)
+        if lru:
+            w_ab, w_fl, w_ra, w_ca, w_ma, w_ac = lru_page_weights(a, rho, lifetime, active, t_f,
+                                                                  t_io, t_w, lists)
+        else:
+            w_ab, w_fl, w_ra, w_ca, w_ma = page_state_weights(a, rho, th_c, th_m, t_f, t_io)
         total = w_ab + w_fl + w_ra + w_ca + w_ma
         if total <= 0:                         # a page never accessed (a = 0, no reclaim)
             s_untouched_mass += mass[k]
@@ -139,7 +263,18 @@ def page_classes(xi, st, prob, mass, count, t_io, gw, pc):
         s_fault_locked += by_mass * w_fl
         s_readaround_locked += by_mass * w_ra
         u_absent += by_count * w_ab
-        u_reclaimed += by_count * (w_ca * th_c + w_ma * th_m)
+        u_resident += by_count * (total - w_ab)
+        u_unlocked += by_count * (w_ca + w_ma)
+        if lru:                    # each insertion (leaving absent) pushes a folio out
+            u_reclaimed += by_count * w_ab * (a + rho)
+            if lists == 2:
+                # the cycle: evictions 1, activations n_A, and the refault distance's share
+                # of insertions that go active at once
+                u_active += by_count * w_ac
+                u_activations += by_count * safe_div(w_ac, active, 0.0)
+                s_activated += by_mass * w_ab * -math.expm1(-(a + rho) * t_w)
+        else:
+            u_reclaimed += by_count * (w_ca * th_c + w_ma * th_m)
     fs, ss = xi[IN.file_share], 1.0 - xi[IN.file_share]
     io_phase = safe_div(c_f + t_io, c_f + t_io + gw + c_f, 0.0)
     pc[PC.major] = fs * (s_absent + s_untouched_mass)
@@ -149,19 +284,41 @@ def page_classes(xi, st, prob, mass, count, t_io, gw, pc):
     pc[PC.zram] = 0.0
     pc[PC.absent_uniform] = u_absent + u_untouched_count
     reclaims = xi[IN.file_pages] * u_reclaimed
+    resident = xi[IN.file_pages] * (u_resident + 0.0)
     if xi[IN.swap_pages] > 0:  # swap pages: no read-around; locked while zram decompresses
-        t_z = xi[IN.zram_latency] + c_f
         s_zram = 0.0
         s_mapped = 0.0
+        s_resident = 0.0
         for k in range(prob.shape[0]):
             a = lam * prob[k]
-            ws_ab, ws_fl, ws_ra, ws_ca, ws_ma = page_state_weights(a, 0.0, th_c, th_m, t_z, 0.0)
+            if lru:
+                ws_ab, ws_fl, ws_ra, ws_ca, ws_ma, ws_ac = lru_page_weights(
+                    a, 0.0, lifetime, active, t_z, 0.0, t_w, lists)
+            else:
+                ws_ab, ws_fl, ws_ra, ws_ca, ws_ma = page_state_weights(a, 0.0, th_c, th_m, t_z,
+                                                                       0.0)
             total_s = ws_ab + ws_fl + ws_ma
             if total_s <= 0:
                 s_zram += mass[k]
             else:
                 s_zram += mass[k] / total_s * (ws_ab + ws_fl)
-                s_mapped += count[k] / total_s * ws_ma * th_m
+                s_resident += count[k] / total_s * (ws_fl + ws_ma)
+                if lru:
+                    s_mapped += count[k] / total_s * ws_ab * a
+                else:
+                    s_mapped += count[k] / total_s * ws_ma * th_m
         pc[PC.zram] = ss * s_zram
         reclaims = reclaims + xi[IN.swap_pages] * s_mapped
+        resident = resident + xi[IN.swap_pages] * s_resident
     pc[PC.reclaims_pages] = reclaims
+    pc[PC.cache_pages] = resident
+    pressure = lru and lifetime < NO_PRESSURE
+    pc[PC.lifetime] = lifetime if pressure else math.nan
+    pc[PC.active_lifetime] = active if pressure and lists == 2 else math.nan
+    # the refault distance's window: active pages over evictions and activations per second
+    # (workingset.c: nonresident_age), file pages only
+    pc[PC.refault_window] = safe_div(u_active, u_reclaimed + u_activations, 0.0) if pressure \
+        else 0.0
+    pc[PC.activated_major] = safe_div(s_activated, s_absent, 0.0)
+    pc[PC.evictions] = reclaims
+    pc[PC.unlocked_pages] = xi[IN.file_pages] * u_unlocked

@@ -39,6 +39,7 @@ from .numeric import (
     INF,
     JIT,
     clip,
+    lru_retry_miss,
     mginf_busy_period,
     nan_to_num,
     refault_success_window,
@@ -76,11 +77,60 @@ def _faults(xi, prob, mass, count, st, acc, io, pc):
             st[ST.device_share])
     fault_paths(xi, st, pc, acc, io[IO.read_time], io[IO.read_time_m2], followers_n, in_read_w)
     fault_rate = lam * miss
+    pc[PC.pages_per_read] = io[IO.pages_per_read]
+    # direct reclaim under the memory limit (mm/memcontrol.c: try_charge ->
+    # try_to_free_mem_cgroup_pages): the thread that allocates a folio for a read (its own,
+    # the read-around's, a refault's) reclaims one first, on its CPU, inside its fault; the
+    # major faults pay it
+    pc[PC.reclaim_cpu] = 0.0
+    if xi[IN.lru] > 0 and math.isfinite(pc[PC.lifetime]) and fault_rate > 0:
+        reclaimed = pc[PC.reclaims_pages] / fault_rate + acc[ACC.refaults]   # per fault
+        extra = reclaimed * xi[IN.reclaim_cpu_time]
+        acc[ACC.cpu] += extra
+        acc[ACC.latency] += extra
+        pc[PC.latency_major] += extra
+        pc[PC.reclaim_cpu] = extra
     latency = acc[ACC.latency] + acc[ACC.wakes] * st[ST.cpu_wait] \
         + acc[ACC.mmap_slow] * st[ST.cpu_wait_batch]
     pc[PC.fault_rate] = fault_rate
     pc[PC.latency] = latency
     return miss, fault_rate, latency
+
+
+@njit(**JIT)
+def _remaining_life(lifetime, held):
+    """What is left of a folio's life on the list at the end of its read: it went on the list
+    when charged, ``held`` (the read) earlier; a folio still locked at the tail is put back at
+    the head (``shrink_folio_list`` keeps it), so its life restarts there."""
+    if not lifetime > 0:
+        return 0.0
+    return lifetime - (held - lifetime * math.floor(held / lifetime))
+
+
+@njit(**JIT)
+def lru_retry_success(xi, st, lk, pc, gw):
+    """The retry windows' success under the memory limit: (q_mmap, q_vma) of a retry after the
+    fault's first read, and (the same) after a refault's reread.
+
+    The folio lives a near-deterministic time after its read's end (Che's lifetime less the
+    read, ``_remaining_life``), so a retry misses iff its window exceeds it (``lru_retry_miss``,
+    not a hazard's LST).  With two lists a folio whose refault distance fits the active list
+    (``activated_major`` of the first reads, every reread after a miss: its distance is the
+    evictions of one window) goes to the active list and lives T_A + T_c.
+    """
+    c_f = xi[IN.fault_cpu_time]
+    held = c_f + st[ST.read_time]
+    inactive = _remaining_life(pc[PC.lifetime], held)
+    p_mmap = lru_retry_miss(inactive, c_f, lk[LK.block], gw, lk[LK.block_residual])
+    p_vma = lru_retry_miss(inactive, c_f, lk[LK.abort], gw, lk[LK.abort_residual])
+    if xi[IN.lru_lists] < 2:
+        return 1 - p_mmap, 1 - p_vma, 1 - p_mmap, 1 - p_vma
+    both = _remaining_life(pc[PC.lifetime] + pc[PC.active_lifetime], held)
+    a_mmap = lru_retry_miss(both, c_f, lk[LK.block], gw, lk[LK.block_residual])
+    a_vma = lru_retry_miss(both, c_f, lk[LK.abort], gw, lk[LK.abort_residual])
+    w = pc[PC.activated_major]
+    return (1 - ((1 - w) * p_mmap + w * a_mmap), 1 - ((1 - w) * p_vma + w * a_vma),
+            1 - a_mmap, 1 - a_vma)
 
 
 @njit(**JIT)
@@ -107,10 +157,14 @@ def model_pass(xi, prob, mass, count, st, new, acc, io, lk, pc):
         acquisition = cpu_wait_writer + (lk[LK.write_wait] + lk[LK.writer_hold])
     gw = xi[IN.wakeup_latency] + cpu_wait
     # the refault windows: re-entry CPU plus the lock wait (mmap_lock, or a VMA-lock abort)
-    q_mmap = refault_success_window(xi[IN.reclaim_rate_cached], xi[IN.fault_cpu_time],
-                                    lk[LK.block], gw, lk[LK.block_residual])
-    q_vma = refault_success_window(xi[IN.reclaim_rate_cached], xi[IN.fault_cpu_time],
-                                   lk[LK.abort], gw, lk[LK.abort_residual])
+    if xi[IN.lru] > 0 and math.isfinite(pc[PC.lifetime]):
+        q_mmap, q_vma, q_mmap_again, q_vma_again = lru_retry_success(xi, st, lk, pc, gw)
+    else:
+        q_mmap = refault_success_window(xi[IN.reclaim_rate_cached], xi[IN.fault_cpu_time],
+                                        lk[LK.block], gw, lk[LK.block_residual])
+        q_vma = refault_success_window(xi[IN.reclaim_rate_cached], xi[IN.fault_cpu_time],
+                                       lk[LK.abort], gw, lk[LK.abort_residual])
+        q_mmap_again, q_vma_again = q_mmap, q_vma
     idle = xi[IN.idle_time] + xi[IN.wakeup_latency] + cpu_wait if xi[IN.idle_time] > 0 else 0.0
     target = xi[IN.threads] / (think + idle + miss * latency)
     pc[PC.target] = target
@@ -118,6 +172,8 @@ def model_pass(xi, prob, mass, count, st, new, acc, io, lk, pc):
     new[ST.read_time] = io[IO.read_time]
     new[ST.read_time_m2] = io[IO.read_time_m2]
     new[ST.reads_per_fault] = acc[ACC.reads]
+    # the refault loop's rereads per major fault: they keep the page locked (and charged)
+    new[ST.refaults_per_major] = safe_div(acc[ACC.refaults] * miss, pc[PC.major], 0.0)
     new[ST.cpu_wait] = cpu_wait
     new[ST.cpu_wait_writer] = cpu_wait_writer
     new[ST.think] = think
@@ -134,6 +190,9 @@ def model_pass(xi, prob, mass, count, st, new, acc, io, lk, pc):
     new[ST.writer_queued] = lk[LK.writer_queued]
     new[ST.q_mmap] = nan_to_num(q_mmap, 1.0, BIG, -BIG)
     new[ST.q_vma] = nan_to_num(q_vma, 1.0, BIG, -BIG)
+    new[ST.q_mmap_again] = nan_to_num(q_mmap_again, 1.0, BIG, -BIG)
+    new[ST.q_vma_again] = nan_to_num(q_vma_again, 1.0, BIG, -BIG)
+    new[ST.refault_window] = pc[PC.refault_window]
     new[ST.writer_acquisition] = nan_to_num(acquisition, 0.0, 1.0, -BIG)
     new[ST.writer_rate] = lock
     new[ST.thinking_share] = thinking
@@ -162,6 +221,8 @@ def initial_state(xi, st):
     st[ST.reads_per_fault] = 1.0
     st[ST.q_mmap] = 1.0
     st[ST.q_vma] = 1.0
+    st[ST.q_mmap_again] = 1.0
+    st[ST.q_vma_again] = 1.0
     st[ST.writer_acquisition] = xi[IN.writer_hold]
     st[ST.thinking_share] = math.nan          # where the CPU share's solve starts (nan: none)
     st[ST.writer_rate] = writer_rates(xi, st)[2]
@@ -366,6 +427,19 @@ def metrics(xi, st, acc, lk, pc, m):
     m[OUT.waiter_latency_mean] = safe_div(pc[PC.latency_waiter] * miss, waiter, nan)
     m[OUT.minor_latency_mean] = safe_div(pc[PC.latency_minor] * miss, minor, nan)
     m[OUT.nofault_share] = 1 - miss
+    # the memory: resident folios, the LRU's lifetime, folios brought in per fault
+    m[OUT.cache_pages_mean] = pc[PC.cache_pages]
+    # the mean time from a folio's last release (its fault's or read's end) to its reclaim:
+    # Little's law over the unlocked resident folios and the folios reclaimed (a refault's
+    # folio reclaimed in its window lived what was left of T_c after its read)
+    refault_evictions = fault_rate * acc[ACC.refaults]
+    m[OUT.cache_lifetime_mean] = (
+        safe_div(pc[PC.unlocked_pages] + refault_evictions * pc[PC.lifetime],
+                 pc[PC.evictions] + refault_evictions, nan)
+        if math.isfinite(pc[PC.lifetime]) else nan)
+    m[OUT.reclaim_cpu_share] = fault_rate * pc[PC.reclaim_cpu]
+    m[OUT.pages_read_per_fault] = (acc[ACC.reads] * pc[PC.pages_per_read]
+                                   + safe_div(pc[PC.zram], miss, 0.0)) if faults else nan
 
 
 # ----------------------------------------------------------------------------------------------

@@ -57,7 +57,20 @@ def walk_classes(xi, st, c_f, gw, t_io, t_io2, pc):
     pc[PC.zram] = 0.0
     pc[PC.absent_uniform] = 1.0
     # every folio brought in leaves again where anything reclaims (or the table is full)
+    lru = xi[IN.lru] > 0
     leaves = (xi[IN.reclaim_rate_cached] > 0 or xi[IN.reclaim_rate_mapped] > 0
-              or math.isfinite(xi[IN.capacity]))
-    pc[PC.reclaims_pages] = st[ST.access_rate] * lead if leaves else 0.0
+              or math.isfinite(xi[IN.capacity]) or lru)
+    inserted = st[ST.access_rate] * lead
+    pc[PC.reclaims_pages] = inserted if leaves else 0.0
+    # under the memory limit a walk's pages are each referenced once (by the group, within a
+    # read): the list is a FIFO of its insertions, and Little's law for the full cache gives
+    # the lifetime of a folio, T_c = memory_limit / insertion rate
+    # (the cache runs from the limit to direct reclaim's 32-folio batch below it, as pages.py)
+    limit = xi[IN.memory_limit]
+    resident = limit - 15.5 if limit > 32 else limit
+    pc[PC.lifetime] = safe_div(resident, inserted, math.nan) if lru else math.nan
+    pc[PC.active_lifetime] = math.nan
+    pc[PC.cache_pages] = resident if lru else math.nan
+    pc[PC.unlocked_pages] = resident if lru else 0.0
+    pc[PC.evictions] = inserted if lru else 0.0
     return followers, in_read

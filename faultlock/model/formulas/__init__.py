@@ -14,6 +14,7 @@ compiled analytic model).  Split by concept, one module per family of derivation
 ``closed``         closed N-thread models: exact oracles (repairman, MVA) and bounds
 ``finite_source``  a closed population at a multi-server station (CPUs, device slots)
 ``pages``          page states: absent, locked, cached, mapped
+``lru_cache``      the memory limit: LRU lists under Che's characteristic time
 ``storage``        a read's service time on the device's depth curve
 ``phase_locking``  an exponential lag against a gamma period (closed readers, group walks)
 ``latency_cdf``    a stratum of the read time plus a wait: the latency CDF's building block
@@ -26,9 +27,11 @@ The laws of random times (lognormal, gamma, ..., their transforms and quantiles)
 from __future__ import annotations
 
 from .symbols import (
+    active_lifetime,
     arrival_rate,
     block_probability,
     busy_share,
+    cache_lifetime,
     depth_seen,
     depth_slope,
     fault_cpu,
@@ -54,6 +57,7 @@ from .symbols import (
     reclaim_cached,
     reclaim_mapped,
     reclaim_rate,
+    refault_window,
     residual_mean,
     response_time,
     servers,
@@ -122,6 +126,17 @@ from .mginf import (
     mginf_max_residual_scalar,
     mginf_mean_busy,
 )
+from .lru_cache import (
+    derive_lru_page_shares,
+    derive_lru_resident_period,
+    derive_two_list_page_shares,
+    lru_hit_probability,
+    lru_page_shares,
+    lru_page_weights_scalar,
+    lru_retry_miss,
+    lru_retry_miss_scalar,
+    two_list_page_shares,
+)
 from .pages import (
     derive_page_shares,
     page_shares,
@@ -172,18 +187,23 @@ from .storage import (
 )
 
 __all__ = [
+    "active_lifetime",
     "arrival_rate",
     "block_probability",
     "blocked_wait_mean",
     "busy_share",
+    "cache_lifetime",
     "ClosedModelResult",
     "depth_seen",
     "depth_slope",
     "derive_fcfs_rw_capacity",
+    "derive_lru_page_shares",
+    "derive_lru_resident_period",
     "derive_mginf_max_residual",
     "derive_page_shares",
     "derive_refault_attempts_same",
     "derive_refault_time_fresh",
+    "derive_two_list_page_shares",
     "ein",
     "erlang_c",
     "erlang_c_expr",
@@ -211,6 +231,11 @@ __all__ = [
     "lag_inside_scalar",
     "lag_mean",
     "latency",
+    "lru_hit_probability",
+    "lru_page_shares",
+    "lru_page_weights_scalar",
+    "lru_retry_miss",
+    "lru_retry_miss_scalar",
     "machine_repairman",
     "max_attempts",
     "mg1_busy_period_residual",
@@ -260,6 +285,7 @@ __all__ = [
     "refault_success_window",
     "refault_time_fresh",
     "refault_time_mean",
+    "refault_window",
     "RefaultMoments",
     "repairman_knee",
     "repairman_throughput_bound",
@@ -273,6 +299,7 @@ __all__ = [
     "SYMBOLS",
     "think_time",
     "threads",
+    "two_list_page_shares",
     "uniform_plus_wait",
     "uniform_plus_wait_cdf",
     "uniform_plus_wait_scalar",

@@ -80,6 +80,11 @@ period_mean = sp.Symbol("S", positive=True)  # mean length of a period (s)
 period_cv = sp.Symbol("c_S", positive=True)  # its coefficient of variation
 lag_mean = sp.Symbol("m_x", positive=True)  # mean of an exponential lag (s)
 
+# the LRU's characteristic times (the memory limit, formulas/lru_cache.py)
+cache_lifetime = sp.Symbol("T_c", positive=True)  # an unreferenced folio's lifetime on the LRU (s)
+active_lifetime = sp.Symbol("T_A", positive=True)  # a folio's stay on the active list (s)
+refault_window = sp.Symbol("T_w", positive=True)  # absence after which a refault is not activated
+
 #: symbol -> public parameter name (the names used by Scenario and the analytic model).
 PARAMETER_NAMES: dict[sp.Symbol, str] = {
     arrival_rate: "arrival_rate",
@@ -133,6 +138,9 @@ PARAMETER_NAMES: dict[sp.Symbol, str] = {
     period_mean: "period_mean",
     period_cv: "period_cv",
     lag_mean: "lag_mean",
+    cache_lifetime: "cache_lifetime",
+    active_lifetime: "active_lifetime",
+    refault_window: "refault_window",
 }
 
 #: public parameter name -> symbol.
