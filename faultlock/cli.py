@@ -254,6 +254,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if args.preset and args.grid:
         raise UsageError(f"--preset {args.preset} --grid {args.grid} is not allowed: one of them")
     grid = args.grid or "issue3"
+    if grid == "memory_limit":
+        return _validate_memory_limit(args)
     scenarios = args.preset.split(",") if args.preset else validation.GRIDS[grid]()
     ds = validation.validate(scenarios, policies, operations=args.operations, seed=args.seed)
     table = validation.summary(ds)
@@ -261,6 +263,21 @@ def cmd_validate(args: argparse.Namespace) -> int:
           "the stated tolerance)\nand |relative error| over "
           f"{', '.join(scenarios) if args.preset else 'the ' + grid + ' grid'}")
     print(table.to_string(float_format=lambda x: f"{x:.3g}"))
+    if args.output:
+        _save(ds, args.output)
+    return 0
+
+
+def _validate_memory_limit(args: argparse.Namespace) -> int:
+    """Issue 12's grid: the analytic model's characteristic time against the Monte Carlo's LRU."""
+    from .model.analytic import lru_validation
+    policies = _policies(args.policies) if args.policies else lru_validation.POLICIES
+    ds = lru_validation.validate_lru(policies=policies, operations=args.operations,
+                                     seed=args.seed)
+    print("analytic against Monte Carlo under a memory limit: share of cells agreeing (within "
+          "the MC interval plus\nthe stated tolerance) and |relative error|, over limit / "
+          "working set x threads x window x lists")
+    print(lru_validation.summary(ds).to_string(float_format=lambda x: f"{x:.3g}"))
     if args.output:
         _save(ds, args.output)
     return 0
@@ -314,10 +331,12 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="the analytic model against the Monte Carlo")
     validate.add_argument("--preset", help="comma-separated presets instead of the default grid "
                           "(threads x I/O latency x memory pressure x writer load)")
-    validate.add_argument("--grid", choices=["issue3", "workloads"],
+    validate.add_argument("--grid", choices=["issue3", "workloads", "memory_limit"],
                           help="the grid: 'issue3' (default: threads x I/O latency x memory "
-                               "pressure x writer rate) or 'workloads' (group walks against "
-                               "writer threads, as the measurement harness runs them)")
+                               "pressure x writer rate), 'workloads' (group walks against "
+                               "writer threads, as the measurement harness runs them) or "
+                               "'memory_limit' (limit / working set 0.1-2 x threads x retry "
+                               "window x LRU lists: issue 12)")
     validate.add_argument("--policies", help="comma-separated subset of: " + ", ".join(POLICIES))
     validate.add_argument("--operations", type=OPERATIONS, default=20_000,
                           help="Monte Carlo operations per cell and policy (default 20000)")
