@@ -174,7 +174,7 @@ def test_the_cache_fills_the_limit_and_what_comes_in_pushes_out(lists):
     assert float(ds.major_share[0]) > float(ds.major_share[1]) > 0
     assert float(ds.cache_lifetime_mean[0]) < float(ds.cache_lifetime_mean[1])
     np.testing.assert_allclose(ds.reclaim_cpu_share[:bound],
-                               ds.reclaim_rate[:bound] * 1e-6, rtol=0.05)
+                               ds.reclaim_rate[:bound] * Scenario().reclaim_cpu_time, rtol=0.05)
 
 
 def test_a_retry_misses_when_its_window_exceeds_the_lifetime():

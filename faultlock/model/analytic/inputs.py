@@ -18,35 +18,12 @@ from .distribution import read_strata
 from .layout import IN, SCENARIO_FIELDS, SWITCHES
 from .pages import zipf_nodes
 
-#: (field, value the analytic model supports, what the field is) of the Monte Carlo-only
-#: workloads (contract.md): a scenario that sets another value is refused, not silently
-#: solved as if it did not (fields absent from this version's Scenario are skipped)
-MONTE_CARLO_ONLY = (
-    ("access_pattern", ("popularity", "group_walk"), "the file_rounds walk (a file per thread, "
-     "mapped, walked in order and unmapped in rounds)"),
-    ("read_source", ("device",), "faults on a sparse file's holes (zero-filled on the CPU)"),
-    ("noise_threads", (0,), "CPU-bound noise threads of another process"),
-)
 
 #: PAGE_SHIFT of the 4 KiB pages memory_limit counts
 _PAGE_SHIFT = 12
 
 #: the cv of the laws that fix it
 _LAW_CV = {"exponential": 1.0, "deterministic": 0.0}
-
-
-def refuse_monte_carlo_only(arrays) -> None:
-    """Raise ArgumentError for a field of a workload only the Monte Carlo models."""
-    for name, allowed, what in MONTE_CARLO_ONLY:
-        if name not in arrays:
-            continue
-        values = np.asarray(arrays[name]).reshape(-1)
-        bad = values[~np.isin(values, allowed)]
-        if bad.size:
-            raise ArgumentError(
-                f"{name}={bad[0].item()!r} is not allowed by the analytic model: it does not "
-                f"model {what} (allowed: {', '.join(repr(a) for a in allowed)}); the Monte "
-                "Carlo does: use faultlock.simulate")
 
 
 def inactive_ratio(memory_limit: np.ndarray) -> np.ndarray:
@@ -74,6 +51,21 @@ _MONTE_CARLO_ONLY = (
 )
 
 
+def refuse_monte_carlo_only(arrays) -> None:
+    """Raise ArgumentError for a field of a workload only the Monte Carlo models (fields absent
+    from ``arrays`` are skipped)."""
+    for name, unsupported, what in _MONTE_CARLO_ONLY:
+        if name not in arrays:
+            continue
+        values = np.asarray(arrays[name])
+        if np.any(unsupported(values)):
+            bad = values[unsupported(values)].flat[0]
+            bad = bad.item() if isinstance(bad, np.generic) else bad
+            raise ArgumentError(
+                f"{name}={bad!r} is not allowed by the analytic model: {what} is modelled by "
+                "the Monte Carlo engine only; use faultlock.simulate")
+
+
 class Elements:
     """Every (policy, cell) element of ``scenario`` x ``policies`` as rows of floats.
 
@@ -96,14 +88,6 @@ class Elements:
                     f"{name}={bad!r} is not allowed by the analytic model with "
                     f"access_pattern='group_walk': it models group walks with {name}={allowed} "
                     f"(the harness's MADV_RANDOM file walk); use faultlock.simulate")
-        for name, unsupported, what in _MONTE_CARLO_ONLY:
-            values = np.asarray(arrays[name])
-            if np.any(unsupported(values)):
-                bad = values[unsupported(values)].flat[0]
-                bad = bad.item() if isinstance(bad, np.generic) else bad
-                raise ArgumentError(
-                    f"{name}={bad!r} is not allowed by the analytic model: {what} is modelled by "
-                    "the Monte Carlo engine only; use faultlock.simulate")
         self.dims = dims
         self.shape = tuple(scenario.dims.values())
         flat = {k: np.asarray(v).reshape(-1) for k, v in arrays.items()}
