@@ -59,10 +59,10 @@ def submit(S, P, Q, io):
 
 
 @njit(cache=True)
-def complete(S, P, Q, io):
-    """The read ``io`` is done: its folios become uptodate and unlocked; the next queued read
-    starts."""
-    S.ints[I_DEV_INFLIGHT] -= 1
+def read_done(S, P, Q, io):
+    """The folios of read ``io`` are uptodate (``folio_end_read``): each is unlocked, its waiters
+    woken or its lock handed over; the read's slot is free. From the device's completion, or
+    from the faulting thread's own zero-fill of a hole (``threads.hole_filled``)."""
     now = S.reals[R_NOW]
     for i in range(S.io_nfolios[io]):
         slot = S.io_folios[io, i]
@@ -76,6 +76,14 @@ def complete(S, P, Q, io):
                 folio.expose(S, slot)
     S.io_free[S.ints[I_IO_FREE]] = io
     S.ints[I_IO_FREE] += 1
+
+
+@njit(cache=True)
+def complete(S, P, Q, io):
+    """The read ``io`` is done: its folios become uptodate and unlocked; the next queued read
+    starts."""
+    S.ints[I_DEV_INFLIGHT] -= 1
+    read_done(S, P, Q, io)
     if S.ints[I_DQ_LEN] > 0:
         head = S.ints[I_DQ_HEAD]
         nxt = S.dev_queue[head]

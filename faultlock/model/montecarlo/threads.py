@@ -59,7 +59,7 @@ from numba import njit
 
 from . import access as walk
 from . import cpu, device, folio, mapping, rng, rounds, rwsem, stats, vma_lock
-from .state import (ACCESS_FILE_ROUNDS, I_IO_FREE, K_HOLE_FILLED, P_HOLE_PAGE_CPU, Q_FAULTAROUND,
+from .state import (ACCESS_FILE_ROUNDS, K_HOLE_FILLED, P_HOLE_PAGE_CPU, Q_FAULTAROUND,
                     Q_READ_HOLE, S_HOLE_FILLS)
 from .state import (ACCESS_GROUP_WALK, CLASS_MAJOR, CLASS_MINOR, CLASS_WAITER, EV_WAKE, F_ABSENT,
                     F_CACHED, F_MAPPED, F_READING, H_FAULT_LATENCY, H_MAJOR_LATENCY,
@@ -369,20 +369,7 @@ def hole_filled(S, P, Q, t):
     woken). Then ``filemap_fault`` locks the faulting folio (waiting if a waiter got it first):
     with the lock dropped it unlocks it and returns VM_FAULT_RETRY ("if (fpin) goto out_retry");
     still holding the lock it maps it."""
-    io = S.t_io[t]
-    now = S.reals[R_NOW]
-    for i in range(S.io_nfolios[io]):
-        slot = S.io_folios[io, i]
-        S.f_state[slot] = F_CACHED
-        S.f_uptodate_at[slot] = now
-        if folio.has_waiters(S, slot):
-            folio.unlock(S, P, Q, slot)
-        else:
-            S.f_owner[slot] = OWNER_NONE
-            if S.f_refs[slot] == 0:
-                folio.expose(S, slot)
-    S.io_free[S.ints[I_IO_FREE]] = io
-    S.ints[I_IO_FREE] += 1
+    device.read_done(S, P, Q, S.t_io[t])
     S.t_io[t] = -1
     slot = S.t_slot[t]
     if S.f_owner[slot] != OWNER_NONE:
