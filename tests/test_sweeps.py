@@ -143,14 +143,14 @@ def test_shipped_specs_parse():
     io = lsfmm.axis("io_latency").values
     assert io[0] == 20e-6 and io[-1] == 20e-3 and io[4] == 2e-4  # clean decade points
     assert np.allclose(np.diff(np.log(io)), np.log(10) / 4)
-    assert lsfmm.axis("memory_pressure").values == ("none", "ws_8x", "ws_32x", "ws_128x")
+    assert lsfmm.axis("memory_pressure").values == ("none", "ws_8x", "ws_16x", "ws_32x")
     assert "fork_heavy" in lsfmm.axis("writer_load").values
     assert lsfmm.cells("analytic") == 2704 and lsfmm.cells("mc") == 7 * 4 * 4 * 4
     cell = lsfmm.cell((12, 0, 3, 3))
     assert cell.threads == 4096 and cell.io_latency == 20e-6
-    # memory pressure ws_128x: the limit is a 128th of the preset's 1 GiB working set
+    # memory pressure ws_32x: the limit is a 32nd of the preset's 1 GiB working set
     assert cell.reclaim == "lru" and cell.reclaim_rate_cached == 0.0
-    assert cell.memory_limit * 128 == cell.vmas * cell.pages_per_vma
+    assert cell.memory_limit * 32 == cell.vmas * cell.pages_per_vma
     assert cell.writer_fork_share == 0.3
     assert cell.vmas == Scenario.preset("android_warm_start").vmas  # from the base preset
     names = {o.name for o in lsfmm.objectives}
