@@ -59,6 +59,7 @@ from .. import __version__
 from .build import build_harness, harness_source
 from .cgroup import MemoryCgroup, find_memory_controller, parse_flat_keyed
 from .parse import HarnessError
+from .run import quiet_nan_warnings
 from .system import check_disk_backed, system_info
 
 __all__ = ["MemcgConfig", "measure_memcg", "parse_rounds", "run_metrics", "reclaim_cost",
@@ -579,23 +580,12 @@ def t_interval(values: np.ndarray, axis: int = -1, level: float = 0.95
     from scipy import stats
     values = np.asarray(values, float)
     n = np.sum(np.isfinite(values), axis=axis)
-    with np.errstate(all="ignore"), _quiet():
+    with np.errstate(all="ignore"), quiet_nan_warnings():
         mean = np.nanmean(values, axis=axis)
         sd = np.nanstd(values, axis=axis, ddof=1)
         q = stats.t.ppf(0.5 + level / 2, np.maximum(n - 1, 1))
         half = np.where(n >= 2, q * sd / np.sqrt(np.maximum(n, 1)), np.nan)
     return mean, half
-
-
-class _quiet:
-    def __enter__(self):
-        import warnings
-        self._w = warnings.catch_warnings()
-        self._w.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *exc):
-        self._w.__exit__(*exc)
 
 
 # -- the reclaim cost --------------------------------------------------------------------------

@@ -215,7 +215,7 @@ def _assemble(config, cells, runs, locks, hists, device_runs, wake_runs) -> xr.D
         for (i, r), m in runs.items():
             values[i, r] = m.get(name, np.nan)
         attrs = {"units": _units(name)}
-        with np.errstate(all="ignore"), _quiet():
+        with np.errstate(all="ignore"), quiet_nan_warnings():
             data[name] = ("config", np.nanmedian(values, axis=1), attrs)
             data[name + "_lo"] = ("config", np.nanmin(values, axis=1),
                                   {**attrs, "long_name": f"minimum over repeats of {name}"})
@@ -251,14 +251,14 @@ def _assemble(config, cells, runs, locks, hists, device_runs, wake_runs) -> xr.D
             for j, depth in enumerate(depths):
                 values[j, r] = d.get(depth, {}).get(name, np.nan)
         attrs = {"units": _units(name)}
-        with np.errstate(all="ignore"), _quiet():
+        with np.errstate(all="ignore"), quiet_nan_warnings():
             data[name] = ("io_depth", np.nanmedian(values, axis=1), attrs)
             data[name + "_lo"] = ("io_depth", np.nanmin(values, axis=1), attrs)
             data[name + "_hi"] = ("io_depth", np.nanmax(values, axis=1), attrs)
     for name in ("wakeup_latency_p50", "wakeup_latency_mean", "wakeup_latency_p90"):
         values = np.array([w.get(name, np.nan) for w in wake_runs] +
                           [np.nan] * (R - len(wake_runs)))
-        with np.errstate(all="ignore"), _quiet():
+        with np.errstate(all="ignore"), quiet_nan_warnings():
             data[name] = ((), np.nanmedian(values), {"units": "s", "long_name": "futex wake-to-run "
                                                      "latency, median over repeats"})
             data[name + "_lo"] = ((), np.nanmin(values), {"units": "s"})
@@ -266,7 +266,7 @@ def _assemble(config, cells, runs, locks, hists, device_runs, wake_runs) -> xr.D
     return xr.Dataset(data, coords=coords)
 
 
-class _quiet:
+class quiet_nan_warnings:
     """Silence numpy's all-NaN warnings while taking medians of cells the budget skipped."""
 
     def __enter__(self):
