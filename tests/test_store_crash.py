@@ -310,7 +310,7 @@ def test_a_second_writer_is_refused_and_a_dead_one_blocks_nobody(spec, reference
                                                  f"\\(pid {pid} "):
                 run_sweep(spec, store, workers=0, progress=False, resume=resume)
         assert lock_holder(store).startswith(f"pid {pid} ")
-        assert "being created by pid" in show(store) or not (store / "zarr.json").exists()
+        assert "being created by pid" in show(store)  # whichever file the child stopped on
     finally:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)

@@ -37,6 +37,9 @@ def show(store: str | Path) -> str:
     attrs = sweep_store.attrs()
     if attrs is None and Path(store).is_dir() and all(
             p.name == LOCK_NAME or p.name.endswith(".partial") for p in Path(store).iterdir()):
+        holder = lock_holder(store)
+        if holder:  # a first run still writing its first file is not a stopped one
+            return f"sweep store {Path(store)}\n  status: being created by {holder}\n"
         raise StoreError(f"{store}: an unfinished sweep store: its first run stopped before "
                          "writing anything; allowed: run the sweep again with --resume")
     if attrs is None or "faultlock_sweep" not in attrs:
