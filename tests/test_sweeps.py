@@ -43,7 +43,9 @@ from faultlock.sweeps.winners import (
     INVALID,
     NO_DATA,
     NONE_FEASIBLE,
+    TIE,
     UNDECIDED,
+    agreement,
     decode,
     winner_shares,
 )
@@ -583,15 +585,16 @@ BOUNDED = Objective("bounded", "fault_latency_p99",
 def test_winners_without_intervals():
     ds = _dataset({"fault_latency_p99": [[3, 1, 2], [1, 1, 5], [np.inf, np.inf, np.inf]]})
     maps = winner_maps(ds, [FAULT])
-    assert maps["winner_fault_p99"].values.tolist() == [1, UNDECIDED, NONE_FEASIBLE]
+    # points (no intervals): equal values are a tie, an answer
+    assert maps["winner_fault_p99"].values.tolist() == [1, TIE, NONE_FEASIBLE]
     assert maps["leader_fault_p99"].values.tolist() == [1, 0, NONE_FEASIBLE]
     assert maps["margin_fault_p99"].values[:2].tolist() == [1.0, 0.0]
     assert decode(maps["winner_fault_p99"], ["a", "b", "c"]).values.tolist() == \
-        ["b", "undecided", "none_feasible"]
+        ["b", "tie", "none_feasible"]
     close = _dataset({"fault_latency_p99": [[1.0, 1.005, 2], [1.0, 1.02, 2], [2, 1, 1.5]]})
     assert winner_maps(close, [FAULT])["winner_fault_p99"].values.tolist() == [0, 0, 1]
     assert winner_maps(close, [FAULT], rtol=0.01)["winner_fault_p99"].values.tolist() == \
-        [UNDECIDED, 0, 1]
+        [TIE, 0, 1]
     # an unstable policy (inf) loses; a missing value (nan) does not compete; a computed cell
     # where no policy has a value (no faults) has no feasible policy, it is not "not computed"
     ds = _dataset({"fault_latency_p99": [[np.inf, 2, np.nan], [np.nan] * 3, [5, np.inf, 4]]})
@@ -644,9 +647,28 @@ def test_winners_under_a_bound():
     maximise = Objective("throughput", "fault_rate", sense="maximize")
     ds = _dataset({"fault_rate": [[1.0, 2.0, 3.0], [5, 4, 3], [1, 1, 1]]})
     maps = winner_maps(ds, [maximise])
-    assert maps["winner_throughput"].values.tolist() == [2, 0, UNDECIDED]
+    assert maps["winner_throughput"].values.tolist() == [2, 0, TIE]
     assert maps["margin_throughput"].values[:2].tolist() == [1.0, 1.0]
     assert "winner_missing" not in winner_maps(ds, [Objective("missing", "jank_share")])
+
+
+def test_selection_answers_are_the_map_and_agreement_is_counted_by_hand():
+    """With ranking and selection the stored answer is the map (a tie is an answer); the
+    analytic leader agrees where it is among the Monte Carlo's answers."""
+    ds = _dataset({"fault_latency_p99": [[1.0, 1.5, 3.0], [1.0, 1.01, 3.0], [1.0, 1.2, 3.0]]},
+                  ci={"fault_latency_p99": np.full((3, 3), 0.3)})
+    ds["answer_fault_p99"] = ("x", np.array([0, TIE, UNDECIDED], np.int8),
+                              {"confidence_level": 0.95})
+    ds["survivors_fault_p99"] = (("x", "policy"), np.array([[1, 0, 0], [1, 1, 0], [1, 1, 0]],
+                                                           bool))
+    maps = winner_maps(ds, [FAULT])
+    assert maps["winner_fault_p99"].values.tolist() == [0, TIE, UNDECIDED]
+    assert maps["winner_fault_p99"].attrs["confidence"] == 0.95
+    assert winner_shares(maps["winner_fault_p99"], ["a", "b", "c"])["tie"] == pytest.approx(1 / 3)
+    mc = maps.assign(survivors_fault_p99=ds["survivors_fault_p99"])
+    analytic = xr.Dataset({"leader_fault_p99": ("x", [1, 1, 0])}, coords={"x": [0, 1, 2]})
+    # cell 0: MC winner a, analytic b: disagree; cell 1: b is in the tie; cell 2: undecided
+    assert agreement(mc, analytic, [FAULT])["agreement_fault_p99"].values.tolist() == [0, 1, -1]
 
 
 def test_winner_map_known_from_the_formulas():

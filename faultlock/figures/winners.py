@@ -2,8 +2,10 @@
 
 One panel per memory-pressure level (rows) and writer load (columns), or whatever two other axes
 the sweep has. A cell's colour is the policy with the best point estimate of the objective; a
-hatched cell is *undecided*: its Monte Carlo interval overlaps another policy's (the winner maps
-of :mod:`faultlock.sweeps.winners`), so the data cannot say which policy wins there.
+cell hatched ``xx`` is a *tie* (the best policies shown within the tie tolerance of each other:
+an answer), one hatched ``///`` is *undecided* (the Monte Carlo could not separate them within
+its budget, or, without ranking and selection, their intervals overlap); the winner maps of
+:mod:`faultlock.sweeps.winners`. With ranking and selection the caption states the confidence.
 """
 
 from __future__ import annotations
@@ -160,6 +162,7 @@ def winner_map(data, style: str = "slides", objective: str | None = None,
     bounded = " subject to " in (obj_text or "")
     meanings = _code_meanings(winner, policies)
     tolerance = winner.attrs.get("tie_tolerance")
+    confidence = winner.attrs.get("confidence")
     frame = winner.to_dataset(name="w")
     preset = preset_name(data)
     # the panels whose fixed coordinates are the base scenario's: the star goes there only
@@ -255,14 +258,16 @@ def winner_map(data, style: str = "slides", objective: str | None = None,
         fig.supylabel("mean I/O latency (s)", fontsize=st.font_size)
         handles = [Patch(facecolor=policy_colour(p), edgecolor="none", label=policy_label(p))
                    for p in policies]
-        handles += _state_handles(meanings, seen_codes, m, tolerance, bounded, st)
+        handles += _state_handles(meanings, seen_codes, m, tolerance, bounded, st, confidence)
         if starred:
             handles.append(Line2D([], [], marker="*", color="white", markeredgecolor="black",
                                   markersize=st.marker_size * 1.4, linestyle="none",
                                   label=f"the {preset} preset" if preset
                                   else "the base scenario"))
         place_legend(fig, handles, st, title="best policy", ncol=2)
-        solver = "Monte Carlo (95 % intervals)" if m == "mc" else "analytic model"
+        solver = ("analytic model" if m != "mc" else
+                  f"Monte Carlo (ranking and selection, {100 * float(confidence):g} % confidence)"
+                  if confidence else "Monte Carlo (95 % intervals)")
         facets = " and ".join(dim_label(d) for d in facet_dims)
         title = (f"Which policy gives the lowest {what}"
                  + (" within the writer bound" if bounded else "")
@@ -279,7 +284,7 @@ def winner_map(data, style: str = "slides", objective: str | None = None,
         caption = (f"Winner map for the objective '{objective}' ({obj_text}), from the {solver}, "
                    "over thread count (log2) and mean storage read latency (log). Each cell is "
                    "coloured by the policy with the best point estimate; "
-                   + _hatch_caption(meanings, m, tolerance)
+                   + _hatch_caption(meanings, m, tolerance, confidence)
                    + (f" Panels: {facets}." if facets else "")
                    + (f" Fixed: {fixed}." if fixed else "")
                    + (f" {star_text}." if star_text else ""))
@@ -306,13 +311,16 @@ def _code_meanings(winner: xr.DataArray, policies: list[str]) -> dict[int, str]:
     return {k: v for k, v in pairs.items() if k < 0}
 
 
-def _state_handles(meanings, seen, method, tolerance, bounded, st) -> list:
+def _state_handles(meanings, seen, method, tolerance, bounded, st, confidence=None) -> list:
     """Legend entries of the states that are not wins, for the states present (undecided and
     tie always, so that the key reads the same in every map)."""
     tol = f"{100 * float(tolerance):g} %" if tolerance else "the tie tolerance"
     out = []
     for code, meaning in sorted(meanings.items(), reverse=True):
-        if meaning == "undecided":
+        if meaning == "undecided" and confidence:
+            out.append(Patch(facecolor="white", edgecolor=DARK_GREY, hatch=_HATCHES["undecided"],
+                             label="undecided: not separated within\nthe budget (leader's colour)"))
+        elif meaning == "undecided" and (method == "mc" or code in seen):
             label = ("undecided: 95 % intervals overlap\n(hatched over the leader's colour)"
                      if method == "mc" else f"tie: another policy within {tol}\n"
                      "(hatched over the leader's colour)")
@@ -339,9 +347,17 @@ def _state_handles(meanings, seen, method, tolerance, bounded, st) -> list:
     return out
 
 
-def _hatch_caption(meanings, method, tolerance) -> str:
+def _hatch_caption(meanings, method, tolerance, confidence=None) -> str:
     tol = f"{100 * float(tolerance):g} %" if tolerance else "the tie tolerance"
     parts = []
+    if confidence and method == "mc":
+        level = f"{100 * float(confidence):g} %"
+        return (f"every cell was decided by ranking and selection (Kim & Nelson's KN, 2001, with "
+                f"common random numbers): a colour alone is a winner, better than every other "
+                f"policy by more than {tol} with probability {level} or more; cells hatched xx "
+                f"are ties, the best policies shown within {tol} of each other (also at "
+                f"{level}); cells hatched /// are undecided: the cell's batch budget ran out "
+                "first (the colour beneath is the leader's).")
     if "undecided" in meanings.values():
         parts.append("cells hatched /// are " + (
             f"undecided: the leader's 95 % interval overlaps another policy's, or another "

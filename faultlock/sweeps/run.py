@@ -32,7 +32,7 @@ from .progress import ProgressBar
 from .solvers import analytic_available, make_task, run_task
 from .spec import SpecError, SweepSpec, load_spec
 from .store import StoreError, SweepStore, open_sweep
-from .winners import winner_maps
+from .winners import agreement, winner_maps
 
 __all__ = ["SweepIncomplete", "default_workers", "run_sweep"]
 
@@ -172,6 +172,8 @@ def _run_prepared(sweep_store: SweepStore, spec: SweepSpec, plans: Mapping[str, 
         blocks.flush()
         for method in plans:
             write_winners(sweep_store, spec, method)
+        if set(plans) == {"analytic", "mc"}:
+            write_agreement(sweep_store, spec)
     finally:
         bar.close()
     if failures:
@@ -299,8 +301,27 @@ def write_winners(store: SweepStore, spec: SweepSpec, method: str) -> None:
         return
     ds = xr.open_zarr(str(store.path), group=method, consolidated=False)
     needed = {m for o in spec.objectives for m in o.metrics}
-    names = [n for n in ds.data_vars if n in needed or n.removesuffix("_ci") in needed]
+    answers = {f"answer_{o.name}" for o in spec.objectives}
+    names = [n for n in ds.data_vars if n in needed or n.removesuffix("_ci") in needed
+             or n in answers or n == "valid"]
     maps = winner_maps(ds[names + ["done"]].load(), spec.objectives, done=ds["done"].load(),
                        rtol=spec.tie_tolerance)
     if maps.data_vars:
         store.write_winners(method, maps)
+
+
+def write_agreement(store: SweepStore, spec: SweepSpec) -> None:
+    """(Re)write where the analytic model's leader is among the Monte Carlo's answers
+    (``agreement_<objective>`` in the Monte Carlo's group, :func:`~.winners.agreement`)."""
+    root = store.root()
+    if not all(root[m].attrs.get("schema_complete") for m in ("analytic", "mc")):
+        return
+    mc = xr.open_zarr(str(store.path), group="mc", consolidated=False)
+    analytic = xr.open_zarr(str(store.path), group="analytic", consolidated=False)
+    keep = [n for n in mc.data_vars if n.startswith(("winner_", "survivors_"))]
+    lead = [n for n in analytic.data_vars if n.startswith("leader_")]
+    if not keep or not lead:
+        return
+    maps = agreement(mc[keep].load(), analytic[lead].load(), spec.objectives)
+    if maps.data_vars:
+        store.write_winners("mc", maps)

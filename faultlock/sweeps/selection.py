@@ -235,7 +235,8 @@ def _check_int(name: str, value, low: int) -> int:
 def select_best(sample: Callable[[list[str], int], np.ndarray], policies: Sequence[str], *,
                 delta: float, alpha: float = 0.05, n0: int = 10, budget: int | None = None,
                 relative: bool = True, sense: str = "minimize", ties: bool = True,
-                screen: float = 0.2, step: int = 1, growth: float = 0.0) -> Selection:
+                screen: float = 0.2, step: int = 1, growth: float = 0.0,
+                floor: float = 0.0) -> Selection:
     """Select the best policy of one cell with KN (Kim & Nelson 2001), sampling only survivors.
 
     Parameters
@@ -270,6 +271,10 @@ def select_best(sample: Callable[[list[str], int], np.ndarray], policies: Sequen
         Batches per survivor asked for in one call to ``sample``: ``max(step, ceil(growth * r))``
         at stage ``r``. Every stage inside a call is still screened; larger calls only cost the
         batches a policy eliminated in the middle of them would have been spared.
+    floor : float
+        With ``relative``, the smallest zone in the metric's units: ``max(delta * |best|,
+        floor)``. A relative zone around a best mean of zero (no jank at all) is zero, and
+        asks for exact answers; a floor says which absolute difference is too small to matter.
 
     Returns
     -------
@@ -288,6 +293,8 @@ def select_best(sample: Callable[[list[str], int], np.ndarray], policies: Sequen
         raise SelectionError(f"screen={screen!r} is not allowed: a share of alpha in [0, 1)")
     if not isinstance(growth, (int, float)) or not (0.0 <= growth <= 10.0):
         raise SelectionError(f"growth={growth!r} is not allowed: a share of r in [0, 10]")
+    if not isinstance(floor, (int, float)) or not (0.0 <= floor < math.inf):
+        raise SelectionError(f"floor={floor!r} is not allowed: a finite zone >= 0")
     k = len(names)
     if budget is not None:
         budget = _check_int("budget", budget, 0)
@@ -307,7 +314,7 @@ def select_best(sample: Callable[[list[str], int], np.ndarray], policies: Sequen
     diffs = first[:, None, :] - first[None, :, :]
     s2 = diffs.var(axis=2, ddof=1)                          # KN's S2[i, l], CRN included
     best_first = float(np.min(first.mean(axis=1)))
-    zone_abs = delta * abs(best_first) if relative else float(delta)
+    zone_abs = max(delta * abs(best_first), float(floor)) if relative else float(delta)
 
     alpha_kn = alpha * (1.0 - screen)
     beta = alpha_kn / ((2 if ties else 1) * (k - 1))

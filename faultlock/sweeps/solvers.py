@@ -56,6 +56,9 @@ def make_task(plan: Plan, region: tuple[slice, ...]) -> dict[str, Any]:
         task["seed_keys"] = [list(plan.seed_key(i)) for i in cells]
         task["entropy"] = spec.seed
         task["settings"] = spec.mc.simulate_kwargs()
+        if spec.mc.selection is not None:  # rank and select (faultlock.sweeps.ranking)
+            task["selection"] = {"mc": spec.mc, "objectives": spec.objectives,
+                                 "tie_tolerance": spec.tie_tolerance}
     else:
         task["grid"] = plan.region_grid(region)
     return task
@@ -86,7 +89,11 @@ def _run_montecarlo(task: dict[str, Any]) -> xr.Dataset:
     for cell, key in zip(task["cells"], task["seed_keys"]):
         seed = np.random.SeedSequence(task["entropy"], spawn_key=tuple(key))
         scenario = cell if isinstance(cell, Scenario) else Scenario.from_dict(cell)
-        ds = simulate(scenario, task["policies"], seed=seed, **task["settings"])
+        if task.get("selection"):
+            from .ranking import select_cell
+            ds = select_cell(scenario, task["policies"], seed, **task["selection"])
+        else:
+            ds = simulate(scenario, task["policies"], seed=seed, **task["settings"])
         results.append(_clean(ds))
     first = results[0]
     data_vars = {}

@@ -32,6 +32,11 @@ The format (``faultlock/sweeps/specs/*.toml`` are complete examples)::
     chunk_cells = 1                  # cells per Dask task
     write_cells = 32                 # cells per zarr chunk (written at once, when all done)
 
+    [mc.selection]                   # optional: rank and select (Kim & Nelson) per cell
+    confidence = 0.95                # stated probability of a correct answer
+    budget = 400                     # most batches per cell, all policies (first stage included)
+
+
     [analytic]
     chunk_cells = 512                # cells per (vectorised) task
 
@@ -76,6 +81,7 @@ __all__ = [
     "Axis",
     "MonteCarloSettings",
     "Objective",
+    "SelectionSettings",
     "SpecError",
     "SweepSpec",
     "list_specs",
@@ -108,7 +114,8 @@ DEFAULT_OBJECTIVES: Mapping[str, Any] = {
 _TOP_KEYS = ("description", "method", "policies", "seed", "base", "grid", "mc", "analytic",
              "objectives", "tie_tolerance")
 _MC_KEYS = ("operations", "batches", "replications", "warmup", "rel_tolerance", "max_time",
-            "stride", "chunk_cells", "write_cells")
+            "stride", "chunk_cells", "write_cells", "selection")
+_SELECTION_KEYS = ("confidence", "budget")
 _ANALYTIC_KEYS = ("chunk_cells", "write_cells")
 _RANGE_KINDS = ("values", "linear", "log", "pow2")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -201,6 +208,23 @@ class Objective:
 
 
 @dataclass(frozen=True)
+class SelectionSettings:
+    """Ranking and selection in every Monte Carlo cell (:mod:`faultlock.sweeps.ranking`).
+
+    The ``[mc]`` run (``operations`` in ``batches`` batches, after the warm-up) is the first
+    stage; batches of the same size are then added only to the policies still in contention,
+    until every objective is answered (winner or tie, with probability ``confidence`` of being
+    right) or the cell has spent ``budget`` batches, all policies together, on an objective.
+    """
+
+    confidence: float = 0.95
+    budget: int = 400
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"confidence": self.confidence, "budget": self.budget}
+
+
+@dataclass(frozen=True)
 class MonteCarloSettings:
     """Arguments of :func:`faultlock.simulate` per cell, and how the Monte Carlo grid is cut."""
 
@@ -213,6 +237,7 @@ class MonteCarloSettings:
     stride: Mapping[str, int] = field(default_factory=dict)
     chunk_cells: int = 1
     write_cells: int = 32
+    selection: SelectionSettings | None = None
 
     def simulate_kwargs(self) -> dict[str, Any]:
         return {"operations": self.operations, "batches": self.batches,
@@ -224,6 +249,8 @@ class MonteCarloSettings:
         out["max_time"] = None if math.isinf(self.max_time) else self.max_time
         out.update(stride=dict(self.stride), chunk_cells=self.chunk_cells,
                    write_cells=self.write_cells)
+        if self.selection is not None:  # absent from the fingerprint of specs without it
+            out["selection"] = self.selection.to_dict()
         return out
 
 
@@ -452,6 +479,10 @@ def _parse(text: str, source: str, name: str) -> SweepSpec:
     base = _base(p, doc.get("base", {}))
     axes = _axes(p, doc.get("grid"), base)
     mc = _mc(p, doc.get("mc", {}), axes)
+    if mc.selection is not None and mc.selection.budget < mc.batches * len(policies):
+        raise p.error("mc.selection.budget", f"{mc.selection.budget} batches",
+                      f"at least batches x policies = {mc.batches * len(policies)} (the first "
+                      "stage)")
     analytic_table = p.table(doc.get("analytic", {}), "analytic")
     p.keys(analytic_table, _ANALYTIC_KEYS, "analytic.")
     analytic = AnalyticSettings(**{k: p.integer(v, f"analytic.{k}", 1)
@@ -706,7 +737,27 @@ def _mc(p: _Parser, table: Any, axes: tuple[Axis, ...]) -> MonteCarloSettings:
         names = tuple(a.name for a in axes)
         p.keys(stride, names, "mc.stride.")
         kwargs["stride"] = {k: p.integer(v, f"mc.stride.{k}", 1) for k, v in stride.items()}
+    if "selection" in table:
+        kwargs["selection"] = _selection(p, table["selection"], kwargs)
     return MonteCarloSettings(**kwargs)
+
+
+def _selection(p: _Parser, value: Any, mc: Mapping[str, Any]) -> SelectionSettings:
+    table = p.table(value, "mc.selection")
+    p.keys(table, _SELECTION_KEYS, "mc.selection.")
+    kwargs: dict[str, Any] = {}
+    if "confidence" in table:
+        kwargs["confidence"] = p.number(table["confidence"], "mc.selection.confidence", 0.5, 0.999)
+    if mc.get("replications", 1) != 1:
+        raise p.error("mc.replications", f"{mc['replications']} with [mc.selection]",
+                      "1 (the selection continues one run per policy)")
+    first = mc.get("batches", MonteCarloSettings.batches)
+    if first < 5:
+        raise p.error("mc.batches", f"{first} with [mc.selection]",
+                      "5 or more: the first stage's batches estimate the paired variances")
+    if "budget" in table:
+        kwargs["budget"] = p.integer(table["budget"], "mc.selection.budget", 1)
+    return SelectionSettings(**kwargs)
 
 
 def _objectives(p: _Parser, table: Any) -> tuple[Objective, ...]:

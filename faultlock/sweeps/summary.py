@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import xarray as xr
 
 from ..outputs import LOCK_NAME, lock_holder
@@ -87,6 +88,15 @@ def show(store: str | Path) -> str:
             lines.append(f"  run length: {run.get('operations')} operations x "
                          f"{run.get('replications')} replication(s), {run.get('batches')} "
                          f"batches, warm-up {run.get('warmup')}")
+            if spec.mc.selection is not None and "batches" in ds and done.any():
+                spent = ds["batches"].sum("policy").values[done]
+                lines.append(
+                    f"  ranking and selection (Kim & Nelson 2001, ties within "
+                    f"{100 * spec.tie_tolerance:g} %): {100 * spec.mc.selection.confidence:g} % "
+                    f"confidence; the first {run.get('batches')} batches x policies, then only "
+                    f"the policies in contention; batches per cell: median "
+                    f"{np.median(spent):.0f}, max {spent.max():.0f} (budget "
+                    f"{spec.mc.selection.budget})")
         if not done.any():
             continue
         maps = ds if any(f"winner_{o.name}" in ds for o in spec.objectives) else \
@@ -102,6 +112,16 @@ def show(store: str | Path) -> str:
                      sorted(shares.items(), key=lambda kv: -kv[1]) if share > 0]
             lines.append(f"  {objective.name} ({objective.describe()}):")
             lines.append("      " + ("  ".join(shown) if shown else "no computed cells"))
+            agree = ds.get(f"agreement_{objective.name}")
+            if agree is not None:
+                codes = np.asarray(agree.values)
+                comparable = codes >= 0
+                if comparable.any():
+                    lines.append(
+                        f"      analytic leader among the Monte Carlo's answers in "
+                        f"{100 * (codes == 1).sum() / comparable.sum():.1f}% of the "
+                        f"{int(comparable.sum())} cells both answer; disagree in "
+                        f"{int((codes == 0).sum())}")
     if holder:
         status = f"being written by {holder}: {cells_done}/{cells_total} cells done so far"
     elif cells_done < cells_total:

@@ -7,12 +7,19 @@ dataset with dims ``(*axes, policy)``, :func:`winner_maps` gives, over the axes:
     the policy with the best point estimate among those meeting the bounds (an index into
     ``policy``), or a negative code;
 ``winner_<objective>``
-    the leader where it is decided, else :data:`UNDECIDED`. With Monte Carlo intervals
-    (``<metric>_ci``) a leader is decided only if its 95 % interval is disjoint from every other
-    eligible policy's, and it meets the bounds with its whole interval; a policy whose interval
-    straddles a bound still competes. Without intervals (the analytic model) the intervals are
-    points. Either way a rival within ``rtol`` (relative; the spec's ``tie_tolerance``) of the
-    leader ties with it: undecided;
+    the leader where it is decided, :data:`TIE` where it is shown equal to others, else
+    :data:`UNDECIDED`. Three sources, in this order:
+
+    * a Monte Carlo sweep with ranking and selection (``[mc.selection]``) stores its answer per
+      cell (``answer_<objective>``, :mod:`faultlock.sweeps.ranking`): winner, tie or undecided
+      with a stated confidence; it is the map;
+    * without intervals (the analytic model) the values are points: a rival within ``rtol``
+      (relative; the spec's ``tie_tolerance``) of the leader ties with it (:data:`TIE`), else
+      the leader wins;
+    * with Monte Carlo intervals of a fixed run length (``<metric>_ci``) a leader is decided only
+      if its 95 % interval is disjoint from every other eligible policy's (and from ``rtol``
+      around it), and it meets the bounds with its whole interval; a policy whose interval
+      straddles a bound still competes; otherwise undecided (intervals cannot show a tie);
 ``margin_<objective>``
     runner-up minus leader (in the metric's units; positive means the leader is better).
 
@@ -36,10 +43,12 @@ from .spec import METRICS, Objective
 
 __all__ = [
     "CODES",
+    "agreement",
     "INVALID",
     "MEANINGS",
     "NONE_FEASIBLE",
     "NO_DATA",
+    "TIE",
     "UNDECIDED",
     "decode",
     "winner_maps",
@@ -51,14 +60,17 @@ NO_DATA = -2         #: cell not computed (or, without ``done``, no policy has t
 NONE_FEASIBLE = -3   #: every policy is unstable (inf), breaks a bound, or (a computed cell) has
                      #: no value at all: no faults in steady state, so no latency to compare
 INVALID = -4         #: a policy's result failed the invariant checks (``valid`` false)
+TIE = -5             #: the best policies are within the tie tolerance of each other (an answer)
 CODES = {UNDECIDED: "undecided", NO_DATA: "no_data", NONE_FEASIBLE: "none_feasible",
-         INVALID: "invalid"}
+         INVALID: "invalid", TIE: "tie"}
 #: what each word of a winner map means, in one line (``faultlock show`` prints them)
 MEANINGS = {
-    "winner": "a policy is best, separated from every other by more than the tie tolerance "
-              "(and, by Monte Carlo, by its 95 % interval)",
-    "undecided": "the best policy's interval overlaps another's, or another is within the tie "
-                 "tolerance of it (by the analytic model: a tie)",
+    "winner": "a policy is best, ahead of every other by more than the tie tolerance (Monte "
+              "Carlo: shown with the stated confidence, or by disjoint 95 % intervals)",
+    "tie": "the best policies are within the tie tolerance of each other: any of them will do "
+           "(Monte Carlo: shown with the stated confidence)",
+    "undecided": "the Monte Carlo could not separate the best policies from each other or show "
+                 "them equal within its budget (or, without selection, their intervals overlap)",
     "none_feasible": "no policy has a finite value meeting the bounds (all unstable, or no "
                      "faults in steady state)",
     "invalid": "a policy's result failed the invariant checks (valid false): no winner claimed",
@@ -128,6 +140,13 @@ def winner_maps(ds: xr.Dataset, objectives: Iterable[Objective], *, done: xr.Dat
         any_data = present.any(axis=1)
         leader_code = np.where(has_leader, leader, np.where(any_data, NONE_FEASIBLE, NO_DATA))
         winner_code = np.where(decided, leader, np.where(has_leader, UNDECIDED, leader_code))
+        if f"{objective.metric}_ci" not in ds:
+            # points: the rivals within rtol of the leader tie with it
+            winner_code = np.where(has_leader & ~decided, TIE, winner_code)
+        answer = f"answer_{objective.name}"
+        if answer in ds:  # ranking and selection answered each cell
+            winner_code = ds[answer].transpose(*axes).values.reshape(-1).astype(int)
+            winner_code = np.where(any_data, winner_code, leader_code)
         winner_code = np.where(invalid_cell, INVALID, winner_code)
         if done is not None:
             not_done = ~done.transpose(*axes).values.reshape(-1).astype(bool)
@@ -138,17 +157,19 @@ def winner_maps(ds: xr.Dataset, objectives: Iterable[Objective], *, done: xr.Dat
             winner_code = np.where(not_done, NO_DATA, winner_code)
             margin = np.where(not_done, np.nan, margin)
         flags = {
-            "flag_values": [INVALID, NONE_FEASIBLE, NO_DATA, UNDECIDED,
+            "flag_values": [TIE, INVALID, NONE_FEASIBLE, NO_DATA, UNDECIDED,
                             *range(len(policies))],
-            "flag_meanings": " ".join([CODES[INVALID], CODES[NONE_FEASIBLE], CODES[NO_DATA],
-                                       CODES[UNDECIDED], *policies]),
+            "flag_meanings": " ".join([CODES[TIE], CODES[INVALID], CODES[NONE_FEASIBLE],
+                                       CODES[NO_DATA], CODES[UNDECIDED], *policies]),
             "objective": objective.describe(),
             "tie_tolerance": rtol,
         }
+        if answer in ds and "confidence_level" in ds[answer].attrs:
+            flags["confidence"] = float(ds[answer].attrs["confidence_level"])
         name = objective.name
         out[f"winner_{name}"] = (axes, winner_code.reshape(shape).astype(np.int8), {
             **flags, "long_name": f"policy that wins {objective.describe()} "
-                                  "(undecided where intervals overlap)"})
+                                  "(tie, undecided or a policy)"})
         out[f"leader_{name}"] = (axes, leader_code.reshape(shape).astype(np.int8), {
             **flags, "long_name": f"policy with the best point estimate of {objective.describe()}"})
         out[f"margin_{name}"] = (axes, margin.reshape(shape), {
@@ -172,6 +193,41 @@ def winner_shares(winner: xr.DataArray, policies: Sequence[str]) -> dict[str, fl
     codes = codes[codes != NO_DATA]
     if codes.size == 0:
         return {}
-    labels = [*policies, CODES[UNDECIDED], CODES[NONE_FEASIBLE], CODES[INVALID]]
-    values = [*range(len(policies)), UNDECIDED, NONE_FEASIBLE, INVALID]
+    labels = [*policies, CODES[TIE], CODES[UNDECIDED], CODES[NONE_FEASIBLE], CODES[INVALID]]
+    values = [*range(len(policies)), TIE, UNDECIDED, NONE_FEASIBLE, INVALID]
     return {label: float(np.mean(codes == value)) for label, value in zip(labels, values)}
+
+
+def agreement(mc: xr.Dataset, analytic: xr.Dataset, objectives: Iterable[Objective]
+              ) -> xr.Dataset:
+    """Where the analytic model and the Monte Carlo agree on the Monte Carlo's cells.
+
+    ``agreement_<objective>`` per Monte Carlo cell: 1 where the analytic model's leader is one of
+    the Monte Carlo's answers (its winner, or a policy of its tie, ``survivors_<objective>``, or,
+    without ranking and selection, its decided winner); 0 where it is not (a disagreement: a
+    result to show, not hide); -1 where either side has no answer to compare (undecided, no
+    feasible policy, invalid, not computed). The analytic grid holds the Monte Carlo's (a strided
+    subset), so the cells are matched by their coordinates.
+    """
+    out = {}
+    for objective in objectives:
+        name = objective.name
+        mc_win, an_lead = mc.get(f"winner_{name}"), analytic.get(f"leader_{name}")
+        if mc_win is None or an_lead is None:
+            continue
+        coords = {d: mc_win[d].values for d in mc_win.dims}
+        lead = an_lead.sel(coords).transpose(*mc_win.dims).values.astype(int)
+        win = mc_win.values.astype(int)
+        survivors = mc.get(f"survivors_{name}")
+        if survivors is not None:
+            held = survivors.transpose(*mc_win.dims, "policy").values.astype(bool)
+            in_set = np.take_along_axis(held, np.clip(lead, 0, None)[..., None], axis=-1)[..., 0]
+        else:
+            in_set = win == lead
+        answered = (win >= 0) | (win == TIE)
+        code = np.where(answered & (lead >= 0), np.where(in_set | (win == lead), 1, 0), -1)
+        out[f"agreement_{name}"] = (mc_win.dims, code.astype(np.int8), {
+            "long_name": f"analytic leader among the Monte Carlo's answers for {name}",
+            "flag_values": [-1, 0, 1],
+            "flag_meanings": "not_comparable disagree agree", "objective": objective.describe()})
+    return xr.Dataset(out, coords={d: mc[d] for d in mc.dims if d in mc.coords})
