@@ -88,7 +88,8 @@ def test_common_random_numbers_pair_batch_j_of_two_policies():
         means[p] = run.batch_values("fault_latency_mean")
     assert not np.array_equal(means["mainline"], means["vma_wait"])
     # the same think times, pages and I/O latencies drive both: their batch means move together
-    assert np.corrcoef(means["mainline"], means["vma_wait"])[0, 1] > 0.2
+    # (0.99 here; 0.25 with independent seeds)
+    assert np.corrcoef(means["mainline"], means["vma_wait"])[0, 1] > 0.7
 
 
 def test_results_of_runs_of_unequal_lengths_are_simulates_for_each_length():
