@@ -4,6 +4,11 @@ Each (cell, policy) is one engine run. All policies of a cell share the same ran
 random numbers), so differences between policies are not blurred by sampling noise. Seeds come from
 ``numpy.random.SeedSequence``: the root entropy, then a child per grid cell (keyed by the cell's
 position) and per replication.
+
+A :class:`Run` is one (cell, policy) engine run that can be continued batch by batch (ranking
+and selection gives more batches only to the policies still in contention); ``simulate`` runs
+each policy as a Run of ``batches`` batches, and :func:`results_dataset` turns Runs of any
+lengths into the same Dataset.
 """
 
 from __future__ import annotations
