@@ -411,7 +411,7 @@ _PERF_CHILD = textwrap.dedent(r"""
     s = faultlock.Scenario.preset(name)
     kw = dict(batches=20, warmup=0.2, max_events=10**12, max_time=np.inf, check=False)
     sm.run_policy(s, policy, np.random.SeedSequence(0), operations=300, **kw)   # compiles
-    lib = next(iter(engine.run.overloads.values())).library
+    lib = next(iter(engine.loop.overloads.values())).library
     syms = []
     for fn in lib._final_module.functions:
         if not fn.is_declaration:

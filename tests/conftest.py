@@ -59,14 +59,14 @@ def warm_compiled_code() -> tuple[float, list[str]]:
 
 
 def _cache_looks_fresh() -> bool:
-    """numba's cache files of ``engine.run`` and of the analytic model's solve loop exist and
+    """numba's cache files of ``engine.loop`` and of the analytic model's solve loop exist and
     are newer than every source they compile (a quick look, no import of numba: if it is wrong
     the workers compile what is missing themselves, as without the warm-up)."""
     import faultlock.model.montecarlo as engine   # drops the cache if an engine source changed
     engine_dir = Path(engine.__file__).parent
     model_dir = engine_dir.parent
     analytic_dir = model_dir / "analytic"
-    checks = ((engine_dir, "engine.run-*.nbi", [*engine_dir.glob("*.py"), model_dir / "laws.py"]),
+    checks = ((engine_dir, "engine.loop-*.nbi", [*engine_dir.glob("*.py"), model_dir / "laws.py"]),
               (analytic_dir, "solve.solve_all-*.nbi",
                [*analytic_dir.glob("*.py"), *(model_dir / "formulas").glob("*.py"),
                 model_dir / "laws.py"]))

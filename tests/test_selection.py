@@ -312,24 +312,3 @@ def test_stated_levels_over_many_seeds(ties):
         # inside the zone every answer must still be a good one (measured, not guaranteed)
         assert lower_bound_is_consistent(sum(good(r, means) for r in results), seeds,
                                          1 - alpha), name
-
-
-# --- the engine's replications as observations --------------------------------------------------
-
-def test_replication_sampler_is_simulates_replications_paired_across_policies():
-    from faultlock import Scenario, simulate
-    from faultlock.sweeps.replications import replication_sampler
-
-    scenario = Scenario()
-    settings = {"operations": 400, "batches": 4, "warmup": 0.2}
-    sample = replication_sampler(scenario, "fault_latency_mean", seed=5, **settings)
-    first = sample(["mainline", "vma_wait"], 2)
-    later = sample(["vma_wait"], 1)
-    assert first.shape == (2, 2) and later.shape == (1, 1)
-    assert sample.replications == {"mainline": 2, "vma_wait": 3}
-    assert sample.operations_simulated == 5 * int(1.2 * 400)
-    # replication 0 is simulate's replication 0 of the same root seed: same streams, same estimator
-    ds = simulate(scenario, ["mainline", "vma_wait"], seed=5, replications=1, **settings)
-    assert first[:, 0] == pytest.approx(ds["fault_latency_mean"].values, rel=1e-12)
-    with pytest.raises(ValueError, match="metric='latency'"):
-        replication_sampler(scenario, "latency")

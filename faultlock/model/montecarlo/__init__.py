@@ -1,7 +1,7 @@
 """The compiled discrete-event engine: threads, writers, mmap_lock, VMA locks, folios, storage.
 
 numba's on-disk cache (``cache=True``) is keyed by each function's own source file, not by the
-functions it calls, so an edit to ``rwsem.py`` would leave a stale compiled ``engine.run`` behind.
+functions it calls, so an edit to ``rwsem.py`` would leave a stale compiled ``engine.loop`` behind.
 On import we hash every source file of the engine and drop the cache when the hash changed.
 """
 

@@ -105,8 +105,12 @@ def _check_invariants(S, Q):
 
 
 @njit(cache=True)
-def run(S, P, Q):
-    """Simulate until every batch is done, the time or event budget is spent, or overload."""
+def start(S, P, Q):
+    """Start the run: every thread thinks, writers, background readers and noise are scheduled.
+
+    Called once per run; :func:`loop` then simulates on the live state, as often as the target
+    ``Q[Q_BATCHES]`` is raised (``simulate.Run.extend``).
+    """
     for t in range(Q[Q_THREADS]):
         S.ent_cont[t] = K_THINK_DONE
         cpu.request_cpu(S, Q, t, False)
@@ -114,6 +118,14 @@ def run(S, P, Q):
     writers.start_threads(S, P, Q)
     readers.schedule_arrival(S, P, Q)
     noise.start(S, P, Q)
+
+
+@njit(cache=True)
+def loop(S, P, Q):
+    """Simulate until ``Q[Q_BATCHES]`` batches are done (``I_STOP``), the time or event budget is
+    spent, or overload. Each event is handled whole before the loop looks at the stop flags, so a
+    loop stopped at a batch boundary and started again goes on exactly as one that never stopped.
+    """
     first_io = Q[Q_FIRST_IO]
     max_events = Q[Q_MAX_EVENTS]
     max_time = P[P_MAX_TIME]
@@ -152,4 +164,13 @@ def run(S, P, Q):
             _check_invariants(S, Q)
         if S.ints[I_STOP] or S.ints[I_OVERLOAD] or S.ints[I_EVENTS] >= max_events:
             break
+
+
+@njit(cache=True)
+def run(S, P, Q):
+    """Simulate until every batch is done, the time or event budget is spent, or overload: one
+    run from start to end (``simulate.Run`` calls :func:`start` and :func:`loop` itself, to
+    continue a run batch by batch)."""
+    start(S, P, Q)
+    loop(S, P, Q)
     stats.close_open_batch(S)

@@ -4,6 +4,11 @@ Each (cell, policy) is one engine run. All policies of a cell share the same ran
 random numbers), so differences between policies are not blurred by sampling noise. Seeds come from
 ``numpy.random.SeedSequence``: the root entropy, then a child per grid cell (keyed by the cell's
 position) and per replication.
+
+A :class:`Run` is one (cell, policy) engine run that can be continued batch by batch (ranking
+and selection gives more batches only to the policies still in contention); ``simulate`` runs
+each policy as a Run of ``batches`` batches, and :func:`results_dataset` turns Runs of any
+lengths into the same Dataset.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from collections.abc import Mapping, Sequence
 
 import numba
 import numpy as np
@@ -21,10 +27,11 @@ from ..arguments import BATCHES_LIMIT, OPERATIONS_LIMIT, REPLICATIONS_LIMIT
 from ..policies import POLICIES, get_policy
 from ..scenario import Scenario
 from . import engine, output, rng, state
+from . import stats as stats_module
 from .state import (FOLIO_DIRECT_LIMIT, FOLIO_WAYS, I_EVENTS, I_OVERLOAD, I_STOP, I_VIOLATIONS,
                     R_NOW, R_WARMUP_END)
 
-__all__ = ["simulate", "run_policy", "writers_past_capacity"]
+__all__ = ["simulate", "Run", "results_dataset", "run_policy", "writers_past_capacity"]
 
 _PAGE_MULTIPLIERS = (8191, 131071, 524287, 2147483647, 1)
 #: slots for Poisson writers and other mmap_lock readers in flight; a run that needs more is
@@ -216,35 +223,251 @@ def _alias_table(total_pages: int, exponent: float):
     return _ALIAS_CACHE[key]
 
 
+class Run:
+    """One policy's engine run, continued batch by batch (the state stays alive between calls).
+
+    The engine is started once (``engine.start``: threads, writers, background readers, noise);
+    every :meth:`extend` raises the run's target ``Q[Q_BATCHES]`` and runs ``engine.loop`` again
+    on the live state, so the warm-up (``warmup_operations`` operations) is paid once, however
+    many times the run is continued. The per-batch arrays have room for ``capacity`` batches.
+
+    Batch ``j`` of a run extended in steps is bit for bit batch ``j`` of one run of the same
+    total (``stats.operation_completed`` opens the next batch at the very event that closes a
+    batch, whether or not the loop then stops). Runs of different policies with the same ``seed``
+    draw from the same streams per purpose (think times, pages, I/O latencies, reclaim clocks),
+    and their batches are equal operation counts: batch ``j`` of two policies is a common-random-
+    numbers pair, as ranking and selection (``faultlock.sweeps.selection``) wants.
+
+    Attributes
+    ----------
+    batches_done : int
+        Complete measured batches so far.
+    capacity : int
+        Most batches the run can hold.
+    stopped : bool
+        True once the run cannot be extended: ``stop_reason`` says why ("overloaded",
+        "out_of_memory", "max_events", "max_time", "capacity", "closed", or "idle" when no
+        event was left).
+    stats, hist : numpy.ndarray
+        Views ``(batches_done, N_STATS)`` and ``(batches_done, n_hists, N_BINS)`` of the complete
+        batches (``state.S_*``, ``state.H_*``).
+    """
+
+    def __init__(self, scenario: Scenario, policy: str, seed: np.random.SeedSequence, *,
+                 batch_operations: int, warmup_operations: int, capacity: int,
+                 max_events: int | None = None, max_time: float = np.inf, check: bool = False):
+        scenario = arguments.check_scenario(scenario)
+        if not scenario.is_scalar:
+            raise arguments.ArgumentError(
+                "scenario is not allowed: a Run simulates one cell, a scalar faultlock.Scenario "
+                f"(this one has the grid dimensions {dict(scenario.dims)})")
+        if not isinstance(policy, str):
+            raise arguments.ArgumentError(f"policy={policy!r} is not allowed: one policy name, "
+                                          f"from {', '.join(POLICIES)}")
+        (policy,) = arguments.check_policies(policy, name="policy")
+        seed = arguments.check_seed("seed", seed)
+        batch_operations = arguments.check_integer("batch_operations", batch_operations, low=1,
+                                                   high=OPERATIONS_LIMIT)
+        warmup_operations = arguments.check_integer("warmup_operations", warmup_operations,
+                                                    low=0, high=OPERATIONS_LIMIT)
+        capacity = arguments.check_integer("capacity", capacity, low=1, high=BATCHES_LIMIT)
+        if max_events is None:
+            max_events = 400 * (warmup_operations + capacity * batch_operations) + 10_000_000
+        max_events = arguments.check_integer("max_events", max_events, low=1, high=2**62)
+        max_time = arguments.check_real("max_time", max_time, low=0.0, low_open=True,
+                                        infinite=True)
+        check = arguments.check_bool("check", check)
+        _check_walk_memory(scenario)
+        self.scenario, self.policy, self.seed = scenario, policy, seed
+        self.batch_operations, self.warmup_operations = batch_operations, warmup_operations
+        self.capacity = capacity
+        P, Q = parameters(scenario, policy, operations=batch_operations, batches=1, warmup=0.0,
+                          max_events=max_events, max_time=max_time, check=check)
+        Q[state.Q_WARMUP_FAULTS] = warmup_operations
+        Q[state.Q_BATCH_FAULTS] = batch_operations
+        Q[state.Q_BATCHES] = 0                     # the target: raised by extend
+        streams = rng.seed_streams(seed, _stream_count(scenario))
+        alias = (_alias_table(int(Q[state.Q_TOTAL_PAGES]), scenario.page_popularity)
+                 if Q[state.Q_ZIPF_ALIAS] else None)
+        self.state = state.allocate(P, Q, streams, alias, capacity=capacity)
+        self._P, self._Q = P, Q
+        self.batches_done = 0
+        self.stop_reason: str | None = None
+        self.wall_time = 0.0
+        self._frozen: tuple | None = None           # (stats, hist, summary) after close()
+        _compile_engine(self.state.struct, P, Q)
+        started = time.perf_counter()
+        engine.start(self.state.struct, P, Q)
+        self.wall_time += time.perf_counter() - started
+
+    @property
+    def stopped(self) -> bool:
+        """True once the run cannot be extended (overload, out of memory, budget, capacity)."""
+        return self.stop_reason is not None
+
+    def extend(self, batches: int) -> int:
+        """Simulate until `batches` more batches are complete (or the run cannot go on: overload,
+        out of memory, event/time budget, capacity reached). Returns batches_done."""
+        batches = arguments.check_integer("batches", batches, low=0, high=BATCHES_LIMIT)
+        if self.stopped or batches == 0:
+            return self.batches_done
+        S, P, Q = self.state, self._P, self._Q
+        target = min(self.batches_done + batches, self.capacity)
+        Q[state.Q_BATCHES] = target
+        # I_BATCH already is the next batch (opened by the event that closed the last one), or
+        # -1 while the warm-up lasts.
+        S.ints[I_STOP] = 0
+        started = time.perf_counter()
+        engine.loop(S.struct, P, Q)
+        self.wall_time += time.perf_counter() - started
+        if S.ints[I_STOP]:
+            self.batches_done = target
+        else:
+            self.batches_done = max(0, int(S.ints[state.I_BATCH]))
+        if S.ints[state.I_OUT_OF_MEMORY]:
+            self.stop_reason = "out_of_memory"
+        elif S.ints[I_OVERLOAD]:
+            self.stop_reason = "overloaded"
+        elif S.ints[I_EVENTS] >= Q[state.Q_MAX_EVENTS]:
+            self.stop_reason = "max_events"
+        elif S.reals[R_NOW] >= P[state.P_MAX_TIME]:
+            self.stop_reason = "max_time"
+        elif not S.ints[I_STOP]:
+            self.stop_reason = "idle"                  # no event left (nothing to simulate)
+        elif self.batches_done >= self.capacity:
+            self.stop_reason = "capacity"
+        if self.stopped:
+            # The run ends here: the batch it was in gets its elapsed time (see
+            # stats.close_open_batch), as a run that ends early always did.
+            stats_module.close_open_batch(S.struct)
+        return self.batches_done
+
+    @property
+    def capacity_reached(self) -> bool:
+        """True if the run stopped because its batch arrays are full."""
+        return self.stop_reason == "capacity"
+
+    @property
+    def stats(self) -> np.ndarray:
+        """``(batches_done, N_STATS)``: the complete batches' counters."""
+        if self._frozen is not None:
+            return self._frozen[0][:self.batches_done]
+        return self.state.stats[:self.batches_done]
+
+    @property
+    def hist(self) -> np.ndarray:
+        """``(batches_done, n_hists, N_BINS)``: the complete batches' histograms."""
+        if self._frozen is not None:
+            return self._frozen[1][:self.batches_done]
+        return self.state.hist[:self.batches_done]
+
+    def measured(self) -> tuple[np.ndarray, np.ndarray]:
+        """The batches the results pool: the complete ones and, if the run ended early (a
+        stop that is not at a batch boundary), the partial batch it ended in."""
+        if self._frozen is not None:
+            return self._frozen[0], self._frozen[1]
+        done = self.state.stats[:, state.S_TIME] > 0
+        return self.state.stats[done], self.state.hist[done]
+
+    def engine_summary(self) -> dict:
+        """The engine's own account of the run (``run_policy``'s summary): what it did, without
+        the writers' flow-conservation test (:func:`writers_past_capacity`)."""
+        if self._frozen is not None:
+            return dict(self._frozen[2])
+        S = self.state
+        return {
+            "completed": bool(S.ints[I_STOP]),
+            "overloaded": bool(S.ints[I_OVERLOAD]),
+            "out_of_memory": bool(S.ints[state.I_OUT_OF_MEMORY]),
+            "events": int(S.ints[I_EVENTS]),
+            "violations": int(S.ints[I_VIOLATIONS]),
+            "simulated_time": float(S.reals[R_NOW]),
+            "measured_time": (float(S.reals[R_NOW] - S.reals[R_WARMUP_END])
+                              if S.reals[R_WARMUP_END] > 0 else 0.0),
+            "wall_time": self.wall_time,
+            "faults_stuck": faults_stuck(S, int(self._Q[state.Q_THREADS])),
+            **walk_extent(self.scenario, S),
+        }
+
+    @property
+    def summary(self) -> dict:
+        """As ``run_policy``'s summary, for the batches done so far; ``overloaded`` is also set
+        when the Poisson writers arrive faster than they leave (:func:`writers_past_capacity`)."""
+        summary = self.engine_summary()
+        summary["overloaded"] |= writers_past_capacity(self.scenario, self.measured()[0])
+        return summary
+
+    def close(self) -> None:
+        """Free the engine's state (its folio table is tens of MB), keeping the measured batches
+        and the summary: the run can no longer be extended (``stop_reason`` "closed" unless it
+        had stopped already)."""
+        if self._frozen is not None:
+            return
+        stats, hist = self.measured()
+        self._frozen = (stats.copy(), hist.copy(), self.engine_summary())
+        self.state = None
+        if self.stop_reason is None:
+            self.stop_reason = "closed"
+
+    def batch_values(self, metric: str, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Per-batch statistic of `metric` for batches [start, stop): a ratio metric of
+        montecarlo/output.py RATIOS as that batch's num/den (NaN where den is 0), a QUANTILES
+        metric as the quantile of that batch's own histogram (output.quantile_from_hist; NaN if
+        the batch has no observation of it); +inf for a latency (units "s") metric of an
+        overloaded run (no steady state), as simulate reports it."""
+        if not isinstance(metric, str) or (metric not in output.RATIOS
+                                           and metric not in output.QUANTILES):
+            allowed = ", ".join(sorted([*output.RATIOS, *output.QUANTILES]))
+            raise arguments.ArgumentError(f"metric={metric!r} is not allowed: a per-batch "
+                                          f"metric, one of {allowed}")
+        start = arguments.check_integer("start", start, low=0, high=self.batches_done)
+        stop = self.batches_done if stop is None else arguments.check_integer(
+            "stop", stop, low=start, high=self.batches_done)
+        if metrics.METRICS[metric].units == "s" and self.summary["overloaded"]:
+            return np.full(stop - start, np.inf)
+        if metric in output.RATIOS:
+            num, den = output.RATIOS[metric][:2]
+            numerator = self.stats[start:stop, num]
+            denominator = self.stats[start:stop, den]
+            values = np.full(stop - start, np.nan)
+            np.divide(numerator, denominator, out=values, where=denominator != 0)
+            return values
+        which, q = output.QUANTILES[metric][:2]
+        hist = self.hist[start:stop, which, :]
+        return np.array([output.quantile_from_hist(hist[j], q) for j in range(stop - start)],
+                        dtype=float)
+
+    def __repr__(self) -> str:
+        return (f"Run(policy={self.policy!r}, batches_done={self.batches_done}, "
+                f"capacity={self.capacity}, stop_reason={self.stop_reason!r})")
+
+
+def _compile_engine(struct, P, Q) -> None:
+    """Load (or compile) the engine before any clock starts: wall times are simulation only."""
+    signature = (numba.typeof(struct), numba.typeof(P), numba.typeof(Q))
+    for function in (engine.start, engine.loop):
+        if not function.signatures:
+            function.compile(signature)
+
+
 def run_policy(scenario: Scenario, policy: str, seed: np.random.SeedSequence, *, operations: int,
                batches: int, warmup: float, max_events: int, max_time: float, check: bool):
-    """One engine run. Returns the final state and a summary dict."""
-    P, Q = parameters(scenario, policy, operations=operations, batches=batches, warmup=warmup,
-                      max_events=max_events, max_time=max_time, check=check)
-    _check_walk_memory(scenario)
-    streams = rng.seed_streams(seed, _stream_count(scenario))
-    alias = (_alias_table(int(Q[state.Q_TOTAL_PAGES]), scenario.page_popularity)
-             if Q[state.Q_ZIPF_ALIAS] else None)
-    S = state.allocate(P, Q, streams, alias)
-    if not engine.run.signatures:
-        # Load (or compile) the engine before the clock starts: wall_time is simulation only.
-        engine.run.compile((numba.typeof(S.struct), numba.typeof(P), numba.typeof(Q)))
-    started = time.perf_counter()
-    engine.run(S.struct, P, Q)
-    wall = time.perf_counter() - started
-    return S, {
-        "completed": bool(S.ints[I_STOP]),
-        "overloaded": bool(S.ints[I_OVERLOAD]),
-        "out_of_memory": bool(S.ints[state.I_OUT_OF_MEMORY]),
-        "events": int(S.ints[I_EVENTS]),
-        "violations": int(S.ints[I_VIOLATIONS]),
-        "simulated_time": float(S.reals[R_NOW]),
-        "measured_time": (float(S.reals[R_NOW] - S.reals[R_WARMUP_END])
-                          if S.reals[R_WARMUP_END] > 0 else 0.0),
-        "wall_time": wall,
-        "faults_stuck": faults_stuck(S, int(Q[state.Q_THREADS])),
-        **walk_extent(scenario, S),
-    }
+    """One engine run of ``batches`` batches of ``operations // batches`` operations after a
+    warm-up of ``warmup * operations`` (a :class:`Run` extended once). Returns the final state
+    and a summary dict."""
+    run = _fixed_run(scenario, policy, seed, operations=operations, batches=batches,
+                     warmup=warmup, max_events=max_events, max_time=max_time, check=check)
+    return run.state, run.engine_summary()
+
+
+def _fixed_run(scenario, policy, seed, *, operations, batches, warmup, max_events, max_time,
+               check) -> Run:
+    """A Run of ``batches`` batches, done: what ``simulate`` runs per policy and replication."""
+    run = Run(scenario, policy, seed, batch_operations=max(1, operations // batches),
+              warmup_operations=max(1, int(warmup * operations)), capacity=batches,
+              max_events=max_events, max_time=max_time, check=check)
+    run.extend(batches)
+    return run
 
 
 def faults_stuck(S, threads: int) -> int:
@@ -357,24 +580,94 @@ def simulate(scenario: Scenario, policies=POLICIES, *, seed=0, operations: int =
                                           replications))
         return combined
 
-    per_policy = []
+    runs = {}
     for policy in policies:
-        all_stats, all_hist, summaries = [], [], []
+        replicas = []
         for r in range(replications):
             child = np.random.SeedSequence(root.entropy, spawn_key=root.spawn_key + (r,))
-            S, summary = run_policy(scenario, policy, child, operations=operations, batches=batches,
-                                    warmup=warmup, max_events=max_events, max_time=max_time,
-                                    check=check)
-            done = S.stats[:, state.S_TIME] > 0
-            all_stats.append(S.stats[done])
-            all_hist.append(S.hist[done])
-            summaries.append(summary)
-        stats, hist, summary = pool_replications(all_stats, all_hist, summaries)
+            replicas.append(_fixed_run(scenario, policy, child, operations=operations,
+                                       batches=batches, warmup=warmup, max_events=max_events,
+                                       max_time=max_time, check=check))
+            replicas[-1].close()         # keep the batches, free the engine state
+        runs[policy] = replicas
+    return _results(scenario, runs, root, (operations, batches, warmup, replications),
+                    rel_tolerance, check)
+
+
+def results_dataset(scenario: Scenario, runs: Mapping[str, Run], *, seed, rel_tolerance=0.05,
+                    check: bool = False) -> xr.Dataset:
+    """The Dataset `simulate` returns (metrics with _ci, valid, converged, stable, provenance,
+    invariant checks applied), from each policy's run over the batches it did -- policies may
+    have different batch counts (a policy eliminated early has fewer).
+
+    ``runs`` maps each policy, in the order wanted, to its :class:`Run` (or to a sequence of
+    Runs: independent replications, pooled as ``simulate`` pools them). Every run must measure
+    batches of the same number of operations (what pairs batch ``j`` across policies). The
+    provenance gives ``batch_operations``, ``warmup_operations`` and ``policy_batches`` (each
+    policy's batch count); ``batches`` is the largest of them.
+    """
+    scenario = arguments.check_scenario(scenario)
+    if not scenario.is_scalar:
+        raise arguments.ArgumentError("scenario is not allowed: results_dataset takes one cell, "
+                                      "a scalar faultlock.Scenario")
+    root = arguments.check_seed("seed", seed)
+    rel_tolerance = arguments.check_real("rel_tolerance", rel_tolerance, low=0.0, low_open=True)
+    check = arguments.check_bool("check", check)
+    if not isinstance(runs, Mapping) or not runs:
+        raise arguments.ArgumentError(f"runs={runs!r} is not allowed: a non-empty mapping of "
+                                      "policy name to faultlock Run")
+    arguments.check_policies(list(runs), name="runs")
+    pooled = {}
+    for policy, value in runs.items():
+        replicas = [value] if isinstance(value, Run) else value
+        if (not isinstance(replicas, Sequence) or not replicas
+                or not all(isinstance(r, Run) for r in replicas)):
+            raise arguments.ArgumentError(f"runs[{policy!r}]={value!r} is not allowed: a Run or "
+                                          "a non-empty sequence of Runs")
+        other = next((r.policy for r in replicas if r.policy != policy), None)
+        if other is not None:
+            raise arguments.ArgumentError(f"runs[{policy!r}] is not allowed: a run of policy "
+                                          f"{other!r}")
+        pooled[policy] = list(replicas)
+    every = [r for replicas in pooled.values() for r in replicas]
+    batch_operations = {r.batch_operations for r in every}
+    warmup_operations = {r.warmup_operations for r in every}
+    if len(batch_operations) > 1:
+        raise arguments.ArgumentError(f"runs is not allowed: batches of different sizes "
+                                      f"{sorted(batch_operations)} operations (CRN pairs batches "
+                                      "of equal operation counts)")
+    (size,) = batch_operations
+    replications = max(len(replicas) for replicas in pooled.values())
+    batches = max(1, max(r.batches_done for r in every))
+    warmup = max(warmup_operations) / (size * batches)
+    ds = _results(scenario, pooled, root, (size * batches, batches, warmup, replications),
+                  rel_tolerance, check, finish=False)
+    ds.attrs["batch_operations"] = size
+    ds.attrs["warmup_operations"] = max(warmup_operations)
+    ds.attrs["policy_batches"] = ", ".join(
+        f"{policy}={sum(r.batches_done for r in replicas)}" for policy, replicas in pooled.items())
+    from ..checks import check as check_invariants
+    return check_invariants(ds, scenario)
+
+
+def _results(scenario, runs: dict[str, list[Run]], root, provenance, rel_tolerance, check,
+             finish=True) -> xr.Dataset:
+    """The per-policy pooled batches and summaries of ``runs``, as ``simulate``'s Dataset."""
+    per_policy = []
+    for replicas in runs.values():
+        measured = [r.measured() for r in replicas]
+        stats, hist, summary = pool_replications([m[0] for m in measured],
+                                                 [m[1] for m in measured],
+                                                 [r.engine_summary() for r in replicas])
         summary["overloaded"] |= writers_past_capacity(scenario, stats)
         per_policy.append((stats, hist, summary))
+    operations, batches, warmup, replications = provenance
+    ds = _dataset(scenario, list(runs), per_policy, root, operations, batches, warmup,
+                  replications, rel_tolerance, check)
+    if not finish:
+        return ds
     from ..checks import check as check_invariants
-    return check_invariants(_dataset(scenario, policies, per_policy, root, operations, batches,
-                                     warmup, replications, rel_tolerance, check), scenario)
+    return check_invariants(ds, scenario)
 
 
 def _grid_dataset(scenario: Scenario, cells: list[xr.Dataset]) -> xr.Dataset:

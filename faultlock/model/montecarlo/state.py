@@ -403,8 +403,14 @@ structref.define_proxy(SimState, SimStateType, FIELDS)
 
 
 def allocate(P: np.ndarray, Q: np.ndarray, streams: np.ndarray,
-             alias: tuple[np.ndarray, np.ndarray] | None = None) -> SimpleNamespace:
-    """The state's arrays by name, and ``.struct``: the same arrays as a SimState for the engine."""
+             alias: tuple[np.ndarray, np.ndarray] | None = None,
+             capacity: int | None = None) -> SimpleNamespace:
+    """The state's arrays by name, and ``.struct``: the same arrays as a SimState for the engine.
+
+    The per-batch ``stats`` and ``hist`` have room for ``capacity`` batches (default
+    ``Q[Q_BATCHES]``, the run's target): a run continued batch by batch (``simulate.Run``) raises
+    its target up to its capacity.
+    """
     threads = int(Q[Q_THREADS])
     writer_slots = int(Q[Q_WRITER_SLOTS])
     reader_slots = int(Q[Q_READER_SLOTS])
@@ -412,7 +418,7 @@ def allocate(P: np.ndarray, Q: np.ndarray, streams: np.ndarray,
     readaround = int(Q[Q_READAROUND])
     folio_slots = (int(Q[Q_TOTAL_PAGES]) if Q[Q_FOLIO_DIRECT]
                    else int(Q[Q_FOLIO_SET_MASK] + 1) * FOLIO_WAYS)
-    batches = int(Q[Q_BATCHES])
+    batches = int(Q[Q_BATCHES]) if capacity is None else int(capacity)
     walk_shape = (1, 1)
     if Q[Q_ACCESS_PATTERN] == ACCESS_GROUP_WALK and not Q[Q_WALK_SEQUENTIAL]:
         # two epochs per group: members that lag into the previous epoch keep their permutation

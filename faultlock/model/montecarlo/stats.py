@@ -108,17 +108,24 @@ def operation_completed(S, Q):
         S.reals[R_BATCH_START] = now
         S.ints[I_BATCH_FAULTS] = 0
         if b + 1 >= Q[Q_BATCHES]:
+            # The target is reached: the loop stops after this event. The next batch, if the
+            # arrays have room for it (a run that may be continued), opens now, so that the rest
+            # of this event is counted where an uninterrupted run would count it; otherwise the
+            # run records nothing more.
             S.ints[I_STOP] = 1
-            S.ints[I_BATCH] = -2        # past the last batch: record nothing more
+            S.ints[I_BATCH] = b + 1 if b + 1 < S.stats.shape[0] else -2
         else:
             S.ints[I_BATCH] = b + 1
 
 
 @njit(cache=True)
 def close_open_batch(S):
-    """At an early stop, give the open batch its elapsed time so that rates stay defined."""
+    """At an early stop, give the open batch its elapsed time so that rates stay defined.
+
+    Not after a stop at the target (``I_STOP``): the batch open then has only just begun.
+    """
     b = S.ints[I_BATCH]
-    if b >= 0:
+    if b >= 0 and not S.ints[I_STOP]:
         S.stats[b, S_TIME] = S.reals[R_NOW] - S.reals[R_BATCH_START]
 
 
