@@ -179,6 +179,8 @@ def select_cell(scenario: Scenario, policies: Sequence[str], seed: np.random.See
                                           budget=settings.budget, alpha=alpha,
                                           tie_tolerance=tie_tolerance)
     ds = results_dataset(scenario, runs, seed=seed, rel_tolerance=mc.rel_tolerance)
+    for run in runs.values():
+        run.close()  # the engine state (a folio table of tens of MB) is not needed any more
     ds["batches"] = ("policy", np.array([runs[p].batches_done for p in policies], np.int32),
                      {"long_name": "batches simulated (first stage and selection)"})
     for name, a in answers.items():
