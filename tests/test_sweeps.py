@@ -357,12 +357,11 @@ def test_store_template_provenance_and_resume_rules(tmp_path):
     assert np.array_equal(stored["fault_latency_p99"].values, direct["fault_latency_p99"].values)
 
     before = store_files(store)
-    with pytest.raises(StoreError, match="resume"):
-        run_sweep(path, store, workers=0, progress=False)
     other = tmp_path / "other.toml"
     other.write_text(path.read_text().replace("seed = 7", "seed = 8"))
-    with pytest.raises(StoreError, match="different spec"):
-        run_sweep(other, store, workers=0, progress=False, resume=True)
+    for resume in (False, True):  # another spec's store: refused, with the way out
+        with pytest.raises(StoreError, match="different spec .*allowed: --force"):
+            run_sweep(other, store, workers=0, progress=False, resume=resume)
     not_a_store = tmp_path / "notes.zarr"
     not_a_store.mkdir()
     (not_a_store / "x.txt").write_text("mine")
@@ -372,9 +371,11 @@ def test_store_template_provenance_and_resume_rules(tmp_path):
 
     started = time.perf_counter()
     run_sweep(path, store, workers=0, progress=False, resume=True)  # nothing left to do
+    run_sweep(path, store, workers=0, progress=False)  # the same without resume
     assert time.perf_counter() - started < 10
     assert_bit_identical(store, tmp_path / "a.zarr")
-    assert len(zarr.open_group(str(store)).attrs["run_log"]) == 2
+    assert store_files(store) == before  # a complete store is left alone: not even logged
+    assert len(zarr.open_group(str(store)).attrs["run_log"]) == 1
 
 
 def test_resume_after_kill_is_bit_identical(tmp_path):
@@ -398,9 +399,7 @@ def test_resume_after_kill_is_bit_identical(tmp_path):
         proc.wait()
     killed_at = done_count(store)
     assert 0 < killed_at < total, f"killed after {killed_at} of {total} cells: not mid-sweep"
-    with pytest.raises(StoreError):
-        run_sweep(path, store, workers=0, progress=False)  # exists: needs resume
-    run_sweep(path, store, workers=0, progress=False, resume=True)
+    run_sweep(path, store, workers=0, progress=False)  # the same spec: resumed by default
     assert done_count(store) == total
     assert_bit_identical(reference, store)
 
