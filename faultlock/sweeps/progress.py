@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TextIO
 
-__all__ = ["CostModel", "ProgressBar", "status"]
+__all__ = ["CellProgress", "CostModel", "ProgressBar", "status"]
 
 
 def _clock(seconds: float) -> str:
@@ -173,3 +173,24 @@ class ProgressBar:
         if self.enabled and self.tty:
             self.stream.write("\r" + self.text() + "\x1b[K\n")
             self.stream.flush()
+
+
+class CellProgress:
+    """A ``progress(cells_done, cells)`` callback (:func:`faultlock.simulate`'s, for a grid)
+    drawn as a :class:`ProgressBar`, created at the first call; ``close()`` at the end."""
+
+    def __init__(self, label: str, *, stream: TextIO | None = None, enabled: bool = True,
+                 clock: Callable[[], float] = time.monotonic):
+        self.label, self.stream, self.enabled, self.clock = label, stream, enabled, clock
+        self.bar: ProgressBar | None = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            self.bar = ProgressBar(total, done, self.label, stream=self.stream,
+                                   enabled=self.enabled, clock=self.clock)
+        elif done > self.bar.done:
+            self.bar.update(done - self.bar.done)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
