@@ -610,6 +610,10 @@ def test_progress_bar_time_left_weighs_tasks_by_cost():
     # a cell-counting bar would say 516 - 308 = 208 cells at 308 / 325 cells/s: 3.7 minutes
     # less than the heavy task left; this one says 160 s (0.8 s a unit x 400 on 2 workers)
     assert "2:40 left" in bar.text()
+    clock.now += 60   # no task completes for a minute: the time left counts down
+    assert bar.seconds_left() == pytest.approx(400 * 0.8 / 2 - 60)
+    clock.now += 600
+    assert bar.seconds_left() == 0
     bar.update(0, failed=208, kind="analytic", weight=400.0)  # a failure ends its work too
     assert bar.seconds_left() == 0 and bar.failed == 208
     assert bar.cost.seconds_per_weight("analytic") == pytest.approx(0.8)  # not learnt from it
@@ -632,6 +636,20 @@ def test_progress_bar_log_lines_every_tenth_and_every_heartbeat():
     quiet = io.StringIO()
     ProgressBar(10, 0, stream=quiet, enabled=False).update(10)
     assert quiet.getvalue() == ""
+
+
+def test_ticking_bar_draws_while_nothing_completes_and_stops_on_close():
+    stream = io.StringIO()
+    bar = ProgressBar(10, 0, "x", stream=stream, heartbeat=0.01, ticking=True)
+    deadline = time.monotonic() + 30
+    while len(stream.getvalue().splitlines()) < 3:   # the first line, then the thread's
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    bar.close()
+    assert bar._ticker is None
+    lines = len(stream.getvalue().splitlines())
+    time.sleep(0.05)
+    assert len(stream.getvalue().splitlines()) == lines   # stopped
 
 
 def test_task_weight_grows_with_threads_and_memory_limit():

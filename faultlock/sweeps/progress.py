@@ -12,8 +12,11 @@ its seconds per unit, shared by the workers. It converges after a few tasks of e
 before the first task of a kind completes, the kind's prior stands in.
 
 On a terminal the bar redraws in place (at most ten times a second); otherwise (a log file, CI)
-it prints a line at every tenth of the work and at least every ``heartbeat`` seconds while work
-completes, so logs stay short but never silent for long. :func:`status` prints the one-line
+it prints a line at every tenth of the work and at least every ``heartbeat`` seconds, so logs
+stay short but never silent for long. With ``ticking=True`` a thread redraws it (every second
+on a terminal, every heartbeat otherwise) even while no task completes: the first tasks of a
+sweep may be minutes long, and the elapsed time and the time left (counting down from the last
+estimate) should move meanwhile. :func:`status` prints the one-line
 messages before and between the bars ("starting 2 workers ...").
 """
 
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import math
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import TextIO
@@ -98,7 +102,7 @@ class ProgressBar:
     def __init__(self, total: int, done: int = 0, label: str = "sweep", *,
                  stream: TextIO | None = None, enabled: bool = True, width: int = 30,
                  work: Mapping[str, float] | None = None, cost: CostModel | None = None,
-                 workers: int = 1, heartbeat: float = 30.0,
+                 workers: int = 1, heartbeat: float = 30.0, ticking: bool = False,
                  unit: str = "cells", clock: Callable[[], float] = time.monotonic):
         self.total, self.done, self.label, self.width = total, done, label, width
         self.start_done = done
@@ -108,6 +112,7 @@ class ProgressBar:
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.clock = clock
         self.started = clock()
+        self._last_update = self.started
         self.work = dict(work) if work is not None else None
         self.cost = cost if cost is not None else CostModel()
         self.workers = max(1, int(workers))
@@ -115,14 +120,29 @@ class ProgressBar:
         self._last_draw = -math.inf
         self._last_tenth = -1
         self.failed = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
         self._draw(force=True)
+        if ticking and enabled:
+            self._ticker = threading.Thread(target=self._tick, daemon=True,
+                                            name="faultlock-progress")
+            self._ticker.start()
+
+    def _tick(self) -> None:
+        interval = 1.0 if self.tty else self.heartbeat
+        while not self._stop.wait(interval):
+            with self._lock:
+                self._draw()
 
     def seconds_left(self) -> float:
         """The estimated wall time to the end (NaN: no estimate yet)."""
         if self.done >= self.total:
             return 0.0
         if self.work is not None:
-            return self.cost.estimate(self.work, self.workers)
+            # the workers have been at the work left since the last completion: count down
+            since = self.clock() - self._last_update
+            return max(0.0, self.cost.estimate(self.work, self.workers) - since)
         elapsed = self.clock() - self.started
         fresh = self.done - self.start_done
         rate = fresh / elapsed if elapsed > 0 and fresh > 0 else 0.0
@@ -144,13 +164,15 @@ class ProgressBar:
                weight: float = 0.0, seconds: float | None = None) -> None:
         """``cells`` completed (or ``failed``) in one task of ``kind`` and ``weight`` that took
         ``seconds`` where it ran (None: not measured)."""
-        self.done += cells
-        self.failed += failed
-        if kind is not None and self.work is not None:
-            self.work[kind] = max(0.0, self.work.get(kind, 0.0) - weight)
-            if seconds is not None and not failed:
-                self.cost.observe(kind, weight, seconds)
-        self._draw()
+        with self._lock:
+            self.done += cells
+            self.failed += failed
+            self._last_update = self.clock()
+            if kind is not None and self.work is not None:
+                self.work[kind] = max(0.0, self.work.get(kind, 0.0) - weight)
+                if seconds is not None and not failed:
+                    self.cost.observe(kind, weight, seconds)
+            self._draw()
 
     def _draw(self, force: bool = False) -> None:
         if not self.enabled:
@@ -170,6 +192,10 @@ class ProgressBar:
             self._last_draw = now
 
     def close(self) -> None:
+        if self._ticker is not None:
+            self._stop.set()
+            self._ticker.join()
+            self._ticker = None
         if self.enabled and self.tty:
             self.stream.write("\r" + self.text() + "\x1b[K\n")
             self.stream.flush()

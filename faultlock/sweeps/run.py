@@ -40,7 +40,7 @@ from .grid import Plan, make_plans
 from .progress import CostModel, ProgressBar, status
 from .solvers import analytic_available, make_task, run_task
 from .spec import SpecError, SweepSpec, load_spec
-from .store import StoreError, SweepStore, open_sweep
+from .store import FORMAT, StoreError, SweepStore, open_sweep
 from .winners import winner_maps
 
 __all__ = ["COST_PRIOR", "SweepIncomplete", "default_workers", "run_sweep", "task_weight"]
@@ -113,11 +113,6 @@ def run_sweep(spec_or_path: str | Path | SweepSpec, store: str | Path, workers: 
     """
     spec = load_spec(spec_or_path)
     _check_options(workers, scheduler)
-    if "analytic" in spec.methods:
-        missing = analytic_available()
-        if missing:
-            raise SpecError(f"{spec.source}: method: the analytic model is not available: "
-                            f"{missing}; allowed: method = \"mc\"")
     plans = make_plans(spec, dict(chunk_cells or {}), dict(write_cells or {}))
     if resume and force:
         raise StoreError(f"resume=True with force=True for {store} is not allowed: resume "
@@ -127,8 +122,23 @@ def run_sweep(spec_or_path: str | Path | SweepSpec, store: str | Path, workers: 
         path = check_output(store, (".zarr",), option=option, force=force, reuse=not force)
     except OutputError as exc:
         raise StoreError(str(exc)) from None
-    if not force:
-        resume = _same_spec(SweepStore(path), spec, option, store) or resume
+    total = sum(plan.cells for plan in plans.values())
+    if not force and _same_spec(SweepStore(path), spec, option, store):
+        resume = True
+        # read only, before the slow imports and without the lock: cells marked done stay
+        # done (only --force, refused while another process holds the lock, undoes them)
+        if _complete(SweepStore(path), spec, plans):
+            status(f"{store} is complete ({total} cells); nothing to do (--force to recompute)",
+                   stream, progress)
+            return open_sweep(path)
+    status(f"{spec.name}: {total} cells (" + ", ".join(
+        f"{method} {plan.cells}" for method, plan in plans.items()) + f") into {store}",
+        stream, progress)
+    if "analytic" in spec.methods:
+        missing = analytic_available()
+        if missing:
+            raise SpecError(f"{spec.source}: method: the analytic model is not available: "
+                            f"{missing}; allowed: method = \"mc\"")
     remove_if_unused = created_directory(path)
     lock = DirectoryLock(path, option)
     try:
@@ -143,17 +153,11 @@ def run_sweep(spec_or_path: str | Path | SweepSpec, store: str | Path, workers: 
             lock.release()
             remove_if_unused()
             raise
-        if not created and _complete(sweep_store, spec, plans):
-            total = sum(plan.cells for plan in plans.values())
-            status(f"{store} is complete ({total} cells); nothing to do (--force to recompute)",
-                   stream, progress)
-        else:
-            if not created:
-                done = sum(int(sweep_store.done(m).sum()) for m in plans)
-                total = sum(plan.cells for plan in plans.values())
-                status(f"{store}: resuming, {done} of {total} cells already done (--force to "
-                       "start again)", stream, progress)
-            _run_prepared(sweep_store, spec, plans, workers, scheduler, resume, progress, stream)
+        if not created:
+            done = sum(int(sweep_store.done(m).sum()) for m in plans)
+            status(f"{store}: resuming, {done} of {total} cells already done (--force to "
+                   "start again)", stream, progress)
+        _run_prepared(sweep_store, spec, plans, workers, scheduler, resume, progress, stream)
     finally:
         lock.release()
     return open_sweep(path)
@@ -164,8 +168,8 @@ def _same_spec(sweep_store: SweepStore, spec: SweepSpec, option: str, name) -> b
     holds nothing (or something that :meth:`SweepStore.prepare` will refuse with its own
     message). Another spec's sweep is refused here, with the way out: ``--force``."""
     attrs = sweep_store.attrs()
-    if attrs is None or "faultlock_sweep" not in attrs:
-        return False
+    if attrs is None or attrs.get("faultlock_sweep") != FORMAT:
+        return False   # nothing, or not ours (prepare says which)
     if attrs.get("spec_fingerprint") != spec.fingerprint():
         raise StoreError(
             f"{option} {name}: holds a sweep made by a different spec "
@@ -177,7 +181,13 @@ def _same_spec(sweep_store: SweepStore, spec: SweepSpec, option: str, name) -> b
 def _complete(sweep_store: SweepStore, spec: SweepSpec, plans: Mapping[str, Plan]) -> bool:
     """Every cell of every method done and its winner maps written (a run killed between its
     last chunk and its winner maps is not complete: running again writes them)."""
-    for method in plans:
+    attrs = sweep_store.attrs() or {}
+    if not attrs.get("template_complete"):
+        return False
+    for method, plan in plans.items():
+        for what, mine in (("chunks", plan.chunks), ("blocks", plan.blocks)):
+            if tuple(attrs.get(what, {}).get(method, mine)) != mine:
+                return False   # another chunking: prepare refuses it with its own message
         if not sweep_store.done(method).all():
             return False
         # the store is zarr format 3: an array is a directory with its zarr.json (listing the
@@ -218,7 +228,8 @@ def _run_prepared(sweep_store: SweepStore, spec: SweepSpec, plans: Mapping[str, 
     def start_bar() -> ProgressBar:
         nonlocal bar
         bar = ProgressBar(total, done_cells, label=spec.name, stream=stream, enabled=progress,
-                          work=work, cost=CostModel(COST_PRIOR), workers=parallel)
+                          work=work, cost=CostModel(COST_PRIOR), workers=parallel,
+                          ticking=True)
         return bar
 
     try:
