@@ -661,6 +661,20 @@ def test_task_weight_grows_with_threads_and_memory_limit():
     assert weights[-1] == pytest.approx(weights[0] * 2)         # 4096 threads: 1 + 12/12
 
 
+def test_cheap_probe_tasks_go_first():
+    """The lsfmm sweep's first tasks are minutes-long analytic chunks: six Monte Carlo cells
+    go before them (cells done and a measured rate within seconds); the rest keeps its order."""
+    from faultlock.sweeps.run import _probes_first
+    plans = make_plans(load_spec("lsfmm"))
+    tasks = [(plan, None, region) for plan in plans.values() for region in plan.regions()]
+    assert tasks[0][0].method == "analytic"
+    order = _probes_first(tasks, 6)
+    assert [t[0].method for t in order[:7]] == ["mc"] * 6 + ["analytic"]
+    assert order[:6] == [t for t in tasks if t[0].method == "mc"][:6]
+    assert order[6:] == [t for t in tasks if t not in order[:6]]
+    assert _probes_first(tasks[:13], 6) == tasks[:13]   # one method: unchanged
+
+
 def test_a_second_run_resumes_or_says_it_is_complete(tmp_path, monkeypatch, capsys):
     """Issue 13: ``faultlock sweep SPEC -o STORE && ...`` run twice must not stop the chain."""
     import faultlock.sweeps.run as run_module

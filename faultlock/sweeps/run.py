@@ -312,11 +312,21 @@ def _region_text(region: tuple[slice, ...]) -> str:
     return "[" + ", ".join(f"{s.start}:{s.stop}" for s in region) + "]"
 
 
-def _timed(task: dict[str, Any]) -> tuple[xr.Dataset, float]:
-    """:func:`run_task` and the seconds it took where it ran (for the time left)."""
+#: the methods this process has run a task of (on a worker: its own set)
+_WARM: set[str] = set()
+
+
+def _timed(task: dict[str, Any]) -> tuple[xr.Dataset, float | None]:
+    """:func:`run_task` and the seconds it took where it ran, for the time left; None for the
+    first task of a method in a process, which also pays for imports and numba's compilation
+    or cache load (measured 10-20 s, ten times a Monte Carlo cell: it would inflate the
+    estimate for minutes)."""
     started = time.perf_counter()
     result = run_task(task)
-    return result, time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    first = task["method"] not in _WARM
+    _WARM.add(task["method"])
+    return result, None if first else seconds
 
 
 def _run_here(blocks: _Blocks, bar: ProgressBar) -> None:
@@ -357,7 +367,8 @@ def _run_dask(blocks: _Blocks, spec: SweepSpec, workers: int | None, scheduler: 
     futures = {}
     try:
         token = uuid.uuid4().hex[:8]
-        for k, (plan, block, region) in enumerate(blocks.tasks):
+        order = _probes_first(blocks.tasks, 3 * (workers or default_workers()))
+        for k, (plan, block, region) in enumerate(order):
             future = client.submit(_timed, make_task(plan, region), pure=False,
                                    key=f"faultlock-{spec.name}-{plan.method}-{k}-{token}")
             futures[future] = (plan, block, region)
@@ -384,6 +395,28 @@ def _run_dask(blocks: _Blocks, spec: SweepSpec, workers: int | None, scheduler: 
         if cluster is not None:
             cluster.close()
     return failures
+
+
+def _probes_first(tasks: list, count: int) -> list:
+    """The tasks in submission order (Dask starts them first come, first served), with the
+    first ``count`` tasks of the method whose tasks are the cheapest (:data:`COST_PRIOR` x
+    :func:`task_weight`) moved to the front: a sweep whose first tasks are minutes-long
+    analytic chunks then shows cells done, and measures the cost of the other method, within
+    seconds. The rest keeps its order (heavy tasks early, the best for the end of the run)."""
+    by_method: dict[str, list[int]] = {}
+    for k, (plan, _block, _region) in enumerate(tasks):
+        by_method.setdefault(plan.method, []).append(k)
+    if len(by_method) < 2:
+        return list(tasks)
+
+    def seconds(k: int) -> float:
+        plan, _block, region = tasks[k]
+        return COST_PRIOR.get(plan.method, 1.0) * task_weight(plan, region)
+
+    cheapest = min(by_method, key=lambda m: seconds(by_method[m][0]))
+    probes = set(by_method[cheapest][:count])
+    return [tasks[k] for k in sorted(probes)] + [t for k, t in enumerate(tasks)
+                                                 if k not in probes]
 
 
 #: seconds per unit of :func:`task_weight` before a task of the method has completed: measured
