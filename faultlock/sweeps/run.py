@@ -245,6 +245,9 @@ def _run_prepared(sweep_store: SweepStore, spec: SweepSpec, plans: Mapping[str, 
                 blocks.flush()  # keep what was computed (Ctrl-C, a lost scheduler)
             raise
         blocks.flush()
+        if bar is not None:   # ends its line on a terminal, before the next one
+            bar.close()
+            bar = None
         if blocks.tasks:
             status(f"{spec.name}: writing the winner maps", stream, progress)
         for method in plans:
