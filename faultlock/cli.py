@@ -257,7 +257,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if grid == "memory_limit":
         return _validate_memory_limit(args)
     scenarios = args.preset.split(",") if args.preset else validation.GRIDS[grid]()
-    ds = validation.validate(scenarios, policies, operations=args.operations, seed=args.seed)
+    from .sweeps.progress import CellProgress, status
+    status(f"validate: the analytic model, then the Monte Carlo ({args.operations} operations "
+           "per cell and policy) ...", enabled=not args.no_progress)
+    bar = CellProgress("validate: Monte Carlo", enabled=not args.no_progress)
+    try:
+        ds = validation.validate(scenarios, policies, operations=args.operations, seed=args.seed,
+                                 progress=bar)
+    finally:
+        bar.close()
     table = validation.summary(ds)
     print("analytic against Monte Carlo: share of cells agreeing (within the MC interval plus "
           "the stated tolerance)\nand |relative error| over "
@@ -271,7 +279,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def _validate_memory_limit(args: argparse.Namespace) -> int:
     """Issue 12's grid: the analytic model's characteristic time against the Monte Carlo's LRU."""
     from .model.analytic import lru_validation
+    from .sweeps.progress import status
     policies = _policies(args.policies) if args.policies else lru_validation.POLICIES
+    status(f"validate: the memory_limit grid, analytic model then Monte Carlo "
+           f"({args.operations} operations per cell and policy; minutes) ...",
+           enabled=not args.no_progress)
     ds = lru_validation.validate_lru(policies=policies, operations=args.operations,
                                      seed=args.seed)
     print("analytic against Monte Carlo under a memory limit: share of cells agreeing (within "
@@ -345,6 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "a new path in an existing directory)")
     validate.add_argument("--force", action="store_true",
                           help="replace an existing -o output (a file, or a zarr store)")
+    validate.add_argument("--no-progress", action="store_true",
+                          help="no progress bar on stderr")
     validate.set_defaults(run=cmd_validate)
     for name, (_function, help_text) in DELEGATED.items():
         sub.add_parser(name, help=help_text, add_help=False)   # listed; parsed by its module

@@ -97,9 +97,16 @@ def test_validate_on_the_workloads_grid(capsys, tmp_path):
     out_file = tmp_path / "v.nc"
     assert main(["validate", "--grid", "workloads", "--policies", "mainline", "--operations",
                  "2000", "-o", str(out_file)]) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert "the workloads grid" in out and "fault_latency_mean" in out
     assert out_file.exists()
+    # progress on stderr: a line before the analytic model, then the Monte Carlo's bar (not a
+    # terminal: its first line at once, its last at the end), counting the grid's cells
+    lines = err.splitlines()
+    assert lines[0].startswith("validate: the analytic model, then the Monte Carlo (2000 ")
+    cells = int(lines[1].split("0/")[1].split()[0])
+    assert lines[1].startswith("validate: Monte Carlo [---") and cells > 1
+    assert lines[-1].startswith(f"validate: Monte Carlo [{'#' * 30}] {cells}/{cells} cells")
 
 
 def test_import_and_help_load_no_solver_libraries():

@@ -376,7 +376,16 @@ def test_main_figures_command(stores, tmp_path, capsys):
     assert main_figures([str(stores["smoke"]), "-o", str(out), "--style", "paper",
                          "--only", "fig1_winners_fault_p99", "--format", "png"]) == 0
     assert (out / "fig1_winners_fault_p99_mc.png").is_file()
-    assert "fig1_winners_fault_p99_mc" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "fig1_winners_fault_p99_mc" in captured.out
+    # progress on stderr: a line before the first figure, then one per figure, counted
+    lines = captured.err.splitlines()
+    assert lines[0].startswith("figures: ") and lines[0].endswith("(paper style)")
+    total = int(lines[0].split()[1])
+    assert len(lines) == 1 + total and lines[1].startswith(f"[1/{total}] fig1_winners")
+    assert main_figures([str(stores["smoke"]), "-o", str(out), "--force", "--only", "fig1",
+                         "--format", "png", "--no-progress"]) == 0
+    assert capsys.readouterr().err == ""
     with pytest.raises(ValueError, match="invalid choice: 'poster'"):
         main_figures([str(stores["smoke"]), "--style", "poster"])
     with pytest.raises(ValueError, match="no such store"):

@@ -479,10 +479,14 @@ def test_commands_reject_bad_input(tmp_path):
         load_dataset(__file__)
 
 
-def test_commands_calibrate_and_compare_files(mc_measurement, tmp_path):
+def test_commands_calibrate_and_compare_files(mc_measurement, tmp_path, capsys):
     from faultlock.measure.commands import main_calibrate, main_compare, save_dataset
     path = save_dataset(mc_measurement, tmp_path / "m.nc")
+    capsys.readouterr()
     assert main_calibrate([str(path), "-o", str(tmp_path / "cal.json")]) == 0
+    steps = [line for line in capsys.readouterr().err.splitlines()
+             if line.startswith("calibrate: ")]   # a line per fit step, on stderr
+    assert [line.split()[1] for line in steps] == ["1/4", "2/4", "3/4", "4/4"], steps
     assert json.loads((tmp_path / "cal.json").read_text())["fields"]["io_latency"] > 0
     assert main_compare([str(path), "-o", str(tmp_path / "cmp"), "--calibration",
                          str(tmp_path / "cal.json"), "--operations", "2000",

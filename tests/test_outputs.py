@@ -211,8 +211,15 @@ def test_sweep_outputs(sweep_store, tmp_path, capsys, no_computation):
     assert_refused(cli(["sweep", spec, "-o", str(tmp_path / "s.nc")], capsys),
                    "s.nc is not allowed: a path ending in .zarr")
     before = files(sweep_store)
-    assert_refused(cli(["sweep", spec, "-o", str(sweep_store)], capsys),
-                   "exists; allowed: --resume to continue it, --force to replace it")
+    # the same spec again: complete, so nothing is computed and the && chain goes on (issue 13)
+    code, _, err = cli(["sweep", spec, "-o", str(sweep_store)], capsys)
+    assert code == 0, err
+    assert f"{sweep_store} is complete (" in err and "nothing to do (--force to recompute)" in err
+    other = sweep_store.parent / "other.toml"   # not in tmp_path: it must stay empty
+    other.write_text(SPEC.replace("seed = 3", "seed = 4"))
+    assert_refused(cli(["sweep", str(other), "-o", str(sweep_store)], capsys),
+                   "made by a different spec", "allowed: --force")
+    other.unlink()
     assert_refused(cli(["sweep", spec, "-o", str(sweep_store), "--resume", "--force"], capsys),
                    "give one of them")
     with DirectoryLock(sweep_store):  # another process writing it: even --force is refused

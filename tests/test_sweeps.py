@@ -5,7 +5,9 @@ and the winner maps on grids whose answer is known."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import math
 import os
 import signal
 import subprocess
@@ -36,7 +38,8 @@ from faultlock.sweeps import (
     winner_maps,
 )
 from faultlock.sweeps.grid import cell_seed_key, chunk_shape, make_plans
-from faultlock.sweeps.progress import ProgressBar
+from faultlock.sweeps.progress import CostModel, ProgressBar
+from faultlock.sweeps.run import task_weight
 from faultlock.sweeps.solvers import DERIVED, analytic_available
 from faultlock.sweeps.spec import Objective
 from faultlock.sweeps.winners import (
@@ -359,12 +362,11 @@ def test_store_template_provenance_and_resume_rules(tmp_path):
     assert np.array_equal(stored["fault_latency_p99"].values, direct["fault_latency_p99"].values)
 
     before = store_files(store)
-    with pytest.raises(StoreError, match="resume"):
-        run_sweep(path, store, workers=0, progress=False)
     other = tmp_path / "other.toml"
     other.write_text(path.read_text().replace("seed = 7", "seed = 8"))
-    with pytest.raises(StoreError, match="different spec"):
-        run_sweep(other, store, workers=0, progress=False, resume=True)
+    for resume in (False, True):  # another spec's store: refused, with the way out
+        with pytest.raises(StoreError, match="different spec .*allowed: --force"):
+            run_sweep(other, store, workers=0, progress=False, resume=resume)
     not_a_store = tmp_path / "notes.zarr"
     not_a_store.mkdir()
     (not_a_store / "x.txt").write_text("mine")
@@ -374,9 +376,11 @@ def test_store_template_provenance_and_resume_rules(tmp_path):
 
     started = time.perf_counter()
     run_sweep(path, store, workers=0, progress=False, resume=True)  # nothing left to do
+    run_sweep(path, store, workers=0, progress=False)  # the same without resume
     assert time.perf_counter() - started < 10
     assert_bit_identical(store, tmp_path / "a.zarr")
-    assert len(zarr.open_group(str(store)).attrs["run_log"]) == 2
+    assert store_files(store) == before  # a complete store is left alone: not even logged
+    assert len(zarr.open_group(str(store)).attrs["run_log"]) == 1
 
 
 def test_resume_after_kill_is_bit_identical(tmp_path):
@@ -400,9 +404,7 @@ def test_resume_after_kill_is_bit_identical(tmp_path):
         proc.wait()
     killed_at = done_count(store)
     assert 0 < killed_at < total, f"killed after {killed_at} of {total} cells: not mid-sweep"
-    with pytest.raises(StoreError):
-        run_sweep(path, store, workers=0, progress=False)  # exists: needs resume
-    run_sweep(path, store, workers=0, progress=False, resume=True)
+    run_sweep(path, store, workers=0, progress=False)  # the same spec: resumed by default
     assert done_count(store) == total
     assert_bit_identical(reference, store)
 
@@ -563,6 +565,156 @@ def test_progress_bar_text():
     bar.close()
     out = stream.getvalue()
     assert "lsfmm" in out and "5/10 cells" in out and "cells/s" in out and "left" in out
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_cost_model_learns_seconds_per_weight_per_kind():
+    cost = CostModel({"analytic": 2.0, "mc": 0.5})
+    # before any measurement: the priors; a kind without a prior has no estimate
+    assert cost.estimate({"analytic": 10, "mc": 4}) == pytest.approx(10 * 2.0 + 4 * 0.5)
+    assert math.isnan(cost.estimate({"other": 1}))
+    cost.observe("mc", weight=2, seconds=3.0)
+    cost.observe("mc", weight=6, seconds=5.0)   # (3 + 5) / (2 + 6) = 1 s a unit
+    assert cost.seconds_per_weight("mc") == pytest.approx(1.0)
+    assert cost.seconds_per_weight("analytic") == pytest.approx(2.0)  # still the prior
+    # two workers share the work left
+    assert cost.estimate({"analytic": 10, "mc": 4}, workers=2) == pytest.approx((20 + 4) / 2)
+    cost.observe("mc", weight=0, seconds=9.0)   # no weight: ignored, not a division by zero
+    cost.observe("mc", weight=1, seconds=float("nan"))
+    assert cost.seconds_per_weight("mc") == pytest.approx(1.0)
+
+
+def test_progress_bar_time_left_weighs_tasks_by_cost():
+    """The issue's case: a few heavy analytic tasks among many cheap Monte Carlo cells. Counting
+    cells says almost done after the cheap cells; the cost model says what is left."""
+    clock = FakeClock()
+    stream = io.StringIO()
+    # 2 analytic tasks of 208 cells (weight 400 each), 100 Monte Carlo cells (weight 1 each)
+    bar = ProgressBar(516, 0, "lsfmm", stream=stream, work={"analytic": 800.0, "mc": 100.0},
+                      cost=CostModel({"analytic": 1.0, "mc": 1.0}), workers=2, clock=clock)
+    assert bar.seconds_left() == pytest.approx((800 + 100) / 2)   # the priors
+    for _ in range(100):   # each MC cell took 0.5 s where it ran
+        clock.now += 0.25
+        bar.update(1, kind="mc", weight=1.0, seconds=0.5)
+    # the MC rate is measured (0.5 s a unit); analytic still the prior; only analytic left
+    assert bar.work["mc"] == 0
+    assert bar.seconds_left() == pytest.approx(800 * 1.0 / 2)
+    clock.now += 300
+    bar.update(208, kind="analytic", weight=400.0, seconds=320.0)   # 0.8 s a unit
+    assert bar.seconds_left() == pytest.approx(400 * 0.8 / 2)
+    # a cell-counting bar would say 516 - 308 = 208 cells at 308 / 325 cells/s: 3.7 minutes
+    # less than the heavy task left; this one says 160 s (0.8 s a unit x 400 on 2 workers)
+    assert "2:40 left" in bar.text()
+    clock.now += 60   # no task completes for a minute: the time left counts down
+    assert bar.seconds_left() == pytest.approx(400 * 0.8 / 2 - 60)
+    clock.now += 600
+    assert bar.seconds_left() == 0
+    bar.update(0, failed=208, kind="analytic", weight=400.0)  # a failure ends its work too
+    assert bar.seconds_left() == 0 and bar.failed == 208
+    assert bar.cost.seconds_per_weight("analytic") == pytest.approx(0.8)  # not learnt from it
+
+
+def test_progress_bar_log_lines_every_tenth_and_every_heartbeat():
+    """Not on a terminal: a line at each tenth of the cells, and one at least every heartbeat
+    while cells complete (the issue's log showed one ETA for 15 minutes)."""
+    clock = FakeClock()
+    stream = io.StringIO()
+    bar = ProgressBar(1000, 0, "x", stream=stream, heartbeat=30.0, clock=clock)
+    assert len(stream.getvalue().splitlines()) == 1   # the first line at once
+    for _ in range(50):   # 50 cells in 500 s: within the first tenth, but 16 heartbeats
+        clock.now += 10
+        bar.update(1)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 1 + 500 // 30
+    bar.update(50)   # the first tenth reached
+    assert stream.getvalue().splitlines()[-1].startswith("x [###---")
+    quiet = io.StringIO()
+    ProgressBar(10, 0, stream=quiet, enabled=False).update(10)
+    assert quiet.getvalue() == ""
+
+
+def test_ticking_bar_draws_while_nothing_completes_and_stops_on_close():
+    stream = io.StringIO()
+    bar = ProgressBar(10, 0, "x", stream=stream, heartbeat=0.01, ticking=True)
+    deadline = time.monotonic() + 30
+    while len(stream.getvalue().splitlines()) < 3:   # the first line, then the thread's
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    bar.close()
+    assert bar._ticker is None
+    lines = len(stream.getvalue().splitlines())
+    time.sleep(0.05)
+    assert len(stream.getvalue().splitlines()) == lines   # stopped
+
+
+def test_task_weight_grows_with_threads_and_memory_limit():
+    spec = load_spec("lsfmm")
+    plan = make_plans(spec)["analytic"]
+    weights = [task_weight(plan, region) for region in plan.regions()]
+    assert len(weights) == 13 and weights == sorted(weights)   # one task per thread count
+    assert weights[0] == pytest.approx(208 * (1 + 3 * 2) / 4)  # 1 thread: 1 unlimited, 3 limited
+    assert weights[-1] == pytest.approx(weights[0] * 2)         # 4096 threads: 1 + 12/12
+
+
+def test_cheap_probe_tasks_go_first():
+    """The lsfmm sweep's first tasks are minutes-long analytic chunks: six Monte Carlo cells
+    go before them (cells done and a measured rate within seconds); the rest keeps its order."""
+    from faultlock.sweeps.run import _probes_first
+    plans = make_plans(load_spec("lsfmm"))
+    tasks = [(plan, None, region) for plan in plans.values() for region in plan.regions()]
+    assert tasks[0][0].method == "analytic"
+    order = _probes_first(tasks, 6)
+    assert [t[0].method for t in order[:7]] == ["mc"] * 6 + ["analytic"]
+    assert order[:6] == [t for t in tasks if t[0].method == "mc"][:6]
+    assert order[6:] == [t for t in tasks if t not in order[:6]]
+    assert _probes_first(tasks[:13], 6) == tasks[:13]   # one method: unchanged
+
+
+def test_a_second_run_resumes_or_says_it_is_complete(tmp_path, monkeypatch, capsys):
+    """Issue 13: ``faultlock sweep SPEC -o STORE && ...`` run twice must not stop the chain."""
+    import faultlock.sweeps.run as run_module
+    from faultlock.cli import main
+    path = str(tiny_spec(tmp_path))
+    store = tmp_path / "s.zarr"
+    real = run_module.run_task
+    calls = []
+
+    def interrupted(task):
+        calls.append(task["region"])
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        return real(task)
+
+    monkeypatch.setattr(run_module, "run_task", interrupted)
+    assert main(["sweep", path, "-o", str(store), "--workers", "0"]) == 130
+    monkeypatch.setattr(run_module, "run_task", real)
+    capsys.readouterr()
+    assert main(["sweep", path, "-o", str(store), "--workers", "0"]) == 0
+    err = capsys.readouterr().err
+    assert f"{store}: resuming, 4 of 12 cells already done (--force to start again)" in err
+    assert done_count(store) == 12
+
+    def fail(task):
+        raise AssertionError("a complete store was computed again")
+
+    monkeypatch.setattr(run_module, "run_task", fail)
+    for extra in ([], ["--resume"]):
+        assert main(["sweep", path, "-o", str(store), "--workers", "0"] + extra) == 0
+        out, err = capsys.readouterr()
+        assert err == f"{store} is complete (12 cells); nothing to do (--force to recompute)\n"
+        assert "status: complete" in out     # the summary, as after a run
+    other = tmp_path / "other.toml"
+    other.write_text(Path(path).read_text().replace("seed = 7", "seed = 8"))
+    assert main(["sweep", str(other), "-o", str(store), "--workers", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "made by a different spec" in err and "--force" in err
 
 
 # ------------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,6 +116,8 @@ def render_all(store_or_dataset: Any, outdir: str | Path, style: str = "slides",
     style : ``"slides"`` or ``"paper"``
     formats : file formats (``png``, ``pdf``, ``svg``, ``pgf``)
     only : render only the figures whose names start with one of these
+    progress : called with one line per figure, as it is written or skipped
+        (``[3/14] fig1_winner_fault_p99_mc: ... (2.1 s)``), and one before the first
     """
     st = get_style(style)
     raw = store_or_dataset if isinstance(store_or_dataset, (list, tuple)) else [store_or_dataset]
@@ -131,7 +134,12 @@ def render_all(store_or_dataset: Any, outdir: str | Path, style: str = "slides",
     specs = figure_specs(sources)
     if only:
         specs = [s for s in specs if any(s.name.startswith(o) for o in only)]
-    for spec in specs:
+    if progress:
+        progress(f"figures: {len(specs)} to render from {len(sources)} source"
+                 f"{'s' if len(sources) != 1 else ''} into {out} ({st.name} style)")
+    for number, spec in enumerate(specs, 1):
+        started = time.perf_counter()
+        counter = f"[{number}/{len(specs)}]"
         reasons = []
         for data, label in zip(sources, labels):
             try:
@@ -152,12 +160,13 @@ def render_all(store_or_dataset: Any, outdir: str | Path, style: str = "slides",
                                          "caption": caption, "source": label,
                                          "number": spec.number, "headline": spec.headline}
             if progress:
-                progress(f"{spec.name}: {', '.join(Path(f).name for f in files)}")
+                progress(f"{counter} {spec.name}: {', '.join(Path(f).name for f in files)} "
+                         f"({time.perf_counter() - started:.1f} s)")
             break
         else:
             report.skipped[spec.name] = "; ".join(reasons) or "no source"
             if progress:
-                progress(f"{spec.name}: skipped ({report.skipped[spec.name]})")
+                progress(f"{counter} {spec.name}: skipped ({report.skipped[spec.name]})")
     write_text(out / "figures.json", json.dumps(
         {"style": st.name, "figures": report.figures, "skipped": report.skipped}, indent=2))
     return report
@@ -197,7 +206,13 @@ def figures_parser() -> argparse.ArgumentParser:
                         help="file format, repeatable (default: png and pdf)")
     parser.add_argument("--only", action="append", metavar="PREFIX",
                         help="only figures whose names start with PREFIX (e.g. fig1)")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no line per figure on stderr")
     return parser
+
+
+def _stderr_line(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
 def main_figures(argv: Sequence[str] | None = None) -> int:
@@ -212,7 +227,8 @@ def main_figures(argv: Sequence[str] | None = None) -> int:
             raise ValueError(f"faultlock figures: {store}: no such store or dataset")
     check_output(args.output, DIRECTORY, option="faultlock figures: -o", force=args.force)
     report = render_all(args.stores, args.output, args.style,
-                        formats=tuple(args.formats or ("png", "pdf")), only=args.only)
+                        formats=tuple(args.formats or ("png", "pdf")), only=args.only,
+                        progress=None if args.no_progress else _stderr_line)
     print(report.summary())
     return 0 if report.figures else 1
 

@@ -212,8 +212,8 @@ def _model_major_offset(fields: Mapping[str, Any], io: float) -> float:
     return float(ds["fault_latency_mean"].values[0]) - io
 
 
-def calibrate(ds: xr.Dataset, *, io_source: str = "faults", use_model: bool = True
-              ) -> Calibration:
+def calibrate(ds: xr.Dataset, *, io_source: str = "faults", use_model: bool = True,
+              progress: Callable[[str], None] | None = None) -> Calibration:
     """Fit the Scenario fields a measurement dataset pins down (see the module docstring).
 
     Parameters
@@ -229,6 +229,8 @@ def calibrate(ds: xr.Dataset, *, io_source: str = "faults", use_model: bool = Tr
     use_model : bool
         Find the model's CPU per major fault with a short Monte Carlo run (else assume 3 fault
         attempts' CPU and one wake-up, the engine's count today).
+    progress : callable, optional
+        Called with one line per fit step (``faultlock calibrate`` prints them on stderr).
 
     Raises
     ------
@@ -238,6 +240,11 @@ def calibrate(ds: xr.Dataset, *, io_source: str = "faults", use_model: bool = Tr
     if io_source not in ("faults", "device"):
         raise ValueError(f"io_source={io_source!r} is not allowed: 'faults' or 'device'")
     check_measurement(ds)
+
+    def say(text: str) -> None:
+        if progress is not None:
+            progress(f"calibrate: {text}")
+
     details: dict[str, Any] = {}
     depths = ds["io_depth"].values
     d1 = int(depths.min())
@@ -260,6 +267,8 @@ def calibrate(ds: xr.Dataset, *, io_source: str = "faults", use_model: bool = Tr
         fields.update(io_depth_slope=curve["slope"], io_parallelism=0)
     else:
         fields.update(io_depth_slope=0.0, io_parallelism=curve["servers"])
+    say(f"1/4 device latency: lognormal at depth {d1}, {curve['choice']} over {len(depths)} "
+        "depths")
 
     cells = _cells(ds)
     quiet = [i for i, c in enumerate(cells) if c.get("writer_where", "none") == "none"] or \
@@ -283,7 +292,12 @@ def calibrate(ds: xr.Dataset, *, io_source: str = "faults", use_model: bool = Tr
     details["wakeup_from"] = "futex wake-to-run median" if wake == wake else \
         "not measured: Scenario default"
 
+    say(f"2/4 fault CPU, touch overhead and wake-up from {len(quiet)} cells without writers")
+
     single = [i for i in quiet if cells[i].get("threads") == 1 and cells[i].get("group") == 1]
+    if single and use_model:
+        say("3/4 the model's CPU and wake-up per major fault: a 2,000-operation Monte Carlo run "
+            "(the first run of a checkout compiles the engine: a minute or two) ...")
     if single:
         major = float(np.nanmedian(ds["major_latency_p50"].values[single]))
         offset = _model_major_offset(fields, p50) if use_model else \
@@ -330,6 +344,7 @@ def calibrate(ds: xr.Dataset, *, io_source: str = "faults", use_model: bool = Tr
             holds[kind] = (mean, cv)
             hold_src[kind] = how
     details["writer_holds_from"] = hold_src
+    say(f"4/4 writer holds: {', '.join(holds) or 'none measured'}")
     if holds:
         first = holds.get("mmap 1p") or next(iter(holds.values()))
         fields["writer_hold"], fields["writer_hold_cv"] = first

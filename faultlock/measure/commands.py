@@ -349,7 +349,13 @@ def calibrate_parser() -> argparse.ArgumentParser:
     p.add_argument("--replications", type=REPLICATIONS, default=1,
                    help="replications pooled per evaluation (--douyin)")
     p.add_argument("--seed", type=SEED, default=0, help="root seed (default 0)")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no line per fit step (or per --douyin evaluation) on stderr")
     return p
+
+
+def _stderr_line(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
 def main_calibrate(argv: Sequence[str] | None = None) -> int:
@@ -365,7 +371,7 @@ def main_calibrate(argv: Sequence[str] | None = None) -> int:
         from .douyin import fit_douyin
         fit = fit_douyin(operations=args.operations, seed=args.seed,
                          max_evaluations=args.max_evaluations, time_budget=args.time_budget,
-                         replications=args.replications)
+                         replications=args.replications, progress=not args.no_progress)
         print(f"android_warm_start fitted fields: {fit.fields} (loss {fit.loss:.3g}, "
               f"{len(fit.evaluations)} evaluations; on fresh seeds median loss "
               f"{fit.validation.get('loss_median', float('nan')):.3g})")
@@ -388,7 +394,8 @@ def main_calibrate(argv: Sequence[str] | None = None) -> int:
             print(f"wrote {args.output}")
         return 0
     measurement = check_measurement(loaded, repr(args.measurement))
-    cal = calibrate(measurement, io_source=args.io_source)
+    cal = calibrate(measurement, io_source=args.io_source,
+                    progress=None if args.no_progress else _stderr_line)
     for name, value in cal.fields.items():
         print(f"{name:<26} {value!r}")
     for kind, (hold, cv) in cal.writer_holds.items():

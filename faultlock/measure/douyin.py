@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -226,7 +227,9 @@ def fit_douyin(grid: Mapping[str, Sequence[Any]] | None = None, *,
                             "wall": time.monotonic() - t0,
                             **{k: v for k, v in numbers.items() if not k.startswith("_")}})
         if progress:
-            print(f"douyin fit {len(evaluations)}: {dict(values)} loss {loss:.3g}", flush=True)
+            print(f"douyin fit {len(evaluations)}/{max_evaluations}: {dict(values)} loss "
+                  f"{loss:.3g} ({time.monotonic() - started:.0f} of {time_budget:.0f} s)",
+                  file=sys.stderr, flush=True)
         cache[key] = (loss, numbers)
         return cache[key]
 

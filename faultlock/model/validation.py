@@ -178,7 +178,7 @@ def _as_scenario(scenarios) -> Scenario:
 
 
 def validate(scenarios=None, policies: Sequence[str] = POLICIES, operations: int = 20_000,
-             seed: int = 0) -> xr.Dataset:
+             seed: int = 0, progress=None) -> xr.Dataset:
     """Solve ``scenarios`` with both solvers; return values, intervals and relative errors.
 
     Parameters
@@ -190,6 +190,9 @@ def validate(scenarios=None, policies: Sequence[str] = POLICIES, operations: int
         Policies to compare (default: all).
     operations, seed :
         Monte Carlo run length (operations per cell and policy, after the warm-up) and root seed.
+    progress : callable, optional
+        ``progress(cells_done, cells)`` as the Monte Carlo's cells complete (the analytic model
+        first takes seconds; the Monte Carlo minutes): see :func:`faultlock.simulate`.
 
     Returns
     -------
@@ -210,7 +213,7 @@ def validate(scenarios=None, policies: Sequence[str] = POLICIES, operations: int
     arguments.check_seed("seed", seed)
     scenario = default_grid() if scenarios is None else _as_scenario(scenarios)
     analytic = predict(scenario, policies)
-    mc = simulate(scenario, policies, seed=seed, operations=operations)
+    mc = simulate(scenario, policies, seed=seed, operations=operations, progress=progress)
     return compare(analytic, mc)
 
 

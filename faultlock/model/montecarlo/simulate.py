@@ -514,7 +514,7 @@ def _policy_metrics(stats: np.ndarray, hist: np.ndarray, summary: dict, rel_tole
 def simulate(scenario: Scenario, policies=POLICIES, *, seed=0, operations: int = 100_000,
              batches: int = 20, warmup: float = 0.2, replications: int = 1,
              max_events: int | None = None, max_time: float = np.inf, check: bool = False,
-             rel_tolerance: float = 0.05) -> xr.Dataset:
+             rel_tolerance: float = 0.05, progress=None) -> xr.Dataset:
     """Run the Monte Carlo engine for every policy and return the metrics of ``MODEL.md``.
 
     Parameters
@@ -540,6 +540,9 @@ def simulate(scenario: Scenario, policies=POLICIES, *, seed=0, operations: int =
         ``invariant_violations``.
     rel_tolerance : float
         ``converged`` requires the mean fault latency's half-width below this share of it.
+    progress : callable, optional
+        For a grid: called as ``progress(cells_done, cells)`` before the first cell and after
+        each (``faultlock validate`` draws its progress bar with it).
 
     Returns
     -------
@@ -567,14 +570,22 @@ def simulate(scenario: Scenario, policies=POLICIES, *, seed=0, operations: int =
     if max_events is None:
         max_events = 400 * int(operations * (1 + warmup)) + 10_000_000
 
+    if progress is not None and not callable(progress):
+        raise arguments.ArgumentError(f"progress={progress!r} is not allowed: None or a "
+                                      "function progress(cells_done, cells)")
     if not scenario.is_scalar:
         cells = []
-        for index, (_, cell) in enumerate(scenario.cells()):
+        grid_cells = list(scenario.cells())
+        if progress is not None:
+            progress(0, len(grid_cells))
+        for index, (_, cell) in enumerate(grid_cells):
             child = np.random.SeedSequence(root.entropy, spawn_key=root.spawn_key + (index,))
             cells.append(simulate(cell, policies, seed=child, operations=operations,
                                   batches=batches, warmup=warmup, replications=replications,
                                   max_events=max_events, max_time=max_time, check=check,
                                   rel_tolerance=rel_tolerance))
+            if progress is not None:
+                progress(index + 1, len(grid_cells))
         combined = _grid_dataset(scenario, cells)
         combined.attrs.update(_provenance(scenario, root, operations, batches, warmup,
                                           replications))
