@@ -38,7 +38,7 @@ EVICTION_RANGE = 12.0    # the eviction hazard lies in [1e-12, 1e12] /s
 LIFETIME_RANGE = 9.0     # an LRU lifetime lies in [1e-9, 1e9] s
 LEVEL_TOLERANCE = 1e-10  # relative accuracy of a solved level (hazard, T_c, T_A)
 _LOG_TOLERANCE = LEVEL_TOLERANCE / math.log(10) / 4   # in log10, for the inner solve (T_c)
-_WARM_STEP = 1e-3        # the first step (log10) of the bracket search from a previous value
+_FIRST_STEP = (1e-9, 1.0)  # bounds of the bracket search's first step (log10)
 _ROOT_STEPS = 200        # at most this many evaluations in the Illinois phase of a solve
 NO_PRESSURE = 1e15       # the lifetime (s) that stands for "never reclaimed"
 SWAP_CLUSTER_MAX = 32    # folios direct reclaim frees at least (include/linux/swap.h)
@@ -139,10 +139,12 @@ def _solve_level(kind, target, bound, guess, active, lam, prob, count, rho, th_c
     does not cross inside it.
 
     The bracket is searched outward from ``guess`` (the previous pass's level; without one
-    (not positive): 1), downhill, in steps of ``_WARM_STEP`` decades growing fourfold, so a
-    guess near the root costs two or three evaluations; then regula falsi (Illinois) in log10
-    of the level until the bracket is narrower than the tolerance; the middle of it is
-    returned.  ``g`` is continuous and monotone in the level, so the root is unique.
+    (not positive): 1), downhill, in steps growing fourfold from the residual's share of the
+    target (in decades: the resident pages change by about their own number per decade of the
+    level where it binds), so a guess near the root costs two or three evaluations; then regula
+    falsi (Illinois) in log10 of the level until the bracket is narrower than the tolerance;
+    the middle of it is returned.  ``g`` is continuous and monotone in the level, so the root
+    is unique.
     """
     y0 = clip(math.log10(guess), -bound, bound) if guess > 0 and guess < math.inf else 0.0
     g0 = _excess(kind, y0, target, active, lam, prob, count, rho, th_c, th_m, t_f, t_r, lists,
@@ -152,7 +154,7 @@ def _solve_level(kind, target, bound, guess, active, lam, prob, count, rho, th_c
     uphill = g0 > 0                            # g falls with y: the root is above y0
     y_near, g_near = y0, g0
     y_far, g_far = y0, g0
-    step = _WARM_STEP
+    step = clip(abs(g0) / target, _FIRST_STEP[0], _FIRST_STEP[1])
     while (g_far > 0) == uphill and g_far != 0:
         if y_far == (bound if uphill else -bound):
             return 10.0**y_far                 # no crossing inside the range: its end
@@ -217,7 +219,8 @@ def _solve_active(target, cap, guess, lifetime_guess, lam, prob, count, rho, t_f
     """The active list's FIFO time T_A (in ``[10^-9, 10^9]`` s) at which it holds ``target``
     pages while T_c fills the limit, and that T_c: :func:`_solve_level`'s search and regula
     falsi around it (each evaluation an inner solve of T_c, warm-started from the last one), to
-    ``LEVEL_TOLERANCE`` relative in T_A.  The active list's pages grow with T_A."""
+    ``LEVEL_TOLERANCE`` relative in T_A: the last T_A evaluated (an end of the final bracket)
+    and its T_c.  The active list's pages grow with T_A."""
     bound = LIFETIME_RANGE
     tolerance = LEVEL_TOLERANCE / math.log(10)
     y0 = clip(math.log10(guess), -bound, bound) if guess > 0 and guess < math.inf else 0.0
@@ -228,7 +231,7 @@ def _solve_active(target, cap, guess, lifetime_guess, lam, prob, count, rho, t_f
     uphill = g0 > 0
     y_near, g_near, t_near = y0, g0, t0
     y_far, g_far, t_far = y0, g0, t0
-    step = _WARM_STEP
+    step = clip(abs(g0) / target, _FIRST_STEP[0], _FIRST_STEP[1])
     while (g_far > 0) == uphill and g_far != 0:
         if y_far == (bound if uphill else -bound):
             return 10.0**y_far, t_far
@@ -243,7 +246,8 @@ def _solve_active(target, cap, guess, lifetime_guess, lam, prob, count, rho, t_f
         lo, g_lo, hi, g_hi = y_near, g_near, y_far, g_far
     else:
         lo, g_lo, hi, g_hi = y_far, g_far, y_near, g_near
-    lifetime = t_far
+    # the last point evaluated (an end of the final bracket) and its T_c: a consistent pair
+    y_last, lifetime = y_far, t_far
     side = 0.0
     y = (lo * g_hi - hi * g_lo) / (g_hi - g_lo)
     for _ in range(_ROOT_STEPS):
@@ -251,10 +255,9 @@ def _solve_active(target, cap, guess, lifetime_guess, lam, prob, count, rho, t_f
             break
         gy, lifetime = _active_excess(y, target, cap, lifetime, lam, prob, count, rho, t_f, t_r,
                                       pages, file_share, t_z, t_w)
+        y_last = y
         lo, g_lo, hi, g_hi, side, y = illinois_step(lo, g_lo, hi, g_hi, side, y, gy)
-    y = 0.5 * (lo + hi)
-    return 10.0**y, _active_excess(y, target, cap, lifetime, lam, prob, count, rho, t_f, t_r,
-                                   pages, file_share, t_z, t_w)[1]
+    return 10.0**y_last, lifetime
 
 
 @njit(**JIT)
