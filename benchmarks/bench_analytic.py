@@ -126,6 +126,8 @@ def main() -> None:
                   f"per CPU second, {free[1]:,.0f}/s without a limit: {free[1] / limited[1]:.1f}"
                   f" x slower ({limited[2]:,} evaluations, {limited[3]} unconverged, "
                   f"{limited[4]} invalid; without: {free[3]}, {free[4]})")
+    if args.only == "memory":
+        return
     print(f"formula registry (numeric), per point: {registry_rate():12,.0f} evaluations/s "
           f"({len(formulas.FORMULAS)} formulas)")
     print("target (issue 11): 100,000 evaluations/s for the means on one core, 20,000/s with "
