@@ -1,6 +1,6 @@
 """Speed of the analytic model: scenario-policy evaluations per second (prints; not a test).
 
-    python benchmarks/bench_analytic.py [--cells N]
+    python benchmarks/bench_analytic.py [--cells N] [--repeat N] [--only grids|memory]
 
 On two grids, each times the 7 policies: the benchmark grid (threads x io_latency x memory
 pressure x writer_rate) and the flagship preset ``android_warm_start`` over 1,000 thread counts
@@ -12,6 +12,12 @@ elements did not converge.  The elements are spread over numba's threads: run on
 (``valid`` false: an unconverged fixed point or a failed invariant, with its reason).  Also
 the formula registry alone: every ``Formula.numeric()`` of ``formulas.FORMULAS`` on arrays of
 a million points.
+
+Under a memory limit (``reclaim = "lru"``, MODEL.md mechanism 9) every pass of the fixed point
+also solves the LRU's characteristic times (Che's T_c, and T_A with two lists): the third grid,
+the main job's (``faultlock sweep lsfmm``: ``android_warm_start``, threads 1-4,096 in powers of
+two, I/O 20 us-20 ms, two writer loads), is timed without a limit and at 1/8 and 1/32 of the
+working set, and the ratio of the evaluations per CPU second printed: what the limit costs.
 
 The issue's target is 100,000 scenario-policy evaluations per second for the closed forms.
 """
@@ -48,6 +54,16 @@ def flagship(points: int = 1000) -> Scenario:
         threads=xr.DataArray(threads, dims="threads"))
 
 
+def memory(limit: int) -> Scenario:
+    """The main job's grid (``sweeps/specs/lsfmm.toml``, a quarter of it) at one memory limit
+    (0: none; the working set is 262,144 pages)."""
+    return Scenario.preset("android_warm_start").replace(
+        threads=xr.DataArray(2 ** np.arange(13), dims="threads"),
+        io_latency=xr.DataArray(np.geomspace(20e-6, 20e-3, 4), dims="io_latency"),
+        writer_rate=xr.DataArray([100.0, 2000.0], dims="writer_rate"),
+        reclaim="lru", reclaim_rate_cached=0.0, reclaim_rate_mapped=0.0, memory_limit=limit)
+
+
 def rate(scenario: Scenario, distribution: bool) -> tuple[float, float, int, int, int]:
     """(evaluations/s of wall time, of CPU time, evaluations, unconverged elements, elements
     reported invalid (``model/checks.py``: unconverged ones included))."""
@@ -79,12 +95,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cells", type=int, default=4096, help="benchmark grid cells")
     parser.add_argument("--repeat", type=int, default=3, help="runs per number (best kept)")
+    parser.add_argument("--only", choices=("grids", "memory"), default=None,
+                        help="time only the benchmark and flagship grids, or only the memory "
+                             "limit's")
     args = parser.parse_args()
     start = time.perf_counter()
     predict(Scenario(), POLICIES)                           # import, numba cache / compilation
     print(f"warm-up (import, compiled code load or compilation): "
           f"{time.perf_counter() - start:.1f} s; numba threads: {numba.get_num_threads()}")
-    for label, scenario in (("benchmark grid", grid(args.cells)), ("flagship 1-4096", flagship())):
+    grids = (("benchmark grid", grid(args.cells)), ("flagship 1-4096", flagship()))
+    for label, scenario in grids if args.only != "memory" else ():
         for distribution in (False, True):
             runs = [rate(scenario, distribution) for _ in range(args.repeat)]
             wall = max(r[0] for r in runs)
@@ -95,6 +115,19 @@ def main() -> None:
             print(f"{label:16s} {what:22s}: {wall:10,.0f} evaluations/s wall "
                   f"({cpu:,.0f}/s per CPU second; runs spread {spread:.0%}; {n:,} evaluations, "
                   f"{bad} unconverged, {invalid} invalid)")
+    for distribution in (False, True) if args.only != "grids" else ():
+        what = "with the distribution" if distribution else "means"
+        free = max((rate(memory(0), distribution) for _ in range(args.repeat)),
+                   key=lambda r: r[1])
+        for limit in (32768, 8192):
+            limited = max((rate(memory(limit), distribution) for _ in range(args.repeat)),
+                          key=lambda r: r[1])
+            print(f"main job, limit {limit:6,d} {what:22s}: {limited[1]:10,.0f} evaluations/s "
+                  f"per CPU second, {free[1]:,.0f}/s without a limit: {free[1] / limited[1]:.1f}"
+                  f" x slower ({limited[2]:,} evaluations, {limited[3]} unconverged, "
+                  f"{limited[4]} invalid; without: {free[3]}, {free[4]})")
+    if args.only == "memory":
+        return
     print(f"formula registry (numeric), per point: {registry_rate():12,.0f} evaluations/s "
           f"({len(formulas.FORMULAS)} formulas)")
     print("target (issue 11): 100,000 evaluations/s for the means on one core, 20,000/s with "

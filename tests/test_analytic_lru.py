@@ -236,3 +236,68 @@ def test_skewed_references_agree_with_the_monte_carlo():
         gap = np.abs(a[name] - m[name])
         allowed = 2 * m[name + "_ci"] + model_error * np.abs(m[name])
         assert bool((gap <= allowed).all()), (name, a[name].values, m[name].values)
+
+
+def _che_inputs(lists, limit, file_share=1.0, ratio=3.0, pages=262_144, exponent=0.8):
+    from faultlock.model.analytic.layout import IN
+    from faultlock.model.analytic.pages import zipf_nodes
+
+    xi = np.zeros(len(IN))
+    xi[IN.file_share] = file_share
+    xi[IN.total_pages] = pages
+    xi[IN.memory_limit] = limit
+    xi[IN.lru_lists] = lists
+    xi[IN.inactive_ratio] = ratio
+    prob, _, count = zipf_nodes(np.array(pages), np.array(exponent))
+    return xi, prob, count
+
+
+# (lists, limit, file share, access rate /s, read-around rate /s, fault locked, read, zram, window)
+_CHE_CASES = [
+    (1, 32768, 1.0, 2e5, 0.0, 1e-3, 5e-4, 0.0, 0.0),
+    (1, 8192, 0.7, 5e4, 40.0, 3e-3, 1e-3, 2e-5, 0.0),
+    (2, 32768, 1.0, 2e5, 0.0, 1e-3, 5e-4, 0.0, 0.0),
+    (2, 8192, 0.7, 5e4, 40.0, 3e-3, 1e-3, 2e-5, 0.05),
+    (2, 4096, 1.0, 1e5, 0.05, 2e-3, 1e-3, 0.0, 0.01),
+]
+
+
+@pytest.mark.parametrize("case", _CHE_CASES)
+def test_characteristic_time_solves_ches_equation(case):
+    """characteristic_time's T_c (and T_A) against scipy's brentq on Che's equation: the
+    resident pages (pages x occupancy) at the limit less the 15.5 of direct reclaim's batches,
+    and with two lists the active list at ratio/(1 + ratio) of that (a brentq over T_A around a
+    brentq over T_c), to the solver's 1e-10 relative; and from any previous pass's guess."""
+    from scipy.optimize import brentq
+
+    from faultlock.model.analytic.pages import LEVEL_TOLERANCE, _LRU, occupancy
+    from faultlock.model.analytic.pages import characteristic_time as che
+
+    lists, limit, fs, lam, rho, t_f, t_r, t_z, t_w = case
+    xi, prob, count = _che_inputs(lists, limit, fs)
+    pages, cap = 262_144, limit - 15.5
+
+    def resident(lifetime, active):
+        return pages * np.array(occupancy(_LRU, lifetime, active, lam, prob, count, rho, 0.0,
+                                          0.0, t_f, t_r, lists, fs, t_z, t_w))
+
+    def lifetime_at(active):
+        # (an active list that alone overfills the limit leaves T_c at its range's end)
+        def excess(y):
+            return resident(np.exp(y), active)[0] - cap
+        if excess(np.log(1e-9)) > 0:
+            return 1e-9
+        return np.exp(brentq(excess, np.log(1e-9), np.log(1e9), xtol=1e-14, rtol=1e-15))
+
+    if lists == 1:
+        expected = (lifetime_at(0.0), 0.0)
+    else:
+        target = cap * 3.0 / (1 + 3.0)                 # inactive_ratio 3
+        y_active = brentq(lambda y: resident(lifetime_at(np.exp(y)), np.exp(y))[1] - target,
+                          np.log(1e-9), np.log(1e9), xtol=1e-13, rtol=1e-15)
+        expected = (lifetime_at(np.exp(y_active)), np.exp(y_active))
+    assert resident(*expected)[0] == pytest.approx(cap, rel=1e-9)
+    for guess in (0.0, expected[0] * (1 + 1e-6), expected[0] * 1e3, expected[0] * 1e-4):
+        active_guess = expected[1] * guess / expected[0] if guess > 0 else 0.0
+        got = che(xi, lam, prob, count, rho, t_f, t_r, t_z, t_w, guess, active_guess)
+        np.testing.assert_allclose(got, expected, rtol=10 * LEVEL_TOLERANCE, atol=0.0)

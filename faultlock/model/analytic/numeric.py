@@ -1,11 +1,13 @@
 """numpy's elementwise semantics on scalars, for the compiled sub-models, and the share solve.
 
 ``np.minimum``/``np.maximum``/``np.clip`` propagate nan; ``np.nan_to_num`` maps nan and the
-infinities; ``safe_div`` divides only by a positive number.  ``share_fixed_point`` solves a
-station's time share ``u = rhs(u)`` (storage, CPUs) by regula falsi with the Illinois
-modification, returning what a bisection of [0, 1] would (so that the outer iteration follows
-one path whatever the inner solver).  The closed forms themselves come compiled from their sympy
-source in :mod:`faultlock.model.formulas` (``Formula.compiled()``): they are bound here once.
+infinities; ``safe_div`` divides only by a positive number.  ``illinois_step`` is the one
+bracketed root finder of the compiled model (regula falsi with the Illinois modification, driven
+by its caller one evaluation at a time); ``share_fixed_point`` solves a station's time share
+``u = rhs(u)`` (storage, CPUs) with it, returning what a bisection of [0, 1] would (so that the
+outer iteration follows one path whatever the inner solver).  The closed forms themselves come
+compiled from their sympy source in :mod:`faultlock.model.formulas` (``Formula.compiled()``):
+they are bound here once.
 """
 
 from __future__ import annotations
@@ -83,6 +85,49 @@ def nan_to_num(v, nan, posinf, neginf):
 
 
 # ----------------------------------------------------------------------------------------------
+# The bracketed root finder: regula falsi with the Illinois modification
+# ----------------------------------------------------------------------------------------------
+
+@njit(**JIT)
+def false_position(lo, g_lo, hi, g_hi):
+    """Where the chord through ``(lo, g_lo)`` and ``(hi, g_hi)`` crosses 0; the middle of the
+    bracket where that is not strictly inside it (or not a number)."""
+    x = (lo * g_hi - hi * g_lo) / (g_hi - g_lo)
+    if not ((x > lo) and (x < hi)):
+        x = 0.5 * (lo + hi)
+    return x
+
+
+@njit(**JIT)
+def illinois_step(lo, g_lo, hi, g_hi, side, x, gx):
+    """One step of regula falsi with the Illinois modification (Dowell & Jarratt 1971).
+
+    A root of ``g`` is bracketed by ``lo < hi`` with ``g(lo) >= 0 > g(hi)`` (``g`` falls
+    through the root); ``x`` inside the bracket was evaluated, ``gx = g(x)``.  The end on the
+    side of ``x`` moves to it; where the same end is kept twice in a row (``side``: +1 the last
+    step moved ``lo``, -1 ``hi``, 0 none yet) the value kept there is halved, which turns the
+    linear convergence of plain regula falsi into superlinear (order 1.44) while the root stays
+    bracketed.  An exact root (``gx == 0``) closes the bracket on it.  The caller drives it one
+    evaluation at a time (reverse communication: no function passed in, so every solve of the
+    compiled model shares it) and stops on the bracket's width.  Returns ``(lo, g_lo, hi, g_hi,
+    side, next)``, ``next`` the point to evaluate next (:func:`false_position`).
+    """
+    above = gx >= 0
+    if above and side > 0:
+        g_hi = 0.5 * g_hi
+    if (not above) and side < 0:
+        g_lo = 0.5 * g_lo
+    if above:
+        lo, g_lo = x, gx
+    else:
+        hi, g_hi = x, gx
+    if gx == 0:
+        hi = x                                       # an exact root: both ends
+    side = 1.0 if above else -1.0
+    return lo, g_lo, hi, g_hi, side, false_position(lo, g_lo, hi, g_hi)
+
+
+# ----------------------------------------------------------------------------------------------
 # u = rhs(u) for a time share: regula falsi (Illinois) kept on the bisection's answer
 # ----------------------------------------------------------------------------------------------
 
@@ -141,24 +186,10 @@ def share_fixed_point(kind, p0, p1, p2, p3, p4, p5, has_guess, guess):
         result = 0.5 * (lo + hi)
         pending = not (hi - lo <= tol)
     if pending:
+        x = false_position(lo, g_lo, hi, g_hi)
         for _ in range(4 * steps):
-            x = (lo * g_hi - hi * g_lo) / (g_hi - g_lo)      # regula falsi
-            if not ((x > lo) and (x < hi)):
-                x = 0.5 * (lo + hi)
             gx = _share_rhs(kind, x, p0, p1, p2, p3, p4, p5) - x
-            above = gx >= 0
-            # Illinois: halve the value of the end kept twice in a row
-            if above and side > 0:
-                g_hi = 0.5 * g_hi
-            if (not above) and side < 0:
-                g_lo = 0.5 * g_lo
-            if above:
-                lo, g_lo = x, gx
-            else:
-                hi, g_hi = x, gx
-            if gx == 0:
-                hi = x                                       # an exact root: both ends
-            side = 1.0 if above else -1.0
+            lo, g_lo, hi, g_hi, side, x = illinois_step(lo, g_lo, hi, g_hi, side, x, gx)
             nan = gx != gx
             result = tol if nan else 0.5 * (lo + hi)
             if (hi - lo <= 0.5 * tol) or nan:

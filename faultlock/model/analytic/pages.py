@@ -12,8 +12,12 @@ Under a memory limit (``reclaim = "lru"``, ``memory_limit > 0``) the hazards giv
 LRU's characteristic time (:func:`characteristic_time`, formulas ``lru_page_*`` and
 ``two_list_page_*``): every folio lives a near-deterministic T_c after its last reference, T_c
 set so that the resident folios (reading, cached, mapped; file and swap) fill the limit.  Both
-solves are one bisection (:func:`_bisect_log`) of an occupancy (:func:`occupancy`) that grows
-with its parameter: the eviction hazard for the table, the lifetime for the LRU.
+solves find where an occupancy (:func:`occupancy`, monotone in its parameter: the eviction
+hazard for the table, the lifetime for the LRU) crosses its target, in log10 of the parameter
+(:func:`_solve_level`): a bracket searched outward from the previous pass's value (the fixed
+point's passes move it little), then regula falsi with the Illinois modification
+(:func:`numeric.illinois_step`) to a relative accuracy of ``LEVEL_TOLERANCE``.  With two lists
+the active list's time T_A is a second such solve around the first (:func:`_solve_active`).
 """
 
 from __future__ import annotations
@@ -24,14 +28,18 @@ import numpy as np
 from numba import njit
 
 from .layout import IN, PC, ST
-from .numeric import JIT, lru_page_weights, page_state_weights, safe_div
+from .numeric import JIT, clip, illinois_step, lru_page_weights, page_state_weights, safe_div
 
 __all__ = ["zipf_nodes"]
 
 HEAD_RANKS = 8           # Zipf ranks summed exactly
 TAIL_NODES = 16          # Gauss-Legendre nodes in log-rank for the rest
-EVICTION_STEPS = 40      # bisection steps of the eviction hazard (in log10, over [-12, 12])
-LIFETIME_STEPS = 36      # bisection steps of an LRU lifetime (in log10 s, over [-9, 9])
+EVICTION_RANGE = 12.0    # the eviction hazard lies in [1e-12, 1e12] /s
+LIFETIME_RANGE = 9.0     # an LRU lifetime lies in [1e-9, 1e9] s
+LEVEL_TOLERANCE = 1e-10  # relative accuracy of a solved level (hazard, T_c, T_A)
+_LOG_TOLERANCE = LEVEL_TOLERANCE / math.log(10) / 4   # in log10, for the inner solve (T_c)
+_FIRST_STEP = (1e-9, 1.0)  # bounds of the bracket search's first step (log10)
+_ROOT_STEPS = 200        # at most this many evaluations in the Illinois phase of a solve
 NO_PRESSURE = 1e15       # the lifetime (s) that stands for "never reclaimed"
 SWAP_CLUSTER_MAX = 32    # folios direct reclaim frees at least (include/linux/swap.h)
 _HAZARD, _LRU = 0, 1     # what occupancy()'s level is
@@ -112,20 +120,64 @@ def occupancy(kind, level, active, lam, prob, count, rho, th_c, th_m, t_f, t_r, 
 
 
 @njit(**JIT)
-def _bisect_log(kind, target, lo, hi, steps, active, lam, prob, count, rho, th_c, th_m, t_f,
-                t_r, lists, pages, file_share=1.0, t_z=0.0, t_w=0.0):
-    """The level (in [10^lo, 10^hi]) at which ``pages x occupancy`` crosses ``target``: the
-    smallest where it is above (hazard: more evictions keep fewer folios, so the level where
-    it falls to the target) or below (lifetime: a longer life keeps more)."""
-    for _ in range(steps):
-        mid = 0.5 * (lo + hi)
-        resident = pages * occupancy(kind, 10.0**mid, active, lam, prob, count, rho, th_c,
-                                     th_m, t_f, t_r, lists, file_share, t_z, t_w)[0]
-        if (resident > target) == (kind == _HAZARD):
-            lo = mid
-        else:
-            hi = mid
-    return 10.0**hi if kind == _HAZARD else 10.0**lo
+def _excess(kind, y, target, active, lam, prob, count, rho, th_c, th_m, t_f, t_r, lists, pages,
+            file_share, t_z, t_w):
+    """``g(y)`` whose root is the level ``10^y`` where ``pages x occupancy`` meets ``target``,
+    signed to fall through it (as :func:`numeric.illinois_step` takes it): the resident pages
+    less the target for the hazard (more evictions keep fewer folios), the target less them for
+    the lifetime (a longer life keeps more)."""
+    resident = pages * occupancy(kind, 10.0**y, active, lam, prob, count, rho, th_c, th_m, t_f,
+                                 t_r, lists, file_share, t_z, t_w)[0]
+    return resident - target if kind == _HAZARD else target - resident
+
+
+@njit(**JIT)
+def _solve_level(kind, target, bound, guess, active, lam, prob, count, rho, th_c, th_m, t_f,
+                 t_r, lists, pages, file_share=1.0, t_z=0.0, t_w=0.0):
+    """The level in ``[10^-bound, 10^bound]`` at which ``pages x occupancy`` crosses ``target``
+    (:func:`_excess`), to ``LEVEL_TOLERANCE`` relative; the nearer end of the range where it
+    does not cross inside it.
+
+    The bracket is searched outward from ``guess`` (the previous pass's level; without one
+    (not positive): 1), downhill, in steps growing fourfold from the residual's share of the
+    target (in decades: the resident pages change by about their own number per decade of the
+    level where it binds), so a guess near the root costs two or three evaluations; then regula
+    falsi (Illinois) in log10 of the level until the bracket is narrower than the tolerance;
+    the middle of it is returned.  ``g`` is continuous and monotone in the level, so the root
+    is unique.
+    """
+    y0 = clip(math.log10(guess), -bound, bound) if guess > 0 and guess < math.inf else 0.0
+    g0 = _excess(kind, y0, target, active, lam, prob, count, rho, th_c, th_m, t_f, t_r, lists,
+                 pages, file_share, t_z, t_w)
+    if g0 == 0:
+        return 10.0**y0
+    uphill = g0 > 0                            # g falls with y: the root is above y0
+    y_near, g_near = y0, g0
+    y_far, g_far = y0, g0
+    step = clip(abs(g0) / target, _FIRST_STEP[0], _FIRST_STEP[1])
+    while (g_far > 0) == uphill and g_far != 0:
+        if y_far == (bound if uphill else -bound):
+            return 10.0**y_far                 # no crossing inside the range: its end
+        y_near, g_near = y_far, g_far
+        y_far = clip(y0 + (step if uphill else -step), -bound, bound)
+        g_far = _excess(kind, y_far, target, active, lam, prob, count, rho, th_c, th_m, t_f,
+                        t_r, lists, pages, file_share, t_z, t_w)
+        step *= 4.0
+    if g_far == 0:
+        return 10.0**y_far
+    if uphill:
+        lo, g_lo, hi, g_hi = y_near, g_near, y_far, g_far
+    else:
+        lo, g_lo, hi, g_hi = y_far, g_far, y_near, g_near
+    side = 0.0
+    y = (lo * g_hi - hi * g_lo) / (g_hi - g_lo)
+    for _ in range(_ROOT_STEPS):
+        if hi - lo <= _LOG_TOLERANCE:
+            break
+        gy = _excess(kind, y, target, active, lam, prob, count, rho, th_c, th_m, t_f, t_r,
+                     lists, pages, file_share, t_z, t_w)
+        lo, g_lo, hi, g_hi, side, y = illinois_step(lo, g_lo, hi, g_hi, side, y, gy)
+    return 10.0**(0.5 * (lo + hi))
 
 
 @njit(**JIT)
@@ -136,19 +188,81 @@ def eviction_hazard(xi, lam, prob, count, rho, th_c, th_m):
     table evicts an unreferenced folio, about at random: the Che approximation for random
     replacement gives each resident folio an eviction hazard 1/T, T the characteristic time, set
     so that the expected number of resident (not absent) pages equals the capacity.  0 where the
-    reclaim hazards already keep fewer pages than that.  Found by bisection in log hazard.
+    reclaim hazards already keep fewer pages than that.  Solved in log hazard
+    (:func:`_solve_level`, from 1/s).
     """
     pages = xi[IN.total_pages]
     cap = xi[IN.capacity]
     if pages * occupancy(_HAZARD, 0.0, 0.0, lam, prob, count, rho, th_c, th_m, 0.0, 0.0,
                          1)[0] <= cap:
         return 0.0
-    return _bisect_log(_HAZARD, cap, -12.0, 12.0, EVICTION_STEPS, 0.0, lam, prob, count, rho,
-                       th_c, th_m, 0.0, 0.0, 1, pages)
+    return _solve_level(_HAZARD, cap, EVICTION_RANGE, 0.0, 0.0, lam, prob, count, rho, th_c,
+                        th_m, 0.0, 0.0, 1, pages)
 
 
 @njit(**JIT)
-def characteristic_time(xi, lam, prob, count, rho, t_f, t_r, t_z, t_w):
+def _active_excess(y, target, cap, lifetime_guess, lam, prob, count, rho, t_f, t_r, pages,
+                   file_share, t_z, t_w):
+    """For an active list's time ``10^y``: (the target of the active list less its pages, the
+    inactive list's T_c that fills the limit with it), the first falling through the root."""
+    active = 10.0**y
+    lifetime = _solve_level(_LRU, cap, LIFETIME_RANGE, lifetime_guess, active, lam, prob, count,
+                            rho, 0.0, 0.0, t_f, t_r, 2, pages, file_share, t_z, t_w)
+    on_active = pages * occupancy(_LRU, lifetime, active, lam, prob, count, rho, 0.0, 0.0, t_f,
+                                  t_r, 2, file_share, t_z, t_w)[1]
+    return target - on_active, lifetime
+
+
+@njit(**JIT)
+def _solve_active(target, cap, guess, lifetime_guess, lam, prob, count, rho, t_f, t_r, pages,
+                  file_share, t_z, t_w):
+    """The active list's FIFO time T_A (in ``[10^-9, 10^9]`` s) at which it holds ``target``
+    pages while T_c fills the limit, and that T_c: :func:`_solve_level`'s search and regula
+    falsi around it (each evaluation an inner solve of T_c, warm-started from the last one), to
+    ``LEVEL_TOLERANCE`` relative in T_A: the last T_A evaluated (an end of the final bracket)
+    and its T_c.  The active list's pages grow with T_A."""
+    bound = LIFETIME_RANGE
+    tolerance = LEVEL_TOLERANCE / math.log(10)
+    y0 = clip(math.log10(guess), -bound, bound) if guess > 0 and guess < math.inf else 0.0
+    g0, t0 = _active_excess(y0, target, cap, lifetime_guess, lam, prob, count, rho, t_f, t_r,
+                            pages, file_share, t_z, t_w)
+    if g0 == 0:
+        return 10.0**y0, t0
+    uphill = g0 > 0
+    y_near, g_near, t_near = y0, g0, t0
+    y_far, g_far, t_far = y0, g0, t0
+    step = clip(abs(g0) / target, _FIRST_STEP[0], _FIRST_STEP[1])
+    while (g_far > 0) == uphill and g_far != 0:
+        if y_far == (bound if uphill else -bound):
+            return 10.0**y_far, t_far
+        y_near, g_near, t_near = y_far, g_far, t_far
+        y_far = clip(y0 + (step if uphill else -step), -bound, bound)
+        g_far, t_far = _active_excess(y_far, target, cap, t_near, lam, prob, count, rho, t_f,
+                                      t_r, pages, file_share, t_z, t_w)
+        step *= 4.0
+    if g_far == 0:
+        return 10.0**y_far, t_far
+    if uphill:
+        lo, g_lo, hi, g_hi = y_near, g_near, y_far, g_far
+    else:
+        lo, g_lo, hi, g_hi = y_far, g_far, y_near, g_near
+    # the last point evaluated (an end of the final bracket) and its T_c: a consistent pair
+    y_last, lifetime = y_far, t_far
+    side = 0.0
+    y = (lo * g_hi - hi * g_lo) / (g_hi - g_lo)
+    for _ in range(_ROOT_STEPS):
+        if hi - lo <= tolerance:
+            break
+        gy, lifetime = _active_excess(y, target, cap, lifetime, lam, prob, count, rho, t_f, t_r,
+                                      pages, file_share, t_z, t_w)
+        y_last = y
+        lo, g_lo, hi, g_hi, side, y = illinois_step(lo, g_lo, hi, g_hi, side, y, gy)
+    return 10.0**y_last, lifetime
+
+
+@njit(**JIT)
+def characteristic_time(xi, lam, prob, count, rho, t_f, t_r, t_z, t_w, guess=0.0,
+                        active_guess=0.0):
     """The LRU's characteristic times under ``memory_limit``: (T_c, T_A).
 
     T_c (``lru_lists`` 1: the list's; 2: the inactive list's) solves Che's equation
@@ -156,9 +270,11 @@ def characteristic_time(xi, lam, prob, count, rho, t_f, t_r, t_z, t_w):
     cached and mapped folios count; read-around at rate ``rho``).  With two lists the active
     list fills up under pressure (a folio once promoted would otherwise stay forever) until
     ``inactive_is_low`` deactivates its tail: active = ratio x inactive, which fixes its FIFO
-    time T_A (an outer bisection around the inner one for T_c).  ``NO_PRESSURE`` where every
+    time T_A (an outer solve around the inner one for T_c).  ``NO_PRESSURE`` where every
     page fits.  Swap pages (anon, ``t_z`` their zram swap-in) share the limit and the lists (one
-    LRU for both: memcg reclaim's anon/file balance by swappiness is not modelled).
+    LRU for both: memcg reclaim's anon/file balance by swappiness is not modelled).  ``guess``
+    and ``active_guess``: the previous pass's T_c and T_A, where the solves start (0: none);
+    the result does not depend on them beyond ``LEVEL_TOLERANCE``.
     """
     fs = xi[IN.file_share]
     pages = xi[IN.total_pages]
@@ -172,27 +288,13 @@ def characteristic_time(xi, lam, prob, count, rho, t_f, t_r, t_z, t_w):
     # nr_to_reclaim), so the cache runs between the limit and 32 below it: (32 - 1)/2 below
     cap = limit - (SWAP_CLUSTER_MAX - 1) / 2 if limit > SWAP_CLUSTER_MAX else limit
     if lists == 1:
-        return _bisect_log(_LRU, cap, -9.0, 9.0, LIFETIME_STEPS, 0.0, lam, prob, count, rho,
-                           0.0, 0.0, t_f, t_r, 1, pages, fs, t_z, t_w), 0.0
+        return _solve_level(_LRU, cap, LIFETIME_RANGE, guess, 0.0, lam, prob, count, rho, 0.0,
+                            0.0, t_f, t_r, 1, pages, fs, t_z, t_w), 0.0
     ratio = xi[IN.inactive_ratio]
     active_target = cap * ratio / (1 + ratio)
-    lo = -9.0
-    hi = 9.0
-    lifetime = 0.0
-    for _ in range(LIFETIME_STEPS):
-        mid = 0.5 * (lo + hi)
-        lifetime = _bisect_log(_LRU, cap, -9.0, 9.0, LIFETIME_STEPS, 10.0**mid, lam, prob,
-                               count, rho, 0.0, 0.0, t_f, t_r, 2, pages, fs, t_z,
-                               t_w)
-        on_active = pages * occupancy(_LRU, lifetime, 10.0**mid, lam, prob, count, rho, 0.0,
-                                      0.0, t_f, t_r, 2, fs, t_z, t_w)[1]
-        if on_active > active_target:
-            hi = mid
-        else:
-            lo = mid
-    active = 10.0**lo
-    return _bisect_log(_LRU, cap, -9.0, 9.0, LIFETIME_STEPS, active, lam, prob, count, rho, 0.0,
-                       0.0, t_f, t_r, 2, pages, fs, t_z, t_w), active
+    active, lifetime = _solve_active(active_target, cap, active_guess, guess, lam, prob, count,
+                                     rho, t_f, t_r, pages, fs, t_z, t_w)
+    return lifetime, active
 
 
 @njit(**JIT)
@@ -228,8 +330,10 @@ def page_classes(xi, st, prob, mass, count, t_io, gw, pc):
     active = 0.0
     if lru:
         t_f = t_f + st[ST.refaults_per_major] * (c_f + t_io + gw)
+        # the previous pass's times (in ``pc`` still) are where this pass's solve starts
         lifetime, active = characteristic_time(xi, lam, prob, count, rho, t_f, t_io, t_z,
-                                               st[ST.refault_window])
+                                               st[ST.refault_window], pc[PC.lifetime],
+                                               pc[PC.active_lifetime])
     t_w = st[ST.refault_window]
     u_active = 0.0
     u_activations = 0.0

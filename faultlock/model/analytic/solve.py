@@ -39,6 +39,7 @@ from .numeric import (
     INF,
     JIT,
     clip,
+    illinois_step,
     lru_retry_miss,
     mginf_busy_period,
     nan_to_num,
@@ -323,21 +324,11 @@ def solve_share(xi, prob, mass, count, st, iterations, tolerance, new, acc, io, 
             return used, BUDGET
         if abs(value) < tolerance * u:
             return used, reason
-        above = value > 0
-        if above and side > 0:                         # Illinois: the end kept twice
-            g_hi = 0.5 * g_hi
-        if (not above) and side < 0:
-            g_lo = 0.5 * g_lo
-        if above:
-            lo, g_lo = u, value
-        else:
-            hi, g_hi = u, value
-        side = 1.0 if above else -1.0
+        # (value == 0 returned above: the step's ``gx >= 0`` is ``value > 0`` here)
+        lo, g_lo, hi, g_hi, side, u_next = illinois_step(lo, g_lo, hi, g_hi, side, u, value)
         if hi - lo < tolerance * tolerance:
             return used, reason
-        if math.isfinite(g_lo) and math.isfinite(g_hi):
-            u_next = (lo * g_hi - hi * g_lo) / (g_hi - g_lo)
-        else:                                          # one side known: the secant
+        if not (math.isfinite(g_lo) and math.isfinite(g_hi)):   # one side known: the secant
             u_next = u - value * (u - u_prev) / (value - value_prev)
             if not math.isfinite(u_next):
                 u_next = u + value
