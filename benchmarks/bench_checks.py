@@ -106,13 +106,18 @@ def same(before, args) -> bool:
 
 
 def fuzz(ds: xr.Dataset, rng: np.random.Generator) -> xr.Dataset:
-    """A copy of ``ds`` whose float numbers are perturbed element by element: most kept, the rest
-    scaled by 0.5-2, 1 +- 1e-3, negated, or set to NaN, inf or 0."""
+    """A copy of ``ds`` whose numbers are perturbed element by element: most floats kept, the
+    rest scaled by 0.5-2, 1 +- 1e-3, negated, or set to NaN, inf or 0; 5 % of the flags
+    (``stable``, ``converged``) flipped and of the counts (``faults_stuck``, ...) set to 0-2."""
     out = ds.copy(deep=True)
     for var in out.data_vars.values():
+        v = var.values
+        if var.dtype.kind == "b":
+            v ^= rng.random(v.shape) < 0.05
+        elif var.dtype.kind in "iu":
+            v[:] = np.where(rng.random(v.shape) < 0.05, rng.integers(0, 3, v.shape), v)
         if var.dtype.kind != "f":
             continue
-        v = var.values
         pick = rng.random(v.shape)
         scale = np.exp(rng.uniform(np.log(0.5), np.log(2), v.shape))
         nudge = 1 + rng.choice([-1e-3, 1e-3], v.shape)

@@ -115,6 +115,13 @@ def reasons(flags) -> str:
     return "; ".join(text for name, text in CHECKS.items() if flags & int(_BIT[name]))
 
 
+#: the scenario's fields the checks read
+_FIELDS = ("threads", "think_time", "idle_time", "writer_mode", "writer_threads",
+           "access_pattern", "memory_limit", "reclaim", "cpus", "jank_threshold")
+#: their dtypes by kind, as in :meth:`Scenario.as_arrays`
+_DTYPES = {"count": np.int64, "bool": bool, "name": object}
+
+
 class _Context:
     """A result Dataset's numbers as numpy arrays over ``policy`` x the scenario's dimensions,
     with its tolerances and the scenario's fields.
@@ -133,16 +140,27 @@ class _Context:
             str(v).endswith("_ci") for v in ds.data_vars)
         self.rtol = 1e-6 if self.mc else ANALYTIC_RTOL
         self.qtol = QUANTILE_RTOL["montecarlo" if self.mc else "analytic"]
-        arrays, grid = scenario.as_arrays()
-        self.dims = ("policy",) + tuple(grid)
+        self.dims = ("policy",) + tuple(scenario.dims)
         self.shape = tuple(ds.sizes[d] for d in self.dims)
-        self.field = {name: np.asarray(values)[np.newaxis] for name, values in arrays.items()}
+        self.field = {name: self._field(scenario, name) for name in _FIELDS
+                      if name in Scenario.FIELDS}
         self.names = set(ds.variables)
         self._arrays: dict[str, np.ndarray] = {}
         self._ci: dict[str, np.ndarray] = {}
         if converged is not None and "converged" not in self.names:
             self._arrays["converged"] = np.asarray(converged, dtype=bool).reshape(self.shape)
             self.names.add("converged")
+
+    def _field(self, scenario: Scenario, name: str) -> np.ndarray:
+        """A field of the scenario laid out over :attr:`dims`, with the dtype
+        :meth:`Scenario.as_arrays` gives it (the scenario's arrays agree on the coordinates of
+        the dimensions they share: a broadcast by position is theirs, without its cost)."""
+        value = getattr(scenario, name)
+        if isinstance(value, xr.DataArray):
+            return self.layout(name, np.asarray(value.values), value.dims)
+        kind = Scenario.FIELDS[name].kind
+        values = np.asarray(value, dtype=_DTYPES.get(kind, np.float64))
+        return values.reshape((1,) * len(self.dims))
 
     def layout(self, name: str, values: np.ndarray, dims: tuple) -> np.ndarray:
         """``values`` over ``dims`` with its axes in the order of :attr:`dims` (length 1 where
