@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from faultlock import Scenario
+from faultlock import ArgumentError, Scenario
 from faultlock.model import checks
 from faultlock.model import metrics
 
@@ -276,3 +276,10 @@ def test_a_grid_is_checked_as_its_cells_one_by_one(solver):
             out.invalid_checks.isel(labels).values.tolist(), labels
         assert alone.invalid_reason.values.tolist() == \
             out.invalid_reason.isel(labels).values.tolist(), labels
+
+
+def test_a_variable_over_a_dimension_of_neither_the_policies_nor_the_grid_is_refused():
+    ds = _dataset()
+    ds["access_rate"] = ds["access_rate"].expand_dims(batch=3)
+    with pytest.raises(ArgumentError, match=r"ds\['access_rate'\] with dimensions .*batch"):
+        checks.check(ds, SCENARIO)
