@@ -1,6 +1,7 @@
 """Cost of the invariant checks (``faultlock.model.checks.check``) per call (prints; not a test).
 
-    python benchmarks/bench_checks.py [--repeat 20] [--before REF] [--compare] [--fuzz 200]
+    python benchmarks/bench_checks.py [--repeat 20] [--before REF] [--compare [--fuzz 200]
+                                      [--grid]]
 
 The inputs are the real ones of the main job (the ``lsfmm`` spec): the Dataset and Scenario that
 :func:`faultlock.simulate` hands to ``check`` for one Monte Carlo cell (7 policies, the spec's
@@ -12,10 +13,11 @@ the solvers run.  Each is then checked ``--repeat`` times and the CPU time per c
 With ``--before REF`` (default: the commit before the numpy rewrite) the implementation of
 ``faultlock/model/checks.py`` at that git revision is loaded as a module beside the current one
 and timed on the same inputs, side by side.  ``--compare`` then also checks that both give the
-same ``invalid_checks`` (bitwise) and ``invalid_reason``: on the inputs above, on every analytic
-task of the whole ``lsfmm`` grid (2,704 cells x 7 policies), and on ``--fuzz`` copies of the
-inputs whose numbers are perturbed at random (scaled, negated, set to NaN, inf or 0, per element)
-so that every check trips somewhere.
+same ``invalid_checks`` (bitwise) and ``invalid_reason``: on the inputs above, on ``--fuzz``
+copies of them whose numbers are perturbed at random (scaled, negated, set to NaN, inf or 0,
+flags flipped, per element) so that most checks trip somewhere, and with ``--grid`` on every
+analytic task of the whole ``lsfmm`` grid (2,704 cells x 7 policies; the 13 ``predict`` calls
+take most of the time).
 """
 
 from __future__ import annotations
@@ -133,6 +135,9 @@ def main(argv=None) -> None:
     parser.add_argument("--before", default=BEFORE, help="git revision to compare with")
     parser.add_argument("--compare", action="store_true")
     parser.add_argument("--fuzz", type=int, default=200)
+    parser.add_argument("--grid", action="store_true",
+                        help="with --compare: also the whole lsfmm analytic grid (predict of its "
+                             "13 tasks: many CPU minutes)")
     args = parser.parse_args(argv)
     try:
         before = load_before(args.before)
@@ -155,11 +160,6 @@ def main(argv=None) -> None:
     print("same invalid_checks and invalid_reason as before:")
     for label, call in cases.items():
         print(f"  {label}: {same(before, call)}")
-    plan = make_plans(load_spec("lsfmm"))["analytic"]
-    grid = record(lambda: [predict(plan.region_grid(r), POLICIES) for r in plan.regions()])
-    flagged = sum(int((checks.check(*call).invalid_checks != 0).sum()) for call in grid)
-    print(f"  lsfmm analytic grid, {len(grid)} tasks ({flagged} invalid elements): "
-          f"{all(same(before, call) for call in grid)}")
     rng = np.random.default_rng(13)
     results, bits = [], 0
     for i in range(args.fuzz):
@@ -170,6 +170,12 @@ def main(argv=None) -> None:
     tripped = [name for name in checks.CHECKS if bits & int(checks._BIT[name])]
     print(f"  {args.fuzz} perturbed copies: {sum(results)} identical; checks tripped: "
           f"{len(tripped)} of {len(checks.CHECKS)} ({', '.join(tripped)})")
+    if args.grid:
+        plan = make_plans(load_spec("lsfmm"))["analytic"]
+        grid = record(lambda: [predict(plan.region_grid(r), POLICIES) for r in plan.regions()])
+        flagged = sum(int((checks.check(*call).invalid_checks != 0).sum()) for call in grid)
+        print(f"  lsfmm analytic grid, {len(grid)} tasks ({flagged} invalid elements): "
+              f"{all(same(before, call) for call in grid)}")
 
 
 if __name__ == "__main__":
