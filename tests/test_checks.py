@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from faultlock import Scenario
+from faultlock import ArgumentError, Scenario
 from faultlock.model import checks
 from faultlock.model import metrics
 
@@ -239,3 +239,47 @@ def test_unlimited_cpus_bound_nothing():
     assert not int(out.invalid_checks[0]) & int(checks._BIT["cpu"])
     failed, _ = _flags(_dataset(writer_cpu_share=50.0))
     assert "cpu" in failed
+
+
+@pytest.mark.parametrize("solver", ["analytic", "montecarlo"])
+def test_a_grid_is_checked_as_its_cells_one_by_one(solver):
+    """Every element of a gridded result gets the flags it gets checked alone with its own
+    cell's scenario, whatever the order of the Dataset's dimensions (here not the scenario's)."""
+    scenario = SCENARIO.replace(threads=xr.DataArray([1, 16, 64], dims="threads"),
+                                cpus=xr.DataArray([0, 8], dims="cpus"),
+                                jank_threshold=xr.DataArray([2e-3, 16.7e-3], dims="frame"))
+    policies = ["mainline", "vma_wait"]
+    shape = (3, 2, 2, 2)                   # threads, policy, cpus, frame
+    breaks = [{}] + [BREAKS[name] for name in sorted(BREAKS)]
+    rng = np.random.default_rng(5)
+    cells = [{**BASE, **breaks[rng.integers(len(breaks))]} for _ in range(int(np.prod(shape)))]
+    dims = ("threads", "policy", "cpus", "frame")
+    data = {name: (dims, np.reshape([cell[name] for cell in cells], shape)) for name in BASE}
+    hist = np.zeros(shape + (len(metrics.LATENCY_EDGES),))
+    hist[..., [20, 25, 30]] = [0.5, 0.4, 0.1]
+    hist[0, 1, 1, 1, 20] = 0.3
+    data["fault_latency_hist"] = (dims + ("latency_bin",), hist)
+    data["stable"] = (dims, rng.random(shape) > 0.1)
+    if solver == "montecarlo":
+        for name in ("threads_in_fault_mean", "access_rate", "jank_share", "fault_latency_p99"):
+            half = rng.choice([0.0, 1e-3, np.nan], shape) * np.abs(data[name][1])
+            data[name + "_ci"] = (dims, half)
+    ds = xr.Dataset(data, coords={"policy": policies}, attrs={"solver": solver})
+    out = checks.check(ds, scenario)
+    assert out.invalid_checks.dims == ("policy", "threads", "cpus", "frame")
+    assert len(np.unique(out.invalid_checks)) >= 5        # several different failures
+    grid = scenario.dims                  # the cells in C order over the scenario's dims
+    for index, (_, cell) in zip(np.ndindex(*grid.values()), scenario.cells()):
+        labels = dict(zip(grid, index))
+        alone = checks.check(ds.isel(labels), cell)
+        assert alone.invalid_checks.values.tolist() == \
+            out.invalid_checks.isel(labels).values.tolist(), labels
+        assert alone.invalid_reason.values.tolist() == \
+            out.invalid_reason.isel(labels).values.tolist(), labels
+
+
+def test_a_variable_over_a_dimension_of_neither_the_policies_nor_the_grid_is_refused():
+    ds = _dataset()
+    ds["access_rate"] = ds["access_rate"].expand_dims(batch=3)
+    with pytest.raises(ArgumentError, match=r"ds\['access_rate'\] with dimensions .*batch"):
+        checks.check(ds, SCENARIO)
