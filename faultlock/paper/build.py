@@ -334,6 +334,8 @@ def write_generated(gen: Path, trees: dict[str, xr.DataTree], figroot: Path) -> 
                     f"{100 * decided[best]:.0f}\\,\\%"
                 values[tex.macro_name("wins", objective, method, "undecided")] = \
                     f"{100 * shares.get('undecided', 0.0):.0f}\\,\\%"
+                values[tex.macro_name("wins", objective, method, "tie")] = \
+                    f"{100 * shares.get('tie', 0.0):.0f}\\,\\%"
                 for p in policies:
                     values[tex.macro_name("wins", objective, method, p)] = \
                         f"{100 * shares.get(p, 0.0):.0f}\\,\\%"

@@ -42,6 +42,7 @@ description = "paper: threads 1-256 x I/O 100us-10ms x memory pressure x writer 
 method = "both"
 policies = "all"
 seed = 20260601
+tie_tolerance = 0.1   # a p99 within 10 %: a tie (see the lsfmm spec)
 
 [base]
 preset = "android_warm_start"   # Douyin warm start on an 8 GB phone (kernel.md 1.4)
@@ -67,6 +68,10 @@ operations = 3000
 batches = 10
 stride = { threads = 2, io_latency = 2 }
 chunk_cells = 3
+
+[mc.selection]   # the headline map answers: winner, tie or undecided at 95 % (sweeps/ranking.py)
+confidence = 0.95
+budget = 140
 
 [analytic]
 chunk_cells = 405

@@ -323,14 +323,17 @@ def winners_tex(results: Mapping[str, xr.Dataset], objectives: Mapping[str, str]
             shares = winner_shares(ds[name].load(), policies)
             rows.append([("MC" if method == "mc" else "analytic"), code(objective)]
                         + [_pct(shares.get(p)) for p in policies]
-                        + [_pct(shares.get("undecided")), _pct(shares.get("none_feasible"))])
+                        + [_pct(shares.get("tie")), _pct(shares.get("undecided")),
+                           _pct(shares.get("none_feasible"))])
     header = ["", "objective"] + [r"\rotatebox{70}{" + code(p) + "}" for p in policies] + [
-        r"\rotatebox{70}{undecided}", r"\rotatebox{70}{none feasible}"]
-    return _table("ll" + "r" * (len(policies) + 2), header, rows,
+        r"\rotatebox{70}{tie}", r"\rotatebox{70}{undecided}", r"\rotatebox{70}{none feasible}"]
+    return _table("ll" + "r" * (len(policies) + 3), header, rows,
                   "Where each policy wins: the share of the computed grid cells each policy "
-                  "wins, per objective (Fig.~\\ref{fig:fig1_winners_fault_p99_mc}). With Monte "
-                  "Carlo intervals a cell is undecided when the best policy's interval overlaps "
-                  "another's; \\emph{none feasible}: every policy unstable or over the bound.",
+                  "wins, per objective (Fig.~\\ref{fig:fig1_winners_fault_p99_mc}). A \\emph{tie}: "
+                  "the best policies are within the tie tolerance of each other (the Monte Carlo "
+                  "shows it by ranking and selection, at the stated confidence); "
+                  "\\emph{undecided}: the Monte Carlo's budget ran out first; "
+                  "\\emph{none feasible}: every policy unstable or over the bound.",
                   "tab:winners", star=True, size=r"\scriptsize")
 
 
