@@ -1,4 +1,4 @@
-"""A Monte Carlo sweep cell under ranking and selection: every objective answered, or said not to be.
+"""A Monte Carlo sweep cell under ranking and selection: each objective answered, or said not to be.
 
 A cell's policies run with common random numbers (one :class:`~faultlock.model.montecarlo.
 simulate.Run` per policy, all from the cell's seed, so batch ``j`` of every policy draws the same
@@ -10,7 +10,8 @@ the objectives are decided one after the other on the same runs, each asking onl
 still lacks. The answer per objective is
 
 * a **winner** (``answer_<objective>`` = the policy's index),
-* a **tie** (:data:`~faultlock.sweeps.winners.TIE`: every survivor within the indifference zone of the best; an answer),
+* a **tie** (:data:`~faultlock.sweeps.winners.TIE`: every survivor within the indifference zone of
+  the best; an answer),
 * **undecided** (:data:`~faultlock.sweeps.winners.UNDECIDED`: the cell's budget ran out first),
 * **none feasible** (:data:`~faultlock.sweeps.winners.NONE_FEASIBLE`: no policy has a finite,
   steady value meeting the bounds).
