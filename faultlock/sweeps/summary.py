@@ -96,7 +96,7 @@ def show(store: str | Path) -> str:
                     f"confidence; the first {run.get('batches')} batches x policies, then only "
                     f"the policies in contention; batches per cell: median "
                     f"{np.median(spent):.0f}, max {spent.max():.0f} (budget "
-                    f"{spec.mc.selection.budget})")
+                    f"{spec.mc.selection.budget} a cell and objective)")
         if not done.any():
             continue
         maps = ds if any(f"winner_{o.name}" in ds for o in spec.objectives) else \
