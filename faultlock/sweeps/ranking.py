@@ -49,6 +49,7 @@ import xarray as xr
 from ..model.montecarlo import output
 from ..model.montecarlo.simulate import Run, results_dataset
 from ..model.scenario import Scenario
+from .replications import batch_sampler
 from .selection import SelectionError, select_best
 from .spec import METRICS, MonteCarloSettings, Objective
 from .winners import NONE_FEASIBLE, TIE, UNDECIDED
@@ -58,44 +59,6 @@ __all__ = ["ZONE_FLOOR", "select_cell"]
 #: the smallest indifference zone per metric unit: differences below these are too small for a
 #: kernel developer to act on (1 us of latency, 0.1 % of faults, one page, 1 per second)
 ZONE_FLOOR = {"s": 1e-6, "1": 1e-3, "pages": 1.0, "1/s": 1.0}
-
-
-class _Exhausted(Exception):
-    """A run cannot give the batches asked for (its capacity or its budget is spent)."""
-
-
-class _Batches:
-    """The per-batch values of one metric for one objective's competitors, paired by batch.
-
-    ``sample(policies, n)`` (the sampler :func:`select_best` calls) returns the next ``n``
-    batches at which every competitor has a value, continuing the runs where needed. All
-    survivors are asked for the same batches (KN samples them together), so one cursor serves.
-    """
-
-    def __init__(self, runs: Mapping[str, Run], metric: str, competitors: Sequence[str]):
-        self.runs, self.metric, self.competitors = runs, metric, list(competitors)
-        self.cursor = 0              # next batch index to look at
-        self.values: dict[str, list[float]] = {p: [] for p in competitors}
-
-    def _value(self, policy: str, j: int) -> float:
-        run = self.runs[policy]
-        if run.batches_done <= j:
-            want = j + 1 - run.batches_done
-            if run.stopped or run.extend(want) <= j:
-                raise _Exhausted(policy)
-        return float(run.batch_values(self.metric, j, j + 1)[0])
-
-    def sample(self, policies: list[str], n: int) -> np.ndarray:
-        out = np.empty((len(policies), n))
-        filled = 0
-        while filled < n:
-            j = self.cursor
-            row = [self._value(p, j) for p in policies]
-            self.cursor += 1
-            if all(np.isfinite(row)):
-                out[:, filled] = row
-                filled += 1
-        return out
 
 
 def _pooled(run: Run, metric: str) -> float:
@@ -130,14 +93,14 @@ def _decide(objective: Objective, runs: Mapping[str, Run], policies: Sequence[st
         survivors[list(policies).index(feasible[0])] = True
         return {"answer": list(policies).index(feasible[0]), "survivors": survivors,
                 "confidence": 1.0 - alpha, "zone": zone}
-    batches = _Batches(runs, metric, feasible)
+    sample = batch_sampler(runs, metric)
     floor = ZONE_FLOOR.get(METRICS.get(metric, ""), 0.0)
     try:
-        chosen = select_best(batches.sample, feasible, delta=tie_tolerance, alpha=alpha,
+        chosen = select_best(sample, feasible, delta=tie_tolerance, alpha=alpha,
                              n0=first, budget=budget, relative=True, sense=objective.sense,
                              floor=floor, step=max(1, first // 2))
-    except (_Exhausted, SelectionError):
-        # a run that cannot go on, or a batch statistic that is not finite: no claim
+    except SelectionError:
+        # a run that cannot go on (its batches come back inf or nan): no claim
         for p in feasible:
             survivors[list(policies).index(p)] = True
         return {"answer": UNDECIDED, "survivors": survivors, "confidence": 0.0, "zone": zone}

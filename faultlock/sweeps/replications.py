@@ -34,11 +34,13 @@ def batch_sampler(runs: Mapping[str, Run], metric: str):
     ``policies``' runs (extended as needed), each reduced to ``metric``.
 
     ``metric`` is a ratio or quantile of :mod:`faultlock.model.montecarlo.output` (e.g.
-    ``fault_latency_mean``, ``fault_latency_p99``, ``jank_share``). A run that cannot give ``n``
-    more batches (it stopped: overload, out of memory, budget, capacity) fills the batches it
-    lacks with ``inf`` when it is overloaded (no steady state: ``select_best`` refuses it with the
-    policy's name) and ``nan`` otherwise. The callable has ``.batches``: the batches handed out
-    per policy.
+    ``fault_latency_mean``, ``fault_latency_p99``, ``jank_share``). A batch in which one of the
+    asked policies has no observation of the metric (no writer completed in it: NaN) is skipped
+    for all of them, which keeps the pairs paired. A run that cannot give ``n`` more batches (it
+    stopped: overload, out of memory, budget, capacity) fills the batches it lacks with ``inf``
+    when it is overloaded (no steady state: ``select_best`` refuses it with the policy's name) and
+    ``nan`` otherwise (refused too). The callable has ``.batches``: the batch index each policy
+    has reached (skipped batches included).
     """
     if not isinstance(runs, Mapping) or not runs or not all(isinstance(r, Run)
                                                             for r in runs.values()):
@@ -52,16 +54,30 @@ def batch_sampler(runs: Mapping[str, Run], metric: str):
     handed: dict[str, int] = {policy: 0 for policy in runs}
 
     def sample(policies, n):
+        # select_best asks its survivors together, so they have been handed the same batches
+        j = handed[policies[0]]
         values = np.empty((len(policies), n))
-        for row, policy in enumerate(policies):
-            run, start = runs[policy], handed[policy]
-            if run.batches_done < start + n:
-                run.extend(start + n - run.batches_done)
-            stop = min(start + n, run.batches_done)
-            got = run.batch_values(metric, start, stop)
-            values[row, :len(got)] = got
-            values[row, len(got):] = np.inf if run.summary["overloaded"] else np.nan
-            handed[policy] = start + n
+        filled = 0
+        while filled < n:
+            want = j + n - filled
+            for policy in policies:
+                run = runs[policy]
+                if run.batches_done < want:
+                    run.extend(want - run.batches_done)
+            stop = min(want, *(runs[p].batches_done for p in policies))
+            if stop <= j:  # a run cannot go on: what it lacks is inf (overloaded) or nan
+                for row, policy in enumerate(policies):
+                    values[row, filled:] = np.inf if runs[policy].summary["overloaded"] \
+                        else np.nan
+                j = want
+                break
+            block = np.array([runs[p].batch_values(metric, j, stop) for p in policies])
+            block = block[:, ~np.isnan(block).any(axis=0)]   # no observation: skipped for all
+            values[:, filled:filled + block.shape[1]] = block
+            filled += block.shape[1]
+            j = stop
+        for policy in policies:
+            handed[policy] = j
         return values
 
     sample.batches = handed
