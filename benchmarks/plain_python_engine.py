@@ -57,7 +57,8 @@ from faultlock.model.montecarlo.state import (
     EV_NONE, EV_READER_ARRIVAL, EV_RUN, EV_SPIN, EV_WAKE, FOLIO_WAYS, F_ABSENT, F_CACHED,
     F_MAPPED, F_READING, HIST_LOG10_MIN, HIST_PER_DECADE, H_FAULT_LATENCY, H_MAJOR_LATENCY,
     H_MINOR_LATENCY, H_READ_WAIT, H_WAITER_LATENCY, H_WRITER_LATENCY, H_WRITER_OP_LATENCY,
-    H_WRITE_WAIT, K_ATTEMPT, K_FOLIO_HOLD_OWNED, K_FOLIO_RETRY, K_FOLIO_RETRY_OWNED,
+    H_WRITE_WAIT, K_ATTEMPT, K_FOLIO_HOLD_OWNED, K_FOLIO_LOCK_WOKEN, K_FOLIO_RETRY,
+    K_FOLIO_RETRY_OWNED, PAGE_LOCK_UNFAIRNESS,
     K_IDLE_DONE, K_INSTALL_DONE, K_MISS_SUBMIT, K_MMAP_GRANTED, K_PTE_PRESENT_DONE,
     K_R_HOLD_DONE, K_R_START, K_THINK_DONE, K_W_DRAINED, K_W_GAP_DONE, K_W_GRANTED,
     K_W_HOLD_DONE, K_W_NEXT_ACQ, K_W_OP_START, K_W_PROC_HOLD_DONE, K_W_START, K_W_WOKEN, LOCK_MMAP,
@@ -323,7 +324,7 @@ class Engine:
         "rw_readers", "rw_writer", "rw_qhead", "rw_qtail", "rw_qlen", "rw_qwriters", "rw_handoff",
         "rw_next", "rw_prev", "rw_enq_time", "rw_is_writer", "rw_woken", "spinners",
         # folio waits
-        "fw_next", "fw_mode",
+        "fw_next", "fw_mode", "fw_unfair",
         # threads
         "t_key", "t_vma", "t_lock", "t_last_lock", "t_tried", "t_major", "t_io_seen", "t_retries",
         "t_waited_io", "t_want_vma", "t_is_retry", "t_fault_start", "t_slot", "t_io", "t_class",
@@ -338,7 +339,7 @@ class Engine:
         "v_readers", "v_drainer", "v_write_locked",
         # folios
         "f_key", "f_state", "f_owner", "f_uptodate_at", "f_refs", "f_deadline",
-        "f_exposed_at", "f_wq_head", "f_wq_tail", "f_shared_head",
+        "f_exposed_at", "f_wq_head", "f_wq_tail",
         # reads
         "io_folios", "io_stream", "io_free", "dev_queue", "dev_inflight",
         # statistics
@@ -504,6 +505,7 @@ class Engine:
 
         self.fw_next = [-1] * entities
         self.fw_mode = [0] * entities
+        self.fw_unfair = [0] * entities
 
         self.t_key = [0] * T
         self.t_vma = [0] * T
@@ -553,7 +555,6 @@ class Engine:
         self.f_exposed_at = [0.0] * slots
         self.f_wq_head = [-1] * slots
         self.f_wq_tail = [-1] * slots
-        self.f_shared_head = [-1] * slots
 
         self.io_folios = [[] for _ in range(T)]
         self.io_stream = [0] * T
@@ -575,6 +576,7 @@ class Engine:
         conts[K_FOLIO_RETRY_OWNED] = self.folio_retry_owned
         conts[K_FOLIO_RETRY] = self.folio_retry_shared
         conts[K_FOLIO_HOLD_OWNED] = self.folio_hold_owned
+        conts[K_FOLIO_LOCK_WOKEN] = self.folio_lock_woken
         conts[K_ATTEMPT] = self.attempt
         conts[K_W_START] = self.w_start_op
         conts[K_W_GRANTED] = self.w_granted
@@ -1081,7 +1083,6 @@ class Engine:
         f_wq_head = self.f_wq_head
         f_owner = self.f_owner
         f_deadline = self.f_deadline
-        f_shared = self.f_shared_head
         base = ((((key * _GOLDEN) & _MASK) >> 20) & self.set_mask) * FOLIO_WAYS
         for slot in range(base, base + FOLIO_WAYS):
             if f_key[slot] == key:
@@ -1094,12 +1095,11 @@ class Engine:
                 victim = slot
                 break
             self._settle(slot)
-            if (f_state[slot] == F_ABSENT and f_refs[slot] == 0 and f_wq_head[slot] < 0
-                    and f_shared[slot] < 0):
+            if f_state[slot] == F_ABSENT and f_refs[slot] == 0 and f_wq_head[slot] < 0:
                 victim = slot
                 break
             if (f_owner[slot] == OWNER_NONE and f_refs[slot] == 0 and f_wq_head[slot] < 0
-                    and f_shared[slot] < 0 and (victim < 0 or f_deadline[slot] < victim_deadline)):
+                    and (victim < 0 or f_deadline[slot] < victim_deadline)):
                 victim = slot
                 victim_deadline = f_deadline[slot]
         if victim < 0:
@@ -1127,12 +1127,15 @@ class Engine:
             self._expose(slot)
 
     def _wait(self, slot, e, mode):
-        """Exclusive waiters queue FIFO for the hand-off; shared waiters are a separate stack."""
+        """One FIFO queue; an exclusive wait starts its budget of lock steals."""
+        if mode == WAIT_EXCLUSIVE:
+            self.fw_unfair[e] = PAGE_LOCK_UNFAIRNESS
+        self._folio_enqueue(slot, e, mode)
+
+    def _folio_enqueue(self, slot, e, mode):
         self.fw_mode[e] = mode
-        if mode == WAIT_SHARED:
-            self.fw_next[e] = self.f_shared_head[slot]
-            self.f_shared_head[slot] = e
-            return
+        if mode == WAIT_EXCLUSIVE:
+            self.fw_unfair[e] -= 1
         self.fw_next[e] = -1
         tail = self.f_wq_tail[slot]
         if tail >= 0:
@@ -1142,26 +1145,44 @@ class Engine:
         self.f_wq_tail[slot] = e
 
     def unlock(self, slot):
-        """``folio_unlock``: wake the shared waiters, hand the lock to the first exclusive one."""
+        """``folio_wake_bit``: wake the shared waiters up to the first exclusive one, that one
+        (to take the lock itself, or handed it after five steals), and stop."""
         self.f_owner[slot] = OWNER_NONE
-        e = self.f_shared_head[slot]
-        if e >= 0:
-            self.f_shared_head[slot] = -1
-            fw_next = self.fw_next
-            while e >= 0:
-                nxt = fw_next[e]
-                self.wake(e, K_FOLIO_RETRY)
-                e = nxt
-        head = self.f_wq_head[slot]
-        if head >= 0:
-            nxt = self.fw_next[head]
+        e = self.f_wq_head[slot]
+        fw_next = self.fw_next
+        while e >= 0:
+            nxt = fw_next[e]
             self.f_wq_head[slot] = nxt
             if nxt < 0:
                 self.f_wq_tail[slot] = -1
-            self.f_owner[slot] = head
-            self.wake(head, K_FOLIO_HOLD_OWNED if self.t_lock[head] != 0 else K_FOLIO_RETRY_OWNED)
-        elif self.f_refs[slot] == 0:
+            if self.fw_mode[e] == WAIT_SHARED:
+                if self.t_lock[e] == LOCK_NONE:
+                    self.wake(e, K_FOLIO_RETRY)
+                else:
+                    self.fw_unfair[e] = PAGE_LOCK_UNFAIRNESS
+                    self.wake(e, K_FOLIO_LOCK_WOKEN)
+                e = nxt
+                continue
+            if self.fw_unfair[e] < 0:
+                self.f_owner[slot] = e
+                self.wake(e, K_FOLIO_HOLD_OWNED if self.t_lock[e] != 0 else K_FOLIO_RETRY_OWNED)
+            else:
+                self.wake(e, K_FOLIO_LOCK_WOKEN)
+            break
+        if self.f_owner[slot] == OWNER_NONE and self.f_refs[slot] == 0:
             self._expose(slot)
+
+    def folio_lock_woken(self, t):
+        slot = self.t_slot[t]
+        if self.f_owner[slot] != OWNER_NONE:
+            self._folio_enqueue(slot, t, WAIT_EXCLUSIVE)
+            self.release_cpu(t)
+            return
+        self.f_owner[slot] = t
+        if self.t_lock[t] == LOCK_NONE:
+            self._folio_retry(t, True)
+        else:
+            self.folio_hold_owned(t)
 
     # ---- storage (device.py) ------------------------------------------------------------------
     def _dev_start(self, io):
@@ -1182,12 +1203,11 @@ class Engine:
         f_owner = self.f_owner
         f_refs = self.f_refs
         f_deadline = self.f_deadline
-        f_shared = self.f_shared_head
         f_exposed_at = self.f_exposed_at
         for slot in self.io_folios[io]:
             f_state[slot] = F_CACHED
             f_uptodate_at[slot] = now
-            if f_wq_head[slot] >= 0 or f_shared[slot] >= 0:
+            if f_wq_head[slot] >= 0:
                 self.unlock(slot)
             else:   # unlock() with nobody waiting, inlined: exposed to reclaim if unreferenced
                 f_owner[slot] = OWNER_NONE
@@ -1433,7 +1453,6 @@ class Engine:
         f_refs = self.f_refs
         f_wq_head = self.f_wq_head
         f_owner = self.f_owner
-        f_shared = self.f_shared_head
         folios = self.io_folios[io]
         if self.folio_direct:
             settle = self._settle
@@ -1444,7 +1463,7 @@ class Engine:
                     settle(p)                          # was it reclaimed since it was exposed?
                     if f_state[p] != F_ABSENT:
                         continue
-                if f_wq_head[p] < 0 and f_shared[p] < 0:
+                if f_wq_head[p] < 0:
                     f_state[p] = F_READING
                     f_owner[p] = OWNER_IO
                     folios.append(p)
@@ -1455,7 +1474,7 @@ class Engine:
                 continue
             slot = slot_of(vma_base + p)
             if (slot >= 0 and f_state[slot] == F_ABSENT and f_refs[slot] == 0
-                    and f_wq_head[slot] < 0 and f_shared[slot] < 0):
+                    and f_wq_head[slot] < 0):
                 f_state[slot] = F_READING
                 f_owner[slot] = OWNER_IO
                 folios.append(slot)
@@ -1477,7 +1496,7 @@ class Engine:
                 cur[S_READS_HOLDING_MMAP] += 1.0
             else:
                 cur[S_READS_HOLDING_VMA] += 1.0
-        self._wait(self.t_slot[t], t, WAIT_EXCLUSIVE)
+        self._wait(self.t_slot[t], t, WAIT_SHARED if self.readaround <= 1 else WAIT_EXCLUSIVE)
         self.release_cpu(t)
 
     def folio_retry_owned(self, t):

@@ -195,9 +195,10 @@ def fault_paths_mixture(xi, st, acc, io, pc, comp):
     p, m = _combine(1.0 * lock1_p, 0.0 + lock1_m, 1 - drops + drops * lock2_p, drops * lock2_m)
     p, m = _combine(p, m, device_p, device_m)
     w1_p, w1_m = _combine(p, m, cpu_p, cpu_m)
-    # a group walk's hand-over chain: a fixed extra for the retries that dropped
+    # a group walk's wake-up chain: a fixed extra for the followers that dropped (the leader
+    # waits shared and is woken by the read's end: fault_paths)
     chain = pc[PC.stampede]
-    _set_path(comp, 2, y_major * (1 - p_ref), base_shift + drops * chain, 1, w1_p, w1_m, _MAJOR)
+    _set_path(comp, 2, y_major * (1 - p_ref), base_shift, 1, w1_p, w1_m, _MAJOR)
     p, m = _combine(1.0 * w1_p, 0.0 + w1_m, device_p, device_m)
     w2_p, w2_m = _combine(p, m, cpu_p, cpu_m)
     _set_path(comp, 3, y_major * p_ref, base_shift + c_f + w + read_const, 2, w2_p, w2_m, _MAJOR)

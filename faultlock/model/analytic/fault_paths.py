@@ -155,7 +155,8 @@ def untried_loop(acc, loose, p_vma2, st, c_f, t_io, w, w_mmap, pb, limit, read_h
 @njit(**JIT)
 def fault_paths(xi, st, pc, acc, t_io, t_io2, followers_n, in_read_w):
     """Per-fault expectations of every access class into ``acc`` (zeroed first); the latency of
-    each class, the residual read a joiner waits for and a walk's hand-over chain into ``pc``.
+    each class, the residual read a joiner waits for and the mean extra wait of a walk's
+    follower in the folio lock's wake-up chain into ``pc``.
 
     ``pc`` holds the access classes' shares and ``miss``; ``t_io``, ``t_io2`` are the read
     time's first two moments; ``followers_n``, ``in_read_w`` a group walk's followers per group
@@ -201,18 +202,22 @@ def fault_paths(xi, st, pc, acc, t_io, t_io2, followers_n, in_read_w):
             acc[ACC.zram_cpu] += y * xi[IN.zram_latency]
         pc[PC.latency_minor if j == 0 else PC.latency_zram] = _elapsed(acc, wc, wcb) - before
 
-    # group walks: the leader and the followers that dropped their lock to wait for its read
-    # all sleep in __folio_lock (exclusive waiters, montecarlo/threads.py).  The end of the
-    # read hands the folio lock to the first of them; each, woken owning it, unlocks at once
-    # and returns VM_FAULT_RETRY, handing it to the next; a retry that finds the folio still
-    # locked by the chain waits TRIED behind it.  The page is mapped once the chain has
-    # passed: every contender waits about n - 1 hand-overs (a wake-up and c_f each).
+    # group walks (mm/filemap.c, 6.18): the leader reads its folio at filemap_fault's
+    # page_not_uptodate (no read-around: MADV_RANDOM, which inputs.py requires of a walk) and
+    # waits in filemap_read_folio's folio_wait_locked_killable, a shared wait; the followers
+    # that dropped their lock sleep in __folio_lock_killable, exclusive.  The read's end
+    # (folio_end_read -> folio_wake_bit) wakes the leader and the first follower only; each
+    # follower, woken without the lock (sysctl_page_lock_unfairness), takes it, unlocks at once
+    # (waking the next) and returns VM_FAULT_RETRY.  Meanwhile the folio is unlocked, so the
+    # retries map it without waiting for the chain (montecarlo/folio.py).  The leader pays no
+    # chain; the k-th of n followers waits k - 1 wake-ups more than the first: (n - 1) / 2 on
+    # average (linearity of the mean, whatever the order of arrival).
     stampede_wakes = 0.0
     if walking:
         joiner_drops = V * dV + (1 - V) * dM
-        contenders = 1 + followers_n * in_read_w * joiner_drops
-        stampede_wakes = contenders - 1
-    stampede = stampede_wakes * (w + c_f)
+        chain_followers = followers_n * in_read_w * joiner_drops
+        stampede_wakes = vmax(chain_followers - 1, 0.0) / 2
+    stampede = stampede_wakes * w
 
     # -- class: major file faults ---------------------------------------------------------------
     before = _elapsed(acc, wc, wcb)
@@ -241,8 +246,7 @@ def fault_paths(xi, st, pc, acc, t_io, t_io2, followers_n, in_read_w):
         acc[ACC.retry_io_waits] += dr
         acc[ACC.wakes] += dr
         acc[ACC.cpu] += dr * 2 * c_f
-        acc[ACC.latency] += dr * (2 * c_f + t_io + w + stampede)
-        acc[ACC.wakes] += dr * stampede_wakes
+        acc[ACC.latency] += dr * (2 * c_f + t_io + w)
         hold(acc, dr, is_vma, c_f, c_f**2, False)
         tried2 = vmax(vmax(1 - is_vma, tried_major), 1.0 if limit == 1 else 0.0)
         p_vma2, q2 = second_lock(acc, dr, is_vma, rV, p_ab, w_abort, w_mmap, pb, q_v, q_m)

@@ -17,7 +17,7 @@ from .state import (EV_ARRIVAL, EV_BURST, EV_IO, EV_READER_ARRIVAL, EV_RUN, EV_S
                     K_W_HOLD_DONE, K_W_NEXT_ACQ, K_W_OP_START, K_W_PROC_HOLD_DONE, K_W_START,
                     K_W_WOKEN, P_MAX_TIME, Q_CHECK, Q_FIRST_IO, Q_MAX_EVENTS, Q_THREADS, Q_VMAS,
                     R_NOW, S_EVENTS)
-from .state import (K_HOLE_FILLED, K_NOISE_DONE, K_NOISE_RUN, K_ROUND_MMAP_HELD,
+from .state import (K_FOLIO_LOCK_WOKEN, K_HOLE_FILLED, K_NOISE_DONE, K_NOISE_RUN, K_ROUND_MMAP_HELD,
                     K_ROUND_MUNMAP_HELD, K_ROUND_ZAP_DONE)
 from .stats import count
 
@@ -46,6 +46,8 @@ def _dispatch(S, P, Q, entity, cont):
         threads.folio_retry(S, P, Q, entity, False)
     elif cont == K_FOLIO_HOLD_OWNED:
         threads.folio_hold_owned(S, P, Q, entity)
+    elif cont == K_FOLIO_LOCK_WOKEN:
+        threads.folio_lock_woken(S, P, Q, entity)
     elif cont == K_ATTEMPT:
         threads.attempt(S, P, Q, entity)
     elif cont == K_W_START:

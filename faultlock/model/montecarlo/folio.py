@@ -14,10 +14,18 @@ it draws the exposure's reclaim instant and compares: no reclaim events, no scan
 all for read-around pages nobody touches. A reference (``filemap_get_folio`` to ``folio_put``) or
 the lock protects it (``__remove_mapping``'s refcount freeze fails).
 
-Waiters on a folio lock queue in order. ``folio_unlock`` wakes every ``folio_wait_locked`` waiter
-and hands the lock to the first ``__folio_lock`` waiter (``mm/filemap.c: folio_wake_bit``, lock
-hand-off since 5.14), which holds it while it wakes up: many threads faulting one folio pass its
-lock from one to the next.
+Waiters on a folio sleep in one FIFO queue (``mm/filemap.c: folio_wait_bit_common`` adds them at the
+tail), each *shared* (``folio_wait_locked``: wait for the lock bit to clear) or *exclusive*
+(``__folio_lock``: wait to take it). ``folio_unlock`` and ``folio_end_read`` call
+``folio_wake_bit``, whose walk of the queue (``__wake_up_common`` with one exclusive wake-up,
+``wake_page_function``) wakes every shared waiter up to the first exclusive one, wakes that one and
+stops: one exclusive waiter per unlock, so many threads faulting one folio pass its lock from one to
+the next, a wake-up each. The exclusive waiter is woken *without* the lock
+(``sysctl_page_lock_unfairness`` = 5): when it runs it takes the bit itself
+(``test_and_set_bit``), and if another thread took it meanwhile (a retry's ``folio_trylock``)
+it queues again at the tail. Only after five such steals within one ``__folio_lock`` does the
+wake-up hand it the lock (``WQ_FLAG_CUSTOM``, the fair hand-off since 5.14). So while a woken
+waiter is on its way to a CPU the folio is unlocked, and a retry that finds it so maps it.
 
 Storage: when the address space is small (at most ``FOLIO_DIRECT_LIMIT`` pages) every page has a
 slot. Larger spaces (a file larger than memory, read once) use a set-associative table: a page
@@ -33,10 +41,11 @@ from numba import njit
 
 from . import cpu, lru, rng
 from .state import (F_ABSENT, F_CACHED, F_MAPPED, FOLIO_WAYS, I_OVERLOAD, K_FOLIO_HOLD_OWNED,
-                    K_FOLIO_RETRY, K_FOLIO_RETRY_OWNED, OWNER_NONE, P_RECLAIM_CACHED,
+                    K_FOLIO_LOCK_WOKEN, K_FOLIO_RETRY, K_FOLIO_RETRY_OWNED, LOCK_NONE,
+                    OWNER_NONE, P_RECLAIM_CACHED, PAGE_LOCK_UNFAIRNESS,
                     P_RECLAIM_MAPPED, Q_FOLIO_DIRECT, Q_FOLIO_SET_MASK, Q_FOLIO_TWO_SETS,
                     Q_RECLAIM_LRU, Q_THREADS, R_NOW,
-                    S_RECLAIMS, WAIT_SHARED)
+                    S_RECLAIMS, WAIT_EXCLUSIVE, WAIT_SHARED)
 from .stats import count
 
 
@@ -240,16 +249,21 @@ def put(S, P, Q, slot):
 
 @njit(cache=True)
 def wait(S, slot, entity, mode):
-    """Sleep on the folio's wait queue (exclusive: ``__folio_lock``; shared: ``folio_wait_locked``).
+    """Sleep on the folio's wait queue, at its tail: exclusive (``__folio_lock``) or shared
+    (``folio_wait_locked``). An exclusive wait starts the call's budget of lock steals
+    (``folio_wait_bit_common``: ``unfairness = sysctl_page_lock_unfairness``)."""
+    if mode == WAIT_EXCLUSIVE:
+        S.fw_unfair[entity] = PAGE_LOCK_UNFAIRNESS
+    _enqueue(S, slot, entity, mode)
 
-    Exclusive waiters queue in order for the hand-off; shared waiters are all woken together, so
-    they are kept apart and an unlock does not walk past them.
-    """
+
+@njit(cache=True)
+def _enqueue(S, slot, entity, mode):
+    """``folio_wait_bit_common``'s ``repeat:``: an exclusive waiter spends one unit of its budget
+    each time it queues; below zero it asks for a hand-off (``WQ_FLAG_CUSTOM``)."""
     S.fw_mode[entity] = mode
-    if mode == WAIT_SHARED:
-        S.fw_next[entity] = S.f_shared_head[slot]
-        S.f_shared_head[slot] = entity
-        return
+    if mode == WAIT_EXCLUSIVE:
+        S.fw_unfair[entity] -= 1
     S.fw_next[entity] = -1
     tail = S.f_wq_tail[slot]
     if tail >= 0:
@@ -261,29 +275,57 @@ def wait(S, slot, entity, mode):
 
 @njit(cache=True)
 def has_waiters(S, slot):
-    return S.f_wq_head[slot] >= 0 or S.f_shared_head[slot] >= 0
+    return S.f_wq_head[slot] >= 0
 
 
 @njit(cache=True)
 def unlock(S, P, Q, slot):
-    """``folio_unlock``: wake the shared waiters, hand the lock to the first exclusive waiter."""
+    """``folio_unlock`` (and ``folio_end_read``): ``folio_wake_bit`` walks the queue in order.
+
+    A shared waiter is woken and leaves the queue: one that dropped its fault lock returns
+    VM_FAULT_RETRY (``__folio_lock_or_retry``, ``filemap_read_folio`` then ``out_retry``); one
+    that still holds it goes on to lock the folio (``filemap_fault``'s ``retry_find``: a fresh
+    ``lock_folio_maybe_drop_mmap``). The first exclusive waiter ends the walk: woken to take the
+    lock itself, or, once it has been robbed ``sysctl_page_lock_unfairness`` times, handed it
+    (``wake_page_function`` sets the bit for it). Shared waiters queued behind it wait for the
+    next unlock, as in the kernel.
+    """
     S.f_owner[slot] = OWNER_NONE
-    entity = S.f_shared_head[slot]
-    S.f_shared_head[slot] = -1
+    entity = S.f_wq_head[slot]
     while entity >= 0:
         nxt = S.fw_next[entity]
-        cpu.wake(S, P, entity, K_FOLIO_RETRY)
-        entity = nxt
-    head = S.f_wq_head[slot]
-    if head >= 0:
-        nxt = S.fw_next[head]
         S.f_wq_head[slot] = nxt
         if nxt < 0:
             S.f_wq_tail[slot] = -1
-        S.f_owner[slot] = head
-        cpu.wake(S, P, head, _exclusive_cont(S, head))
-    elif S.f_refs[slot] == 0:
+        if S.fw_mode[entity] == WAIT_SHARED:
+            if S.t_lock[entity] == LOCK_NONE:
+                cpu.wake(S, P, entity, K_FOLIO_RETRY)
+            else:
+                S.fw_unfair[entity] = PAGE_LOCK_UNFAIRNESS      # a new __folio_lock call
+                cpu.wake(S, P, entity, K_FOLIO_LOCK_WOKEN)
+            entity = nxt
+            continue
+        if S.fw_unfair[entity] < 0:
+            S.f_owner[slot] = entity
+            cpu.wake(S, P, entity, _exclusive_cont(S, entity))
+        else:
+            cpu.wake(S, P, entity, K_FOLIO_LOCK_WOKEN)
+        break
+    if S.f_owner[slot] == OWNER_NONE and S.f_refs[slot] == 0:
         expose(S, slot)
+
+
+@njit(cache=True)
+def lock_woken(S, slot, entity):
+    """A woken waiter that must take the lock itself runs (``folio_wait_bit_common``: a
+    ``test_and_set_bit`` after the wake-up; ``lock_folio_maybe_drop_mmap``'s trylock after
+    ``filemap_read_folio``). True if it got the lock; otherwise it queues again at the tail
+    (``goto repeat``) and sleeps."""
+    if S.f_owner[slot] == OWNER_NONE:
+        S.f_owner[slot] = entity
+        return True
+    _enqueue(S, slot, entity, WAIT_EXCLUSIVE)
+    return False
 
 
 @njit(cache=True, inline="always")
@@ -291,4 +333,3 @@ def _exclusive_cont(S, entity):
     # An exclusive waiter that still holds its fault lock maps the folio; one that dropped it
     # unlocks and retries. ``t_lock`` is only set for threads (writers never wait on folios).
     return K_FOLIO_HOLD_OWNED if S.t_lock[entity] != 0 else K_FOLIO_RETRY_OWNED
-

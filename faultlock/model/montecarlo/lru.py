@@ -104,8 +104,7 @@ def _move_to_head(S, lru, slot):
 def _pinned(S, slot):
     """``folio_trylock`` fails (a read in flight, a fault installing it) or the refcount freeze of
     ``__remove_mapping`` does (a reference, or waiters that will take one)."""
-    return (S.f_owner[slot] != OWNER_NONE or S.f_refs[slot] > 0 or S.f_wq_head[slot] >= 0
-            or S.f_shared_head[slot] >= 0)
+    return S.f_owner[slot] != OWNER_NONE or S.f_refs[slot] > 0 or S.f_wq_head[slot] >= 0
 
 
 @njit(cache=True, inline="always")

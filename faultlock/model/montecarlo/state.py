@@ -279,6 +279,7 @@ K_FOLIO_RETRY = 7          # woke after folio_wait_locked, fault lock dropped: R
 K_FOLIO_HOLD_OWNED = 8     # woke owning the folio lock, fault lock still held: map it
 K_IDLE_DONE = 9            # an idle sleep ended: access a page
 K_PTE_PRESENT_DONE = 10    # an attempt found the page mapped (PTE present): release, done
+K_FOLIO_LOCK_WOKEN = 11    # woken from a folio wait to take the lock itself (test_and_set_bit)
 K_W_START = 20
 K_W_GRANTED = 21
 K_W_DRAINED = 22
@@ -307,8 +308,9 @@ F_CACHED = 2      # uptodate, not mapped
 F_MAPPED = 3
 OWNER_NONE = -1
 OWNER_IO = -2
-WAIT_EXCLUSIVE = 0   # __folio_lock: the unlocker hands the lock over
+WAIT_EXCLUSIVE = 0   # __folio_lock: woken alone, takes the lock (handed over after 5 steals)
 WAIT_SHARED = 1      # folio_wait_locked: woken, does not take the lock
+PAGE_LOCK_UNFAIRNESS = 5   # mm/filemap.c: sysctl_page_lock_unfairness (default 5)
 # LRU lists (reclaim="lru"): f_lru of a folio
 LRU_NONE = -1        # not on a list (absent)
 LRU_INACTIVE = 0
@@ -372,7 +374,7 @@ FIELDS = [
     "ent_event", "ent_cont", "burst_rem", "wait_start", "run_queue", "ent_cpu", "cpu_running",
     "cpu_free", "oncpu_since",
     "rw_next", "rw_prev", "rw_enq_time", "rw_is_writer", "rw_woken", "spinners",
-    "fw_next", "fw_mode",
+    "fw_next", "fw_mode", "fw_unfair",
     # threads
     "t_key", "t_vma", "t_lock", "t_last_lock", "t_tried", "t_major", "t_io_seen",
     "t_retries", "t_waited_io", "t_want_vma", "t_is_retry", "t_fault_start", "t_slot", "t_io",
@@ -388,8 +390,7 @@ FIELDS = [
     "v_readers", "v_drainer", "v_write_locked",
     # folios
     "f_key", "f_state", "f_owner", "f_uptodate_at", "f_refs", "f_deadline", "f_exposed_at",
-    "f_wq_head",
-    "f_wq_tail", "f_shared_head",
+    "f_wq_head", "f_wq_tail",
     # LRU lists (reclaim="lru")
     "f_lru", "f_prev", "f_next", "f_referenced", "f_accessed", "f_shadow", "f_charged_at",
     # reads
@@ -459,6 +460,7 @@ def allocate(P: np.ndarray, Q: np.ndarray, streams: np.ndarray,
         rw_enq_time=reals(entities), rw_is_writer=ints(entities, 0, np.int8),
         rw_woken=ints(entities, 0, np.int8), spinners=ints(writer_slots, -1, np.int32),
         fw_next=ints(entities, -1, np.int32), fw_mode=ints(entities, 0, np.int8),
+        fw_unfair=ints(entities, 0, np.int8),
         t_key=ints(threads), t_vma=ints(threads, 0, np.int32), t_lock=ints(threads, 0, np.int8),
         t_last_lock=ints(threads, 0, np.int8), t_tried=ints(threads, 0, np.int8),
         t_major=ints(threads, 0, np.int8), t_io_seen=ints(threads, 0, np.int8),
@@ -484,7 +486,6 @@ def allocate(P: np.ndarray, Q: np.ndarray, streams: np.ndarray,
         f_refs=ints(folio_slots, 0, np.int32), f_deadline=reals(folio_slots, np.inf),
         f_exposed_at=reals(folio_slots),
         f_wq_head=ints(folio_slots, -1, np.int32), f_wq_tail=ints(folio_slots, -1, np.int32),
-        f_shared_head=ints(folio_slots, -1, np.int32),
         f_lru=ints(folio_slots, LRU_NONE, np.int8), f_prev=ints(folio_slots, -1, np.int32),
         f_next=ints(folio_slots, -1, np.int32), f_referenced=ints(folio_slots, 0, np.int8),
         f_accessed=ints(folio_slots, 0, np.int8), f_shadow=ints(folio_slots, -1),

@@ -27,6 +27,12 @@ if the VMA is write-locked or draining), otherwise ``mmap_lock`` for read
   swap), then retries; a TRIED attempt, or an ``*_uptodate`` policy finding the folio uptodate,
   waits in place holding its lock and maps the folio.
 
+The thread that started the read waits for it with ``folio_wait_locked`` (shared) when there is no
+read-around (``filemap_read_folio``, MADV_RANDOM), with ``__folio_lock`` behind the read-around
+otherwise. The read's end wakes it with the first ``__folio_lock`` waiter, which is woken to take
+the lock itself; each such waiter, unlocking, wakes the next (``folio.py``), and meanwhile the
+folio is unlocked, so the retries map it without waiting for the chain.
+
 After a RETRY from the VMA lock a major attempt's retry is TRIED when ``tried_after_major``
 (46e714c729c8, 6.8+); mainline retries under ``mmap_lock``, the ``vma_retry`` policies under the VMA
 lock again. A RETRY from ``mmap_lock`` always continues TRIED (the arch fault handler sets
@@ -338,7 +344,13 @@ def miss_submit(S, P, Q, t):
         count(S, S_READS_HOLDING_MMAP, 1.0)
     else:
         count(S, S_READS_HOLDING_VMA, 1.0)
-    folio.wait(S, S.t_slot[t], t, WAIT_EXCLUSIVE)
+    # Without read-around (MADV_RANDOM, or ra_pages 0) do_sync_mmap_readahead reads nothing:
+    # filemap_fault creates the folio, locks it and reads it at page_not_uptodate, where
+    # filemap_read_folio waits for the read with folio_wait_locked_killable, a shared wait that
+    # the read's completion ends together with the first __folio_lock waiter's. With read-around
+    # the read is submitted first and the folio found locked: __folio_lock_killable, exclusive.
+    mode = WAIT_SHARED if Q[Q_READAROUND] <= 1 else WAIT_EXCLUSIVE
+    folio.wait(S, S.t_slot[t], t, mode)
     cpu.release_cpu(S, Q, t)
 
 
@@ -406,6 +418,20 @@ def folio_retry(S, P, Q, t, owned):
     # Back through the arch fault handler, the VMA lookup and the page-table walk before the
     # folio is looked up again: the folio is exposed to reclaim for this CPU time too.
     cpu.burst(S, P, Q, t, P[P_FAULT_CPU], K_ATTEMPT)
+
+
+@njit(cache=True)
+def folio_lock_woken(S, P, Q, t):
+    """Woken from a folio wait to take its lock (``__folio_lock`` woken without a hand-off, or a
+    TRIED reader after ``filemap_read_folio``): with the lock, retry (fault lock dropped) or map
+    (still held); without it (another thread took it meanwhile), back to sleep at the tail."""
+    if not folio.lock_woken(S, S.t_slot[t], t):
+        cpu.release_cpu(S, Q, t)
+        return
+    if S.t_lock[t] == LOCK_NONE:
+        folio_retry(S, P, Q, t, True)
+    else:
+        folio_hold_owned(S, P, Q, t)
 
 
 @njit(cache=True)
