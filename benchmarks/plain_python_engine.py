@@ -294,7 +294,8 @@ class Engine:
 
     __slots__ = (
         # parameters
-        "think_mean", "idle_mean", "io_mean", "io_cv", "io_slope", "io_page_time", "zram",
+        "think_mean", "idle_mean", "io_mean", "io_cv", "io_slope", "io_page_time",
+        "io_stall_share", "io_stall_mean", "io_stall_cv", "zram",
         "fault_cpu", "slice", "wake_lat", "rec_cached", "rec_mapped", "writer_rate",
         "writer_hold", "writer_hold_cv", "w_vma_share", "w_fork_share", "handoff", "jank",
         "popularity", "max_time", "T", "vmas", "ppv", "swap_vmas", "io_law", "io_par",
@@ -367,6 +368,9 @@ class Engine:
         self.io_cv = float(P[st.P_IO_CV])
         self.io_slope = float(P[st.P_IO_SLOPE])
         self.io_page_time = float(P[st.P_IO_PAGE_TIME])
+        self.io_stall_share = float(P[st.P_IO_STALL_SHARE])
+        self.io_stall_mean = float(P[st.P_IO_STALL_MEAN])
+        self.io_stall_cv = float(P[st.P_IO_STALL_CV])
         self.zram = float(P[st.P_ZRAM])
         self.fault_cpu = float(P[st.P_FAULT_CPU])
         self.slice = float(P[st.P_SLICE])
@@ -1190,6 +1194,11 @@ class Engine:
         self.dev_inflight = depth + 1
         latency = self.rng.sample_law(self.io_stream[io], self.io_law, self.io_mean, self.io_cv)
         latency += self.io_slope * depth + self.io_page_time * (len(self.io_folios[io]) - 1)
+        if self.io_stall_share > 0.0:          # rng.stall: no draw without stalls
+            k = self.io_stream[io]
+            if self.rng.uniform(k) < self.io_stall_share:
+                latency += self.rng.sample_law(k, LAW_LOGNORMAL, self.io_stall_mean,
+                                               self.io_stall_cv)
         e = self.first_io + io
         self.ent_event[e] = EV_IO
         self.timer(e, self.now + latency)

@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..model.laws import fit_lognormal, lognormal_cv_from_mean_quantile
+from ..model.laws import fit_lognormal, lognormal_cv_from_mean_quantile, stall_quantile
 from ..model.scenario import Scenario
 from .mapping import closest_scenario, writer_kind
 
@@ -155,6 +155,83 @@ def fit_device_curve(depths, means, iops=None) -> dict[str, float]:
     return {"l1": l1, "intercept": float(intercept), "slope": slope, "rms_linear": rms_linear,
             "servers": servers, "rms_parallel": rms_parallel,
             "choice": "io_depth_slope" if rms_linear <= rms_parallel else "io_parallelism"}
+
+
+#: the device curve's statistics the tail law is fitted to, and the quantile level of each
+TAIL_STATISTICS = (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("mean", None))
+
+
+def device_tail_predictions(depths, io_mean: float, io_cv: float, slope: float, share: float,
+                            stall_mean: float, stall_cv: float) -> dict[str, np.ndarray]:
+    """p50, p90, p99 and mean of an O_DIRECT read at each depth d under the read law with stalls:
+    ``slope (d - 1) + B + S`` (B log-normal of mean ``io_mean`` and cv ``io_cv``, S a stall with
+    probability ``share``: :func:`faultlock.model.laws.stall_cdf`), as the engine draws a read
+    that finds d - 1 others in flight (``montecarlo/device.py``)."""
+    d = np.asarray(depths, dtype=float)
+    shift = slope * (d - 1)            # the depth moves the whole law: one inversion serves all
+    levels = np.array([lv for _, lv in TAIL_STATISTICS if lv is not None])
+    q = np.atleast_1d(stall_quantile(levels, "lognormal", io_mean, io_cv, share, stall_mean,
+                                     stall_cv))
+    out = {k: shift + v for (k, _), v in zip(TAIL_STATISTICS, q)}
+    out["mean"] = shift + io_mean + share * stall_mean
+    return out
+
+
+def fit_device_tail(depths, measured: Mapping[str, Any], io_mean: float, io_cv: float,
+                    slope: float) -> dict[str, Any]:
+    """Fit the read stalls (``io_stall_share``, ``io_stall_latency``, ``io_stall_cv``) to the
+    O_DIRECT curve's p50, p90, p99 and mean at every depth at once, the body (log-normal at
+    depth 1 plus ``slope`` per read in flight) held as fitted from the medians.
+
+    The loss is the sum over depths and statistics of ln(predicted / measured)^2 (Nelder-Mead
+    from a grid of starts, in logit share, log stall mean and log stall cv). Returns the
+    parameters, the relative error of each statistic at each depth with and without stalls, and
+    the RMS of their logarithms.
+    """
+    from scipy import optimize
+
+    d = np.asarray(depths, dtype=float)
+    target = {k: np.asarray(measured[k], dtype=float) for k, _ in TAIL_STATISTICS}
+    ok = np.ones(d.shape, bool)
+    for k in target:
+        ok &= np.isfinite(target[k]) & (target[k] > 0)
+    if ok.sum() == 0:
+        raise ValueError("no depth with a finite p50, p90, p99 and mean to fit the tail to")
+
+    def errors(share, stall_mean, stall_cv):
+        pred = device_tail_predictions(d[ok], io_mean, io_cv, slope, share, stall_mean, stall_cv)
+        return {k: pred[k] / target[k][ok] - 1 for k, _ in TAIL_STATISTICS}
+
+    def loss(x):
+        share = 1 / (1 + math.exp(-x[0]))
+        err = errors(share, math.exp(x[1]), math.exp(x[2]))
+        return float(sum(np.sum(np.log1p(e) ** 2) for e in err.values()))
+
+    best = None
+    for share0 in (0.003, 0.02):
+        for mean0 in (0.5e-3, 3e-3):
+            x0 = np.array([math.log(share0 / (1 - share0)), math.log(mean0), math.log(0.5)])
+            res = optimize.minimize(loss, x0, method="Nelder-Mead",
+                                    options={"xatol": 1e-4, "fatol": 1e-8, "maxiter": 2000})
+            if best is None or res.fun < best.fun:
+                best = res
+    share = 1 / (1 + math.exp(-best.x[0]))
+    stall_mean, stall_cv = math.exp(best.x[1]), math.exp(best.x[2])
+    with_stalls = errors(share, stall_mean, stall_cv)
+    without = errors(0.0, 1.0, 0.0)
+
+    def table(err):
+        return {k: dict(zip([int(v) for v in d[ok]], [float(x) for x in err[k]]))
+                for k in err}
+
+    def rms(err):            # of ln(predicted / measured): the loss, per statistic and depth
+        return float(np.sqrt(np.mean(np.concatenate([np.log1p(e) ** 2 for e in err.values()]))))
+
+    return {"io_stall_share": share, "io_stall_latency": stall_mean, "io_stall_cv": stall_cv,
+            "errors": table(with_stalls), "rms": rms(with_stalls),
+            "errors_without_stalls": table(without), "rms_without_stalls": rms(without),
+            "on": "O_DIRECT p50, p90, p99 and mean at every depth (errors: predicted / "
+                  "measured - 1; rms of ln(predicted / measured))"}
 
 
 #: what every measurement dataset holds (``faultlock measure`` writes it): the cells along
@@ -267,6 +344,17 @@ def calibrate(ds: xr.Dataset, *, io_source: str = "faults", use_model: bool = Tr
         fields.update(io_depth_slope=curve["slope"], io_parallelism=0)
     else:
         fields.update(io_depth_slope=0.0, io_parallelism=curve["servers"])
+    # the tail: the host's rare slow reads (p99 and mean far above the body), one stall law for
+    # every depth, fitted to p50, p90, p99 and the mean of the whole curve
+    if all(f"device_latency_{k}" in ds for k, _ in TAIL_STATISTICS):
+        tail = fit_device_tail(depths, {k: ds[f"device_latency_{k}"].values
+                                        for k, _ in TAIL_STATISTICS},
+                               io_mean, io_cv, fields["io_depth_slope"])
+        details["device_tail"] = tail
+        if tail["rms"] < tail["rms_without_stalls"]:
+            fields.update(io_stall_share=tail["io_stall_share"],
+                          io_stall_latency=tail["io_stall_latency"],
+                          io_stall_cv=tail["io_stall_cv"])
     say(f"1/4 device latency: lognormal at depth {d1}, {curve['choice']} over {len(depths)} "
         "depths")
 

@@ -46,7 +46,8 @@ from scipy import special, stats
 
 __all__ = ["DISTRIBUTIONS", "LAWS", "LAW_CODES", "Law", "LawError", "canonical_name",
            "fit_lognormal", "gamma_params", "gamma_shape_scale", "lognormal_cv_from_mean_quantile",
-           "lognormal_mu_sigma", "lognormal_params", "lst", "quantile", "sum_of_reads"]
+           "lognormal_mu_sigma", "lognormal_params", "lst", "quantile", "sample_stalled",
+           "stall_cdf", "stall_mean_cv", "stall_quantile", "sum_of_reads"]
 
 #: the laws, by canonical name
 LAWS = ("exponential", "deterministic", "gamma", "lognormal")
@@ -414,3 +415,102 @@ def lognormal_cv_from_mean_quantile(mean: float, upper: float, level: float = 0.
     disc = z**2 - 2 * math.log(upper / mean)
     sigma = z - math.sqrt(disc) if disc >= 0 else z
     return math.sqrt(math.expm1(sigma**2))
+
+
+# ----------------------------------------------------------------------------------------------
+# Read stalls: a rare slow component added to a read (the device's tail, issue 14)
+# ----------------------------------------------------------------------------------------------
+
+#: body quantile points of the stall mixture's numerical CDF (midpoints in probability)
+STALL_POINTS = 128
+#: points of the log-time grid on which :func:`stall_quantile` inverts the CDF
+STALL_GRID = 2000
+
+
+def _check_stall(share, stall_mean, stall_cv) -> None:
+    share, stall_mean, stall_cv = (np.asarray(v, dtype=float)
+                                   for v in (share, stall_mean, stall_cv))
+    _check("io_stall_share", share, np.isfinite(share) & (share >= 0) & (share < 1),
+           "a probability in [0, 1)")
+    _check("io_stall_latency", stall_mean, np.isfinite(stall_mean) & (stall_mean > 0),
+           "a finite time > 0 (s)")
+    _check("io_stall_cv", stall_cv, np.isfinite(stall_cv) & (stall_cv >= 0),
+           "a finite coefficient of variation >= 0")
+
+
+def _lognormal_cdf(x, mean: float, cv: float):
+    """P(X <= x) of the log-normal (mean, cv), 0 for x <= 0; an atom at the mean if cv = 0."""
+    x = np.asarray(x, dtype=float)
+    if cv <= 0:
+        return (x >= mean).astype(float)
+    mu, sigma = lognormal_params(mean, cv)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = (np.log(np.where(x > 0, x, 1.0)) - mu) / sigma
+    return np.where(x > 0, special.ndtr(z), 0.0)
+
+
+def stall_cdf(t, name: str, mean: float, cv: float, share: float, stall_mean: float,
+              stall_cv: float, shift: float = 0.0):
+    """P(X <= t) of a read X = shift + B + S, B of the law ``name`` (mean, cv), S = 0 with
+    probability 1 - ``share`` and otherwise log-normal (``stall_mean``, ``stall_cv``): a read
+    that the host holds up (a KVM guest's virtio read served in milliseconds now and then).
+
+    P(B + S <= u) = (1 - share) F_B(u) + share E[F_S(u - B)], the expectation over B taken at
+    ``STALL_POINTS`` equiprobable quantiles of B (exact to ~1/STALL_POINTS of B's spread, which
+    a stall of milliseconds dwarfs).  Vectorised over ``t``.
+    """
+    _check_stall(share, stall_mean, stall_cv)
+    u = np.asarray(t, dtype=float) - shift
+    body = Law(name, mean, cv)
+    f_body = np.where(u > 0, body.cdf(np.maximum(u, 0.0)), 0.0)
+    if share == 0:
+        return _output(f_body)
+    points = np.asarray(quantile(name, mean, cv,
+                                 (np.arange(STALL_POINTS) + 0.5) / STALL_POINTS), dtype=float)
+    f_stall = _lognormal_cdf(u[..., None] - points, stall_mean, stall_cv).mean(axis=-1)
+    return _output((1 - share) * f_body + share * f_stall)
+
+
+def stall_quantile(levels, name: str, mean: float, cv: float, share: float, stall_mean: float,
+                   stall_cv: float, shift: float = 0.0):
+    """Quantiles of the read with stalls (:func:`stall_cdf`) at ``levels`` in [0, 1): its CDF on
+    ``STALL_GRID`` points in log time, inverted by linear interpolation (the grid's relative step
+    is under 1 %, so the error is far below that)."""
+    levels = np.asarray(levels, dtype=float)
+    _check("levels", levels, (levels >= 0) & (levels < 1), "probabilities in [0, 1)")
+    if share == 0:
+        return _output(shift + np.asarray(quantile(name, mean, cv, levels), dtype=float))
+    top = float(np.max(levels))
+    low = max(float(quantile(name, mean, cv, 1e-6)), mean * 1e-3, 1e-15)
+    high = (float(quantile(name, mean, cv, max(top, 1 - 1e-9)))
+            + float(Law("lognormal", stall_mean, stall_cv).ppf(min(0.5 + top / 2, 1 - 1e-12)))
+            + mean)
+    grid = np.exp(np.linspace(math.log(low), math.log(high), STALL_GRID))
+    cdf = np.maximum.accumulate(np.asarray(stall_cdf(grid, name, mean, cv, share, stall_mean,
+                                                     stall_cv)))
+    out = np.exp(np.interp(levels, cdf, np.log(grid)))
+    return _output(shift + np.where(levels <= 0, 0.0, out))
+
+
+def stall_mean_cv(mean: float, cv: float, share: float, stall_mean: float, stall_cv: float
+                  ) -> tuple[float, float]:
+    """(mean, cv) of B + S (:func:`stall_cdf`): E = m + share m_s,
+    Var = (cv m)^2 + share m_s^2 (1 + cv_s^2) - (share m_s)^2."""
+    _check_stall(share, stall_mean, stall_cv)
+    total = mean + share * stall_mean
+    var = (cv * mean) ** 2 + share * stall_mean**2 * (1 + stall_cv**2) - (share * stall_mean) ** 2
+    return total, (math.sqrt(max(var, 0.0)) / total if total > 0 else 0.0)
+
+
+def sample_stalled(rng: np.random.Generator, size: int, name: str, mean: float, cv: float,
+                   share: float, stall_mean: float, stall_cv: float) -> np.ndarray:
+    """``size`` reads B + S drawn with numpy (the engine draws the same law in
+    ``montecarlo/rng.py: stall``)."""
+    _check_stall(share, stall_mean, stall_cv)
+    body = Law(name, mean, cv)
+    u = rng.random(size)
+    x = np.asarray(body.ppf(u), dtype=float)
+    stalled = rng.random(size) < share
+    mu, sigma = lognormal_params(stall_mean, stall_cv)
+    x[stalled] += np.exp(mu + sigma * rng.standard_normal(int(stalled.sum())))
+    return x

@@ -406,6 +406,16 @@ class Scenario:
     # MODEL.md mechanism 7: virtio disk ~45 µs at depth 1, ~125 at 8, ~370 at 32 (~11 µs/read)
     io_depth_slope: Seconds = _spec("time", 0.0, "extra read latency per read already in flight "
                                     "at submission (device queue-depth curve)", **NONNEGATIVE)
+    # issue 14: the device's tail. The virtio disk of examples/measure serves ~1 % of reads
+    # milliseconds late (O_DIRECT p99 and mean far above a log-normal body): a read is held up
+    # with probability io_stall_share by an extra log-normal time (laws.stall_cdf)
+    io_stall_share: Number = _spec("float", 0.0, "probability that a read is held up (a stall "
+                                   "added to its time; 0 = no stalls)", low=0, high=1,
+                                   high_open=True)
+    io_stall_latency: Seconds = _spec("time", 2e-3, "mean extra time of a held-up read",
+                                      low=0, low_open=True, high=100)
+    io_stall_cv: Number = _spec("float", 0.5, "coefficient of variation of a stall "
+                                "(log-normal)", low=0, high=20)
     io_page_time: Seconds = _spec("time", 0.0, "transfer time per page beyond the first in one "
                                   "read-around", **NONNEGATIVE)
     # kernel.md §5: read-around of ra_pages, default 128 KiB = 32 pages; MADV_RANDOM reads one page

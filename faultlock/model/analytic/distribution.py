@@ -37,16 +37,39 @@ _MAJOR, _WAITER, _MINOR = range(3)         # the harness's access classes
 _PATHS = 7
 
 
-def read_strata(law_names, cvs) -> tuple[np.ndarray, np.ndarray]:
+def read_strata(law_names, cvs, stall_shares=None, stall_ratios=None, stall_cvs=None
+                ) -> tuple[np.ndarray, np.ndarray]:
     """Quantiles at ``LEVELS`` of the read time's law for one and two reads of mean 1, per
-    distinct (law, cv): (table (U, 2, len(LEVELS)), row of each input)."""
-    keys = list(zip(np.asarray(law_names).tolist(), np.asarray(cvs, dtype=float).tolist()))
+    distinct (law, cv, stalls): (table (U, 2, len(LEVELS)), row of each input).
+
+    With stalls (``io_stall_share`` > 0) a read is B + S (``laws.stall_cdf``) and the element's
+    ``io_latency`` is its whole mean; ``cvs`` is then the body's cv and ``stall_ratios`` the
+    stall's mean over the body's. Two reads: the body's sum (``laws.sum_of_reads``) held up
+    with probability 1 - (1 - share)^2 by one stall (two stalls, share^2, are taken as one).
+    """
+    n = np.size(law_names)
+    shares = np.zeros(n) if stall_shares is None else np.asarray(stall_shares, float).ravel()
+    ratios = np.ones(n) if stall_ratios is None else np.asarray(stall_ratios, float).ravel()
+    s_cvs = np.zeros(n) if stall_cvs is None else np.asarray(stall_cvs, float).ravel()
+    keys = list(zip(np.asarray(law_names).ravel().tolist(),
+                    np.asarray(cvs, dtype=float).ravel().tolist(),
+                    shares.tolist(), np.where(shares > 0, ratios, 0.0).tolist(),
+                    np.where(shares > 0, s_cvs, 0.0).tolist()))
     unique = {k: i for i, k in enumerate(dict.fromkeys(keys))}
     table = np.zeros((len(unique), 2, LEVELS.size))
-    for (law, cv), i in unique.items():
+    top = LEVELS < 1
+    for (law, cv, share, ratio, stall_cv), i in unique.items():
         for reads in (1, 2):
             name, sum_cv = laws.sum_of_reads(law, np.array([cv]), reads)
-            q = laws.quantile(name, 1.0, sum_cv[:, None], LEVELS[None, :])[0]
+            if share > 0:
+                # unit mean: body of mean `reads` and the stall, scaled by the reads' whole mean
+                held = 1 - (1 - share) ** reads
+                total = reads * (1 + share * ratio)
+                q = np.full(LEVELS.size, np.inf)
+                q[top] = laws.stall_quantile(LEVELS[top], name, float(reads), float(sum_cv[0]),
+                                             held, ratio, stall_cv) / total
+            else:
+                q = laws.quantile(name, 1.0, sum_cv[:, None], LEVELS[None, :])[0]
             table[i, reads - 1] = np.maximum.accumulate(np.nan_to_num(q, posinf=0.0))
     return table, np.array([unique[k] for k in keys], dtype=float)
 

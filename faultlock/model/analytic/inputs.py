@@ -104,7 +104,17 @@ class Elements:
         linux = rwsem == "linux"
         spin = linux & flat["writer_spin"].astype(bool)
         io_cv = law_cv(flat["io_distribution"], f["io_latency_cv"])
-        strata, strata_row = read_strata(flat["io_distribution"], io_cv)
+        # read stalls (issue 14): the element's read time is body + stall, its mean and cv
+        # those of the sum (laws.stall_mean_cv), its quantiles the mixture's (read_strata)
+        share, stall = f["io_stall_share"], f["io_stall_latency"]
+        body_mean = f["io_latency"]
+        strata, strata_row = read_strata(flat["io_distribution"], io_cv, share,
+                                         stall / body_mean, f["io_stall_cv"])
+        read_mean = body_mean + share * stall
+        read_var = ((io_cv * body_mean) ** 2 + share * stall**2 * (1 + f["io_stall_cv"] ** 2)
+                    - (share * stall) ** 2)
+        cell_rows[:, IN.io_latency] = read_mean
+        io_cv = np.sqrt(np.maximum(read_var, 0.0)) / read_mean
         derived = {
             "readaround": np.minimum(f["readaround_pages"], f["pages_per_vma"]),
             "file_pages": file_pages,

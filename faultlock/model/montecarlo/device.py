@@ -5,7 +5,9 @@ One file major fault submits one read (one bio) covering the faulting page and i
 read's latency is drawn from ``io_distribution`` (mean ``io_latency`` and ``io_latency_cv`` at queue
 depth 1), plus ``io_depth_slope`` for every read already in flight when it starts (a real device's
 latency grows with queue depth: a virtio disk gives ~45 µs at depth 1, ~125 µs at 8, ~370 µs at 32),
-plus ``io_page_time`` per page beyond the first. With ``io_parallelism`` > 0 at most that many reads
+plus ``io_page_time`` per page beyond the first, plus, with probability ``io_stall_share``, a stall
+(a log-normal extra time of mean ``io_stall_latency``: the host's rare slow reads, whose tail a
+log-normal body cannot give; ``laws.stall_cdf``). With ``io_parallelism`` > 0 at most that many reads
 are in flight and the rest wait in a FIFO device queue, so refault storms queue on the device. On
 completion every folio of the read becomes uptodate and is unlocked (``folio_end_read``).
 """
@@ -14,7 +16,8 @@ from numba import njit
 
 from . import cpu, folio, rng
 from .state import (EV_IO, F_CACHED, OWNER_NONE, I_DEV_INFLIGHT, I_DQ_HEAD, I_DQ_LEN, I_IO_FREE,
-                    P_IO_CV, P_IO_MEAN, P_IO_PAGE_TIME, P_IO_SLOPE, Q_FIRST_IO, Q_IO_LAW,
+                    P_IO_CV, P_IO_MEAN, P_IO_PAGE_TIME, P_IO_SLOPE, P_IO_STALL_CV,
+                    P_IO_STALL_MEAN, P_IO_STALL_SHARE, Q_FIRST_IO, Q_IO_LAW,
                     Q_IO_PARALLELISM, R_NOW, S_IO_READS)
 from .stats import count
 
@@ -42,6 +45,8 @@ def _start(S, P, Q, io):
     S.ints[I_DEV_INFLIGHT] = depth + 1
     latency = rng.sample_law(S.streams, S.io_stream[io], Q[Q_IO_LAW], P[P_IO_MEAN], P[P_IO_CV])
     latency += P[P_IO_SLOPE] * depth + P[P_IO_PAGE_TIME] * (S.io_nfolios[io] - 1)
+    latency += rng.stall(S.streams, S.io_stream[io], P[P_IO_STALL_SHARE], P[P_IO_STALL_MEAN],
+                         P[P_IO_STALL_CV])
     entity = Q[Q_FIRST_IO] + io
     S.ent_event[entity] = EV_IO
     cpu.set_timer(S, entity, S.reals[R_NOW] + latency)

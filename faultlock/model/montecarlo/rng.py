@@ -92,6 +92,18 @@ def sample_law(states, k, law, mean, cv):
     return gamma_unit_scale(states, k, shape) * scale
 
 
+@njit(cache=True)
+def stall(states, k, share, mean, cv):
+    """The extra time of a read held up by the host (``laws.stall_cdf``): 0 with probability
+    1 - ``share``, else log-normal (``mean``, ``cv``). Draws nothing when ``share`` is 0, so
+    that runs without stalls keep their random numbers."""
+    if share <= 0.0:
+        return 0.0
+    if uniform(states, k) >= share:
+        return 0.0
+    return sample_law(states, k, LAW_LOGNORMAL, mean, cv)
+
+
 @njit(cache=True, inline="always")
 def _log1p_over_x(x):
     if abs(x) > 1e-8:

@@ -62,6 +62,9 @@ def parameters(scenario: Scenario, policy: str, *, operations: int, batches: int
     P[state.P_IO_CV] = s.io_latency_cv
     P[state.P_IO_SLOPE] = s.io_depth_slope
     P[state.P_IO_PAGE_TIME] = s.io_page_time
+    P[state.P_IO_STALL_SHARE] = s.io_stall_share
+    P[state.P_IO_STALL_MEAN] = s.io_stall_latency
+    P[state.P_IO_STALL_CV] = s.io_stall_cv
     P[state.P_ZRAM] = s.zram_latency
     P[state.P_FAULT_CPU] = s.fault_cpu_time
     P[state.P_SLICE] = s.sched_slice

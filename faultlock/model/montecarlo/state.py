@@ -59,7 +59,11 @@ P_ROUND_LOCK_HOLD = 30   # round_lock_hold: mmap_lock write hold of a round's mm
 P_HOLE_PAGE_CPU = 31     # hole_page_cpu: zero-filling one folio of a hole
 P_NOISE_CPU = 32         # noise_cpu: CPU of one noise loop
 P_NOISE_SLEEP = 33       # noise_sleep: mean sleep between noise loops
-N_P = 34
+# -- the device's tail: read stalls (issue 14, helper FOLIO) --
+P_IO_STALL_SHARE = 34    # io_stall_share: probability that a read is held up
+P_IO_STALL_MEAN = 35     # io_stall_latency: mean extra time of a held-up read
+P_IO_STALL_CV = 36       # io_stall_cv: its cv (log-normal)
+N_P = 37
 
 # ---- parameters: integers ----------------------------------------------------------------------
 Q_THREADS = 0
