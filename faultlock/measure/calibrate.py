@@ -208,13 +208,12 @@ def fit_device_tail(depths, measured: Mapping[str, Any], io_mean: float, io_cv: 
         return float(sum(np.sum(np.log1p(e) ** 2) for e in err.values()))
 
     best = None
-    for share0 in (0.003, 0.02):
-        for mean0 in (0.5e-3, 3e-3):
-            x0 = np.array([math.log(share0 / (1 - share0)), math.log(mean0), math.log(0.5)])
-            res = optimize.minimize(loss, x0, method="Nelder-Mead",
-                                    options={"xatol": 1e-4, "fatol": 1e-8, "maxiter": 2000})
-            if best is None or res.fun < best.fun:
-                best = res
+    for share0, mean0 in ((0.003, 1e-3), (0.02, 3e-3)):       # a rare and a common stall
+        x0 = np.array([math.log(share0 / (1 - share0)), math.log(mean0), math.log(0.5)])
+        res = optimize.minimize(loss, x0, method="Nelder-Mead",
+                                options={"xatol": 1e-4, "fatol": 1e-8, "maxiter": 2000})
+        if best is None or res.fun < best.fun:
+            best = res
     share = 1 / (1 + math.exp(-best.x[0]))
     stall_mean, stall_cv = math.exp(best.x[1]), math.exp(best.x[2])
     with_stalls = errors(share, stall_mean, stall_cv)

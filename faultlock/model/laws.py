@@ -424,7 +424,7 @@ def lognormal_cv_from_mean_quantile(mean: float, upper: float, level: float = 0.
 #: body quantile points of the stall mixture's numerical CDF (midpoints in probability)
 STALL_POINTS = 128
 #: points of the log-time grid on which :func:`stall_quantile` inverts the CDF
-STALL_GRID = 2000
+STALL_GRID = 800
 
 
 def _check_stall(share, stall_mean, stall_cv) -> None:

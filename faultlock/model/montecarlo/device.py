@@ -5,11 +5,11 @@ One file major fault submits one read (one bio) covering the faulting page and i
 read's latency is drawn from ``io_distribution`` (mean ``io_latency`` and ``io_latency_cv`` at queue
 depth 1), plus ``io_depth_slope`` for every read already in flight when it starts (a real device's
 latency grows with queue depth: a virtio disk gives ~45 µs at depth 1, ~125 µs at 8, ~370 µs at 32),
-plus ``io_page_time`` per page beyond the first, plus, with probability ``io_stall_share``, a stall
-(a log-normal extra time of mean ``io_stall_latency``: the host's rare slow reads, whose tail a
-log-normal body cannot give; ``laws.stall_cdf``). With ``io_parallelism`` > 0 at most that many reads
-are in flight and the rest wait in a FIFO device queue, so refault storms queue on the device. On
-completion every folio of the read becomes uptodate and is unlocked (``folio_end_read``).
+plus ``io_page_time`` per page beyond the first, plus, with probability ``io_stall_share``, a
+stall (a log-normal extra time of mean ``io_stall_latency``: the host's rare slow reads, whose tail
+a log-normal body cannot give; ``laws.stall_cdf``). With ``io_parallelism`` > 0 at most that many
+reads are in flight and the rest wait in a FIFO device queue, so refault storms queue on the device.
+On completion every folio of the read becomes uptodate and is unlocked (``folio_end_read``).
 """
 
 from numba import njit
