@@ -20,6 +20,7 @@ FIELD_ORDER = [
     "threads", "think_time", "idle_time", "vmas", "pages_per_vma", "page_popularity",
     "access_pattern", "group_size", "walk_pages", "walk_order", "swap_share",
     "io_latency", "io_latency_cv", "io_distribution", "io_parallelism", "io_depth_slope",
+    "io_stall_share", "io_stall_latency", "io_stall_cv",     # issue 14: the device's tail
     "io_page_time", "readaround_pages", "zram_latency", "fault_cpu_time", "cpus", "sched_slice",
     "wakeup_latency", "reclaim", "memory_limit", "lru_lists", "reclaim_cpu_time",
     "reclaim_rate_cached", "reclaim_rate_mapped", "writer_mode", "writer_rate",
