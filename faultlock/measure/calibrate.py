@@ -157,6 +157,8 @@ def fit_device_curve(depths, means, iops=None) -> dict[str, float]:
             "choice": "io_depth_slope" if rms_linear <= rms_parallel else "io_parallelism"}
 
 
+#: the largest share of reads the tail fit lets stall
+STALL_SHARE_MAX = 0.5
 #: the device curve's statistics the tail law is fitted to, and the quantile level of each
 TAIL_STATISTICS = (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("mean", None))
 
@@ -184,7 +186,8 @@ def fit_device_tail(depths, measured: Mapping[str, Any], io_mean: float, io_cv: 
     depth 1 plus ``slope`` per read in flight) held as fitted from the medians.
 
     The loss is the sum over depths and statistics of ln(predicted / measured)^2 (Nelder-Mead
-    from a grid of starts, in logit share, log stall mean and log stall cv). Returns the
+    from two starts, in the logit of share / ``STALL_SHARE_MAX``, log stall mean and log stall
+    cv). Returns the
     parameters, the relative error of each statistic at each depth with and without stalls, and
     the RMS of their logarithms.
     """
@@ -202,19 +205,23 @@ def fit_device_tail(depths, measured: Mapping[str, Any], io_mean: float, io_cv: 
         pred = device_tail_predictions(d[ok], io_mean, io_cv, slope, share, stall_mean, stall_cv)
         return {k: pred[k] / target[k][ok] - 1 for k, _ in TAIL_STATISTICS}
 
+    def share_of(x0):          # a stall is a rare event: at most half the reads
+        return STALL_SHARE_MAX / (1 + math.exp(-min(max(x0, -700.0), 700.0)))
+
     def loss(x):
-        share = 1 / (1 + math.exp(-x[0]))
+        share = share_of(x[0])
         err = errors(share, math.exp(x[1]), math.exp(x[2]))
         return float(sum(np.sum(np.log1p(e) ** 2) for e in err.values()))
 
     best = None
     for share0, mean0 in ((0.003, 1e-3), (0.02, 3e-3)):       # a rare and a common stall
-        x0 = np.array([math.log(share0 / (1 - share0)), math.log(mean0), math.log(0.5)])
+        x0 = np.array([math.log(share0 / (STALL_SHARE_MAX - share0)), math.log(mean0),
+                       math.log(0.5)])
         res = optimize.minimize(loss, x0, method="Nelder-Mead",
                                 options={"xatol": 1e-4, "fatol": 1e-8, "maxiter": 2000})
         if best is None or res.fun < best.fun:
             best = res
-    share = 1 / (1 + math.exp(-best.x[0]))
+    share = share_of(best.x[0])
     stall_mean, stall_cv = math.exp(best.x[1]), math.exp(best.x[2])
     with_stalls = errors(share, stall_mean, stall_cv)
     without = errors(0.0, 1.0, 0.0)
@@ -282,6 +289,7 @@ def _model_major_offset(fields: Mapping[str, Any], io: float) -> float:
     s = Scenario.preset("virtio_2cpu", **{**known, "threads": 1, "io_distribution": "deterministic",
                                           "io_latency": io,
                                           "io_depth_slope": 0.0, "io_parallelism": 0,
+                                          "io_stall_share": 0.0,   # the body, not the tail
                                           "writer_rate": 0.0, "pages_per_vma": 2**22,
                                           "page_popularity": 0.0, "readaround_pages": 1})
     ds = simulate(s, policies=["mainline"], operations=2000, seed=0)
