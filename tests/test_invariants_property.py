@@ -65,7 +65,7 @@ def _analytic_holds(scenario):
     assert ((ds.invalid_reason.values == "") == ds.valid.values).all()
 
 
-#: vma_retry's retry livelock (test_montecarlo_vma_retry_livelock_is_reported_not_averaged) is
+#: vma_retry's retry livelock (test_montecarlo_vma_retry_waiters_do_not_cycle_for_ever) is
 #: the kernel's rule played out, not an engine error: flagged, it is a right answer
 _LIVELOCK_ALLOWED = {"vma_retry": int(checks._BIT["censored"])}
 
@@ -170,18 +170,18 @@ def test_probe_quantiles_in_order_on_extreme_scenarios():
         assert (np.diff(values, axis=0)[:, finite] >= 0).all(), family
 
 
-def test_montecarlo_vma_retry_livelock_is_reported_not_averaged():
-    """Under vma_retry (RETRY_VMA without the uptodate patch, kernel.md §6.2) a folio brought in
-    by read-around that two or more threads wait for is never mapped: each waiter is handed the
-    folio lock (``folio_wake_bit``), finds the folio uptodate, unlocks it, which hands it to the
-    next, and retries under the VMA lock untried (it was not a major fault), so it may drop and
-    wait again: "unbounded in principle". Its retry (~µs of CPU) re-queues it before the woken
-    owner (a wake-up latency away) unlocks, so the queue never empties, and every thread that
-    touches the folio joins the cycle. The Monte Carlo keeps the kernel's rule, so the run has no
-    steady state: its latencies only count the faults that escaped, and Little's law fails by
-    orders of magnitude. The result must say so (``censored``), not look valid. mainline (whose
-    retry is TRIED under ``mmap_lock``) and vma_retry_uptodate (which waits for an uptodate folio
-    in place and maps it) have no such cycle on the same run."""
+def test_montecarlo_vma_retry_waiters_do_not_cycle_for_ever():
+    """Under vma_retry (RETRY_VMA without the uptodate patch, kernel.md §6.2) waiters of a folio
+    brought in by read-around retry untried under the VMA lock, so a retry that finds the folio
+    locked may drop and wait again: "unbounded in principle". The model once handed the folio lock
+    to each woken waiter (``WQ_FLAG_CUSTOM``), so the lock was held through every wake-up, every
+    retry found it locked, re-queued, and the queue never emptied: a livelock that swallowed the
+    threads of this run. The kernel wakes an exclusive waiter *without* the lock for its first
+    ``sysctl_page_lock_unfairness`` (5) waits (``folio_wait_bit_common``, ``wake_page_function``):
+    the folio is unlocked while the woken waiter gets to a CPU, and the first retry to look maps
+    it. The Monte Carlo now does the same, and the same run has no stuck fault under any policy
+    (the check that would flag one, ``censored``, stays: a hand-off after five steals can still
+    form a cycle in principle)."""
     scenario = Scenario(threads=103, think_time=9.382525893002544e-05,
                         idle_time=0.01288515834764054, io_latency=0.001624885160734715,
                         io_latency_cv=2.2016848333579415, reclaim="hazard",
@@ -191,13 +191,9 @@ def test_montecarlo_vma_retry_livelock_is_reported_not_averaged():
                         page_popularity=0.898185805298369, reader_rate=6.377263962752195)
     ds = simulate(scenario, ["vma_retry", "vma_retry_uptodate", "mainline"], operations=3000,
                   batches=10, seed=1, max_events=2_000_000)
-    livelock = ds.sel(policy="vma_retry")
-    # the cycle swallows the threads: most are inside a fault as old as half the measured run
-    assert int(livelock.faults_stuck) > scenario.threads // 2
-    assert float(livelock.retries_per_fault) > 100
-    assert not bool(livelock.valid)
-    assert "livelock" in str(livelock.invalid_reason)  # the reason says what it may be
-    for policy in ("vma_retry_uptodate", "mainline"):
-        other = ds.sel(policy=policy)
-        assert int(other.faults_stuck) < 2, policy
-        assert not int(other.invalid_checks) & int(checks._BIT["censored"]), policy
+    for policy in ("vma_retry", "vma_retry_uptodate", "mainline"):
+        d = ds.sel(policy=policy)
+        assert int(d.faults_stuck) < 2, policy
+        assert float(d.retries_per_fault) < 2, policy
+        assert bool(d.valid), (policy, str(d.invalid_reason.values))
+        assert not int(d.invalid_checks) & int(checks._BIT["censored"]), policy
