@@ -26,7 +26,10 @@ from .numeric import JIT, clip, safe_div, vmax, vmin
 
 #: quantile levels that cut a read time's law into strata (its CDF is taken linear inside each)
 LEVELS = np.concatenate([[0.0, 1e-3, 0.01, 0.03, 0.06, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7,
-                          0.8, 0.85], 1 - 10 ** -(0.9 + np.arange(1, 36) / 5)])
+                          0.8, 0.85, 0.875, 0.89, 0.9, 0.91],
+                         1 - 10 ** -(0.9 + np.arange(1, 36) / 5)])
+# (0.875-0.91: a read law with stalls jumps from its body to its stalls at 1 - io_stall_share,
+# a few per cent of reads; a stratum across that gap would spread the jump over it)
 GRID = 64                  # CDF points per element from which quantiles are bracketed
 REFINE = 6                 # regula falsi steps on the exact CDF per quantile
 LOGNORMAL_Z99 = 2.3263478740408408          # the standard normal's 99th percentile
