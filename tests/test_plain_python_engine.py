@@ -68,6 +68,13 @@ SCENARIOS = {
         readaround_pages=4, io_latency="80us", reclaim="hazard",
         reclaim_rate_cached=100.0, writer_rate=150.0,
         writer_hold="20us", writer_vma_share=1.0),
+    # the device's tail (issue 14): reads held up by stalls, lock-step walkers on few CPUs
+    "stalled_reads_lock_step": S(
+        threads=8, cpus=2, think_time="1us", access_pattern="group_walk", group_size=8,
+        walk_pages=256, vmas=1, pages_per_vma=4096, readaround_pages=1, swap_share=0.0,
+        io_latency="50us", io_latency_cv=0.2, io_depth_slope="10us", io_stall_share=0.02,
+        io_stall_latency="2ms", io_stall_cv=0.5, wakeup_latency="4us", fault_cpu_time="3us",
+        reclaim="hazard", reclaim_rate_cached=0.0, reclaim_rate_mapped=0.0, writer_rate=0.0),
 }
 # the harness's workloads: group walks against closed-loop writer threads (reclaim='hazard':
 # the plain engine does not port the memory limit's LRU lists)
