@@ -159,6 +159,13 @@ class MeasureConfig:
         measurement (s); cells not reached are NaN and listed in ``attrs['skipped']``.
     max_file_mb : int
         Largest data file allowed.
+    max_other_cpus : float
+        Noise control: a run during which the machine's other tenants kept more than this many
+        CPUs busy on average (``/proc/stat`` busy time less the harness's and our own CPU time)
+        is repeated, up to ``max_reruns`` times; the last attempt is kept either way, and
+        ``attrs['runs_above_noise_threshold']`` counts those that stayed above.
+    max_reruns : int
+        Repetitions of one run at most for the rule above (0: never repeat).
     """
 
     threads: tuple[int, ...] = (1, 2, 4, 8)
@@ -178,6 +185,8 @@ class MeasureConfig:
     budget: float = 110.0
     max_file_mb: int = 512
     seed: int = 1
+    max_other_cpus: float = 0.25
+    max_reruns: int = 3
 
     def __post_init__(self) -> None:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
@@ -201,7 +210,8 @@ class MeasureConfig:
             errors.append(f"writers={self.writers!r} is not allowed: WriterSpec, str or None")
         set_("writers", tuple(writers) or (None,))
         for name, low, high in (("pages", 1, 1 << 18), ("repeats", 1, 100),
-                                ("max_file_mb", 1, 4096), ("seed", 0, 2**40)):
+                                ("max_file_mb", 1, 4096), ("seed", 0, 2**40),
+                                ("max_reruns", 0, 20)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 errors.append(f"{name}={value!r} is not allowed: an integer in [{low}, {high}]")
@@ -212,6 +222,10 @@ class MeasureConfig:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or \
                     not low <= value <= high:
                 errors.append(f"{name}={value!r} is not allowed: seconds in [{low:g}, {high:g}]")
+        value = self.max_other_cpus
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                not 0 <= value <= 1024:
+            errors.append(f"max_other_cpus={value!r} is not allowed: CPUs in [0, 1024]")
         if self.order not in ("random", "sequential"):
             errors.append(f"order={self.order!r} is not allowed: 'random' or 'sequential'")
         if self.trace not in ("auto", "on", "off"):

@@ -35,7 +35,7 @@ import numpy as np
 import xarray as xr
 
 from .. import __version__
-from . import parse, tracing
+from . import parse, tails, tracing
 from .build import harness_source
 from .config import MeasureConfig
 from .runner import Harness
@@ -114,6 +114,8 @@ def measure(config: MeasureConfig | Mapping[str, Any] | None = None, *,
         trace_ok, trace_why = tracing.perf_status()
         if config.trace == "on" and not trace_ok:
             raise ValueError(f"trace='on' is not allowed here: {trace_why}")
+        if trace_ok:
+            trace_why += "; " + tracing.sched_status()[1]
 
     info = system_info(config.directory)
     runs: dict[tuple[int, int], dict[str, float]] = {}
@@ -122,6 +124,8 @@ def measure(config: MeasureConfig | Mapping[str, Any] | None = None, *,
     device_runs: list[dict[int, dict[str, float]]] = []
     wake_runs: list[dict[str, float]] = []
     skipped: list[str] = []
+    noisy: list[str] = []
+    run_hists: dict[tuple[int, int], dict[str, np.ndarray]] = {}
     file_record: dict[str, Any] = {}
     rng = random.Random(config.seed)
     think_ns = int(round(config.think_time * 1e9))
@@ -147,18 +151,34 @@ def measure(config: MeasureConfig | Mapping[str, Any] | None = None, *,
                 if over_budget():
                     skipped.append(f"{cell.label} repeat {r}")
                     continue
-                parsed = harness.faults(cell, pages=config.pages, order=config.order,
-                                        seed=config.seed + r, think_ns=think_ns,
-                                        max_seconds=config.max_seconds)
+                attempt = 0
+                while True:
+                    parsed = harness.faults(cell, pages=config.pages, order=config.order,
+                                            seed=config.seed + r, think_ns=think_ns,
+                                            max_seconds=config.max_seconds)
+                    noise = parsed["noise"]
+                    calm = not noise["other_busy_cpus"] > config.max_other_cpus
+                    if calm or attempt >= config.max_reruns or over_budget():
+                        break
+                    attempt += 1
+                    say(f"repeat {r} {cell.label}: others used "
+                        f"{noise['other_busy_cpus']:.2f} CPUs (> {config.max_other_cpus:g}); "
+                        f"rerun {attempt}")
+                if not calm:
+                    noisy.append(f"{cell.label} repeat {r}")
                 m = parse.fault_metrics(parsed, waiter_threshold=config.waiter_threshold,
                                         jank_threshold=config.jank_threshold,
                                         cpus=info["cpus_online"])
                 m.update(parse.writer_metrics(parsed))
                 m.update(parse.minor_pass_metrics(parsed))
+                m.update({"other_busy_cpus": noise["other_busy_cpus"],
+                          "loadavg": noise["loadavg"], "steal_cpus": noise["steal_cpus"],
+                          "reruns": float(attempt)})
                 runs[(i, r)] = m
+                run_hists[(i, r)] = parse.run_histograms(parsed, config.waiter_threshold)
                 say(f"repeat {r} {cell.label}: p50 {m['fault_latency_p50'] * 1e6:.1f} µs, "
                     f"p99 {m['fault_latency_p99'] * 1e6:.1f} µs, "
-                    f"waiters {m['waiter_share']:.2f}")
+                    f"waiters {m['waiter_share']:.2f}, others {noise['other_busy_cpus']:.2f} CPUs")
         if trace_ok:
             for i, cell in enumerate(cells):
                 if over_budget():
@@ -174,7 +194,7 @@ def measure(config: MeasureConfig | Mapping[str, Any] | None = None, *,
                 say(f"traced {cell.label}: {lk['mmap_read_per_fault']:.2f} reads/fault, "
                     f"read wait {lk['mmap_read_wait_mean'] * 1e6:.1f} µs")
 
-    ds = _assemble(config, cells, runs, locks, hists, device_runs, wake_runs)
+    ds = _assemble(config, cells, runs, locks, hists, device_runs, wake_runs, run_hists)
     ds.attrs.update({
         "title": "faultlock measurement of page faults that wait for I/O (mainline kernel)",
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -198,12 +218,18 @@ def measure(config: MeasureConfig | Mapping[str, Any] | None = None, *,
         "tracing_used": int(trace_ok),
         "caveats": " | ".join(CAVEATS),
         "skipped": "; ".join(skipped),
+        "noise_rule": (f"a run during which other tenants used more than "
+                       f"{config.max_other_cpus:g} CPUs (/proc/stat busy less our CPU) was "
+                       f"repeated, up to {config.max_reruns} times; the last attempt is kept"),
+        "runs_above_noise_threshold": len(noisy),
+        "runs_above_noise_threshold_list": "; ".join(noisy),
         "elapsed": time.monotonic() - started,
     })
-    return ds
+    return tails.add_tails(ds, seed=config.seed)
 
 
-def _assemble(config, cells, runs, locks, hists, device_runs, wake_runs) -> xr.Dataset:
+def _assemble(config, cells, runs, locks, hists, device_runs, wake_runs, run_hists=None
+              ) -> xr.Dataset:
     n, R = len(cells), config.repeats
     coords: dict[str, Any] = {"config": np.arange(n), "repeat": np.arange(R)}
     for key in cells[0].coords():
@@ -226,7 +252,8 @@ def _assemble(config, cells, runs, locks, hists, device_runs, wake_runs) -> xr.D
                   "mmap_read_wait_mean", "mmap_read_wait_p99", "mmap_read_wait_max",
                   "mmap_read_trylock_failures", "mmap_write_acquisitions", "mmap_write_wait_mean",
                   "mmap_write_wait_p99", "mmap_write_hold_mean", "mmap_write_hold_p50",
-                  "mmap_write_hold_p99", "mmap_downgrades", "trace_lost_events"]
+                  "mmap_write_hold_p99", "mmap_downgrades", "trace_lost_events",
+                  "mmap_read_wait_p50", "mmap_read_wait_p90", *tracing.SCHED_METRICS]
     for name in lock_names:
         values = np.array([locks.get(i, {}).get(name, np.nan) for i in range(n)])
         key = "mmap_write_rate_traced" if name == "mmap_write_rate" else name
@@ -240,6 +267,17 @@ def _assemble(config, cells, runs, locks, hists, device_runs, wake_runs) -> xr.D
         for i, h in hists.items():
             values[i] = h[name]
         data[name] = (("config", "wait_bin"), values, {"units": "1"})
+    coords["latency_bin"] = ("latency_bin", tails.LATENCY_BIN_EDGES, {
+        "units": "s", "long_name": "lower edge of the log-spaced latency bin "
+        f"({tails.LATENCY_BINS_PER_DECADE} per decade; below 1 µs in the first, 1 s and above "
+        "in the last)"})
+    for name, what in (("fault_latency_hist", "faults (major, waiter and minor touches)"),
+                       ("writer_op_latency_hist", "writer operations (all writers)")):
+        values = np.zeros((n, R, tails.NBINS), dtype=np.int32)
+        for (i, r), h in (run_hists or {}).items():
+            values[i, r] = h[name]
+        data[name + "_runs"] = (("config", "repeat", "latency_bin"), values, {
+            "units": "1", "long_name": f"counts of {what} per latency bin, every run"})
     coords["wait_bin"] = ("wait_bin", tracing.WAIT_DECADE_EDGES,
                           {"units": "s", "long_name": "lower edge of the decade wait bin"})
     depths = list(config.device_depths)
