@@ -147,6 +147,9 @@ class MeasureConfig:
         Busy CPU time (s) a reader spends before each touch.
     device_depths, device_seconds :
         O_DIRECT read-latency curve: queue depths and seconds per depth (per repeat).
+    device_repeats : int
+        The device curve and the wake-up latency are measured in the first ``device_repeats``
+        repeats only (they need few; the fault runs need many).
     waiter_threshold, jank_threshold : float (s)
         Classification threshold of a folio-lock waiter; jank threshold (MODEL.md).
     trace : {"auto", "on", "off"}
@@ -177,6 +180,7 @@ class MeasureConfig:
     think_time: float = 0.0
     device_depths: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
     device_seconds: float = 0.25
+    device_repeats: int = 100
     waiter_threshold: float = 10e-6
     jank_threshold: float = 16.7e-3
     trace: str = "auto"
@@ -211,7 +215,7 @@ class MeasureConfig:
         set_("writers", tuple(writers) or (None,))
         for name, low, high in (("pages", 1, 1 << 18), ("repeats", 1, 100),
                                 ("max_file_mb", 1, 4096), ("seed", 0, 2**40),
-                                ("max_reruns", 0, 20)):
+                                ("max_reruns", 0, 20), ("device_repeats", 1, 100)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 errors.append(f"{name}={value!r} is not allowed: an integer in [{low}, {high}]")

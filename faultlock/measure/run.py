@@ -18,7 +18,16 @@ attrs
     rule, what tracing did or skipped and why, caveats and cells skipped for the budget.
 
 Repeats are interleaved (repeat r of every cell, in a shuffled order, before repeat r+1), so slow
-drift and other tenants' load spread over the cells instead of biasing one of them.
+drift and other tenants' load spread over the cells instead of biasing one of them. A run during
+which other tenants used more than ``max_other_cpus`` is repeated (``reruns_runs``,
+``other_busy_cpus_runs``, ``loadavg_runs``). The traced runs come first, so that a budget cut
+drops the last repeats rather than the traces.
+
+Every run's whole distribution is kept: ``fault_latency_hist_runs(config, repeat, latency_bin)``
+and ``writer_op_latency_hist_runs`` (integer counts, 100 log-spaced bins per decade from 1 µs to
+1 s); :func:`faultlock.measure.tails.add_tails` adds the pooled quantiles
+``fault_latency_p{50,90,99}_pooled`` with cluster-bootstrap intervals (``_ci_lo``/``_ci_hi``) and
+the lock effects ``lock_effect_p*`` (in-process writer minus its other-process control).
 """
 
 from __future__ import annotations
@@ -133,10 +142,43 @@ def measure(config: MeasureConfig | Mapping[str, Any] | None = None, *,
     def over_budget() -> bool:
         return time.monotonic() - started > config.budget
 
+    def calm_run(harness: Harness, cell, what: str, **kwargs) -> tuple[dict, dict, int]:
+        """One harness run, repeated while other tenants used more than max_other_cpus."""
+        attempt = 0
+        while True:
+            parsed = harness.faults(cell, pages=config.pages, order=config.order,
+                                    think_ns=think_ns, max_seconds=config.max_seconds, **kwargs)
+            noise = parsed["noise"]
+            calm = not noise["other_busy_cpus"] > config.max_other_cpus
+            if calm or attempt >= config.max_reruns or over_budget():
+                break
+            attempt += 1
+            say(f"{what} {cell.label}: others used {noise['other_busy_cpus']:.2f} CPUs "
+                f"(> {config.max_other_cpus:g}); rerun {attempt}")
+        if not calm:
+            noisy.append(f"{cell.label} {what}")
+        return parsed, noise, attempt
+
     with Harness(config.directory, pages=config.file_pages(), seed=config.seed) as harness:
         file_record = dict(harness.file_record or {})
-        for r in range(config.repeats):
+        # the traced runs first: a budget cut then drops the last repeats, not the traces
+        for i, cell in enumerate(cells if trace_ok else []):
             if over_budget():
+                skipped.append(f"{cell.label} traced run")
+                continue
+            parsed, noise, attempt = calm_run(harness, cell, "traced", seed=config.seed,
+                                              minor_pass=False, trace=True)
+            lk = parsed["locks"]
+            hists[i] = {k: lk.pop(k) for k in ("mmap_read_wait_hist", "mmap_write_wait_hist")}
+            locks[i] = {**lk, "trace_other_busy_cpus": noise["other_busy_cpus"],
+                        "trace_reruns": float(attempt)}
+            say(f"traced {cell.label}: {lk['mmap_read_per_fault']:.2f} reads/fault, "
+                f"read wait {lk['mmap_read_wait_mean'] * 1e6:.1f} µs, run-queue delay p99 "
+                f"{lk.get('runqueue_delay_p99', np.nan) * 1e6:.0f} µs")
+        for r in range(config.repeats):
+            if r >= config.device_repeats:
+                pass
+            elif over_budget():
                 skipped.append(f"device curve repeat {r}")
             else:
                 dev = harness.device(config.device_depths, config.device_seconds, seed=r + 1)
@@ -151,21 +193,8 @@ def measure(config: MeasureConfig | Mapping[str, Any] | None = None, *,
                 if over_budget():
                     skipped.append(f"{cell.label} repeat {r}")
                     continue
-                attempt = 0
-                while True:
-                    parsed = harness.faults(cell, pages=config.pages, order=config.order,
-                                            seed=config.seed + r, think_ns=think_ns,
-                                            max_seconds=config.max_seconds)
-                    noise = parsed["noise"]
-                    calm = not noise["other_busy_cpus"] > config.max_other_cpus
-                    if calm or attempt >= config.max_reruns or over_budget():
-                        break
-                    attempt += 1
-                    say(f"repeat {r} {cell.label}: others used "
-                        f"{noise['other_busy_cpus']:.2f} CPUs (> {config.max_other_cpus:g}); "
-                        f"rerun {attempt}")
-                if not calm:
-                    noisy.append(f"{cell.label} repeat {r}")
+                parsed, noise, attempt = calm_run(harness, cell, f"repeat {r}",
+                                                  seed=config.seed + r)
                 m = parse.fault_metrics(parsed, waiter_threshold=config.waiter_threshold,
                                         jank_threshold=config.jank_threshold,
                                         cpus=info["cpus_online"])
@@ -179,20 +208,6 @@ def measure(config: MeasureConfig | Mapping[str, Any] | None = None, *,
                 say(f"repeat {r} {cell.label}: p50 {m['fault_latency_p50'] * 1e6:.1f} µs, "
                     f"p99 {m['fault_latency_p99'] * 1e6:.1f} µs, "
                     f"waiters {m['waiter_share']:.2f}, others {noise['other_busy_cpus']:.2f} CPUs")
-        if trace_ok:
-            for i, cell in enumerate(cells):
-                if over_budget():
-                    skipped.append(f"{cell.label} traced run")
-                    continue
-                parsed = harness.faults(cell, pages=config.pages, order=config.order,
-                                        seed=config.seed, think_ns=think_ns,
-                                        max_seconds=config.max_seconds, minor_pass=False,
-                                        trace=True)
-                lk = parsed["locks"]
-                hists[i] = {k: lk.pop(k) for k in ("mmap_read_wait_hist", "mmap_write_wait_hist")}
-                locks[i] = lk
-                say(f"traced {cell.label}: {lk['mmap_read_per_fault']:.2f} reads/fault, "
-                    f"read wait {lk['mmap_read_wait_mean'] * 1e6:.1f} µs")
 
     ds = _assemble(config, cells, runs, locks, hists, device_runs, wake_runs, run_hists)
     ds.attrs.update({
@@ -253,7 +268,8 @@ def _assemble(config, cells, runs, locks, hists, device_runs, wake_runs, run_his
                   "mmap_read_trylock_failures", "mmap_write_acquisitions", "mmap_write_wait_mean",
                   "mmap_write_wait_p99", "mmap_write_hold_mean", "mmap_write_hold_p50",
                   "mmap_write_hold_p99", "mmap_downgrades", "trace_lost_events",
-                  "mmap_read_wait_p50", "mmap_read_wait_p90", *tracing.SCHED_METRICS]
+                  "mmap_read_wait_p50", "mmap_read_wait_p90", *tracing.SCHED_METRICS,
+                  "trace_other_busy_cpus", "trace_reruns"]
     for name in lock_names:
         values = np.array([locks.get(i, {}).get(name, np.nan) for i in range(n)])
         key = "mmap_write_rate_traced" if name == "mmap_write_rate" else name

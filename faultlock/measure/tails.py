@@ -37,12 +37,15 @@ import xarray as xr
 
 __all__ = ["LATENCY_BINS_PER_DECADE", "LATENCY_DECADES", "LATENCY_BIN_EDGES", "latency_bin_index",
            "latency_histogram", "hist_quantile", "bootstrap_quantiles", "effect_interval",
-           "control_of", "add_tails", "QUANTILES", "DEFAULT_RESAMPLES"]
+           "control_of", "add_tails", "QUANTILES", "DEFAULT_RESAMPLES", "MIN_BOOTSTRAP_RUNS"]
 
 LATENCY_BINS_PER_DECADE = 100
 LATENCY_DECADES = 6                      # 1 µs .. 1 s
 QUANTILES = (0.5, 0.9, 0.99)
 DEFAULT_RESAMPLES = 2000
+#: fewer runs than this give a point estimate but no interval: with two runs the bootstrap has
+#: three distinct resamples, and its "interval" is the two runs' own values
+MIN_BOOTSTRAP_RUNS = 3
 
 
 def _edges_ns() -> np.ndarray:
@@ -136,8 +139,8 @@ def bootstrap_quantiles(run_hists, q: Sequence[float] | float = QUANTILES, *,
     -------
     dict
         ``point`` (Q,) pooled quantiles of all runs, ``lo``/``hi`` (Q,) the interval (NaN with
-        fewer than 2 runs), ``samples`` (n_boot, Q) the bootstrap replicates, ``runs`` the number
-        of runs used.
+        fewer than ``MIN_BOOTSTRAP_RUNS`` runs), ``samples`` (n_boot, Q) the bootstrap
+        replicates, ``runs`` the number of runs used.
     """
     if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 1:
         raise ValueError(f"n_boot={n_boot!r} is not allowed: an integer >= 1")
@@ -151,9 +154,9 @@ def bootstrap_quantiles(run_hists, q: Sequence[float] | float = QUANTILES, *,
         return {"point": nan, "lo": nan, "hi": nan, "samples": np.full((n_boot, qs.size), np.nan),
                 "runs": 0}
     point = hist_quantile(h.sum(axis=0), qs)
-    if runs < 2:
+    if runs < MIN_BOOTSTRAP_RUNS:
         return {"point": point, "lo": nan, "hi": nan,
-                "samples": np.full((n_boot, qs.size), np.nan), "runs": 1}
+                "samples": np.full((n_boot, qs.size), np.nan), "runs": runs}
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     picks = gen.integers(0, runs, size=(n_boot, runs))
     weights = np.zeros((n_boot, runs))
