@@ -271,6 +271,11 @@ def test_measure_reruns_noisy_runs_and_keeps_histograms(monkeypatch, tmp_path):
     assert np.isfinite(ds["fault_latency_p99_ci_lo"].values).all()
     assert ds["device_latency_p50"].values[0] == pytest.approx(50e-6)
     assert "loadavg_runs" in ds
+    # only the bins used are stored; full_bins puts them back on the whole axis
+    assert ds.sizes["latency_bin"] < tails.NBINS
+    full = tails.full_bins(h)
+    assert full.shape[-1] == tails.NBINS and full.sum() == h.values.sum()
+    assert full[0, 0, tails.latency_bin_index(50_000)] == 1
 
 
 # -- perf scheduler extras -----------------------------------------------------------------------

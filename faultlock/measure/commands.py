@@ -194,14 +194,21 @@ def main_measure(argv: Sequence[str] | None = None) -> int:
         seed=args.seed, max_other_cpus=args.max_other_cpus, max_reruns=args.max_reruns)
     ds = measure(config, progress=not args.quiet,
                  command="faultlock measure " + " ".join(map(shlex.quote, argv)))
-    if str(out).endswith(".nc"):
+    if str(out).endswith(".nc") and _netcdf4_engine():
         # per-run histograms are mostly empty bins: zlib keeps the file a few MB at 100 repeats
+        # (netCDF-4 only: xarray's scipy engine writes netCDF-3, which has no compression)
         for var in ds.data_vars.values():
             var.encoding.update(zlib=True, complevel=5)
     save_dataset(ds, out, option="faultlock measure: -o")
     print(_measure_summary(ds))
     print(f"wrote {out}")
     return 0
+
+
+def _netcdf4_engine() -> bool:
+    """Whether xarray writes .nc through a netCDF-4 engine here (netCDF4 or h5netcdf)."""
+    import importlib.util
+    return any(importlib.util.find_spec(m) is not None for m in ("netCDF4", "h5netcdf"))
 
 
 def _measure_summary(ds: xr.Dataset) -> str:

@@ -283,17 +283,25 @@ def _assemble(config, cells, runs, locks, hists, device_runs, wake_runs, run_his
         for i, h in hists.items():
             values[i] = h[name]
         data[name] = (("config", "wait_bin"), values, {"units": "1"})
-    coords["latency_bin"] = ("latency_bin", tails.LATENCY_BIN_EDGES, {
-        "units": "s", "long_name": "lower edge of the log-spaced latency bin "
-        f"({tails.LATENCY_BINS_PER_DECADE} per decade; below 1 µs in the first, 1 s and above "
-        "in the last)"})
-    for name, what in (("fault_latency_hist", "faults (major, waiter and minor touches)"),
-                       ("writer_op_latency_hist", "writer operations (all writers)")):
+    hist_values = {}
+    for name in ("fault_latency_hist", "writer_op_latency_hist"):
         values = np.zeros((n, R, tails.NBINS), dtype=np.int32)
         for (i, r), h in (run_hists or {}).items():
             values[i, r] = h[name]
-        data[name + "_runs"] = (("config", "repeat", "latency_bin"), values, {
-            "units": "1", "long_name": f"counts of {what} per latency bin, every run"})
+        hist_values[name] = values
+    # only the bins from the first to the last that any run used are stored (the file stays
+    # small); tails.full_bins restores the whole axis with zeros
+    used = np.flatnonzero(sum(v.sum(axis=(0, 1)) for v in hist_values.values()))
+    keep = slice(used[0], used[-1] + 1) if used.size else slice(0, 1)
+    coords["latency_bin"] = ("latency_bin", tails.LATENCY_BIN_EDGES[keep], {
+        "units": "s", "long_name": "lower edge of the log-spaced latency bin "
+        f"({tails.LATENCY_BINS_PER_DECADE} per decade from 1 µs to 1 s; below 1 µs in the "
+        "first, 1 s and above in the last; only the range used is stored)"})
+    for name, what in (("fault_latency_hist", "faults (major, waiter and minor touches)"),
+                       ("writer_op_latency_hist", "writer operations (all writers)")):
+        data[name + "_runs"] = (("config", "repeat", "latency_bin"), hist_values[name][..., keep],
+                                {"units": "1", "long_name": f"counts of {what} per latency bin, "
+                                 "every run"})
     coords["wait_bin"] = ("wait_bin", tracing.WAIT_DECADE_EDGES,
                           {"units": "s", "long_name": "lower edge of the decade wait bin"})
     depths = list(config.device_depths)

@@ -36,8 +36,9 @@ import numpy as np
 import xarray as xr
 
 __all__ = ["LATENCY_BINS_PER_DECADE", "LATENCY_DECADES", "LATENCY_BIN_EDGES", "latency_bin_index",
-           "latency_histogram", "hist_quantile", "bootstrap_quantiles", "effect_interval",
-           "control_of", "add_tails", "QUANTILES", "DEFAULT_RESAMPLES", "MIN_BOOTSTRAP_RUNS"]
+           "latency_histogram", "full_bins", "hist_quantile", "bootstrap_quantiles",
+           "effect_interval", "control_of", "add_tails", "QUANTILES", "DEFAULT_RESAMPLES",
+           "MIN_BOOTSTRAP_RUNS"]
 
 LATENCY_BINS_PER_DECADE = 100
 LATENCY_DECADES = 6                      # 1 µs .. 1 s
@@ -108,6 +109,20 @@ def hist_quantile(counts, q) -> np.ndarray:
         out.append(np.where(total > 0, value, np.nan)[..., 0])
     result = np.stack(out, axis=-1)
     return result[..., 0] if np.ndim(q) == 0 else result
+
+
+def full_bins(counts: xr.DataArray) -> np.ndarray:
+    """The values of a histogram DataArray with a ``latency_bin`` axis (last) that may hold only
+    a range of the bins, on the whole ``LATENCY_BIN_EDGES`` axis (zeros elsewhere)."""
+    edges = counts["latency_bin"].values
+    start = int(np.searchsorted(LATENCY_BIN_EDGES, edges[0] * (1 - 1e-9)))
+    if edges.size + start > NBINS or not np.allclose(
+            edges, LATENCY_BIN_EDGES[start:start + edges.size], rtol=1e-9, atol=0):
+        raise ValueError("latency_bin is not a range of tails.LATENCY_BIN_EDGES")
+    values = counts.transpose(..., "latency_bin").values
+    out = np.zeros(values.shape[:-1] + (NBINS,), dtype=values.dtype)
+    out[..., start:start + edges.size] = values
+    return out
 
 
 def _valid_runs(run_hists) -> np.ndarray:
@@ -246,7 +261,7 @@ def add_tails(ds: xr.Dataset, *, q: Sequence[float] = QUANTILES, n_boot: int = D
     streams = np.random.SeedSequence(seed).spawn(n * len(kinds))
     boots: dict[str, list] = {}
     for kk, kind in enumerate(kinds):
-        hists = ds[f"{kind}_hist_runs"].values
+        hists = full_bins(ds[f"{kind}_hist_runs"].transpose("config", "repeat", "latency_bin"))
         boots[kind] = []
         point = np.full((n, len(qs)), np.nan)
         lo, hi = point.copy(), point.copy()
