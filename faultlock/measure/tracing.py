@@ -105,7 +105,7 @@ def perf_record_prefix(output: str | Path, perf: str = "perf", *, sched: bool = 
     cmd = [shutil.which(perf) or perf, "record", "-q", "-k", "CLOCK_MONOTONIC", "-m", "1024",
            "-o", str(output)]
     if sched:
-        cmd += ["-a", "-m", "4096"]
+        cmd += ["-a", "-m", "8192"]        # 32 MiB per CPU: all CPUs' events, no loss
     for tp in TRACEPOINTS + (SCHED_TRACEPOINTS if sched else ()):
         cmd += ["-e", tp]
     return cmd + ["--"]
