@@ -155,7 +155,12 @@ def test_add_tails_on_a_dataset():
     # the ratio of a 3x slower cell: its interval covers 3 at the median
     assert ds["lock_effect_ratio_p50_ci_lo"].values[1] <= 3.0 <= \
         ds["lock_effect_ratio_p50_ci_hi"].values[1]
+    ds = ds.assign_coords(label=("config", ["none", "thread mmap", "process mmap", "thread mp"]))
+    table = tails.markdown_tables(ds)
+    effect_rows = [line for line in table.splitlines() if line.startswith("| thread mmap |")]
+    assert len(effect_rows) == 2 and effect_rows[1].count("**\\***") == 3
     again = tails.add_tails(_dataset(np.random.default_rng(2)), n_boot=500, seed=3)
+    again = again.assign_coords(label=ds["label"])
     xr.testing.assert_identical(ds, again)
     with pytest.raises(ValueError, match="fault_latency_hist_runs"):
         tails.add_tails(ds.drop_vars("fault_latency_hist_runs"))

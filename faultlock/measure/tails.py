@@ -38,7 +38,7 @@ import xarray as xr
 __all__ = ["LATENCY_BINS_PER_DECADE", "LATENCY_DECADES", "LATENCY_BIN_EDGES", "latency_bin_index",
            "latency_histogram", "full_bins", "hist_quantile", "bootstrap_quantiles",
            "effect_interval", "control_of", "add_tails", "QUANTILES", "DEFAULT_RESAMPLES",
-           "MIN_BOOTSTRAP_RUNS"]
+           "MIN_BOOTSTRAP_RUNS", "markdown_tables"]
 
 LATENCY_BINS_PER_DECADE = 100
 LATENCY_DECADES = 6                      # 1 µs .. 1 s
@@ -312,3 +312,41 @@ def add_tails(ds: xr.Dataset, *, q: Sequence[float] = QUANTILES, n_boot: int = D
     out.attrs["bootstrap"] = (f"cluster bootstrap over repeats: {n_boot} resamples, "
                               f"SeedSequence({seed}), {level:.0%} percentile intervals")
     return out
+
+
+def _us(x: float) -> str:
+    if not np.isfinite(x):
+        return "-"
+    return f"{x * 1e6:.0f}" if abs(x) >= 9.5e-6 else f"{x * 1e6:.1f}"
+
+
+def markdown_tables(ds: xr.Dataset, *, q: Sequence[float] = QUANTILES) -> str:
+    """Two markdown tables of a dataset with :func:`add_tails`'s variables: every cell's pooled
+    fault-latency quantiles with their intervals (µs), and every lock effect (µs, and the ratio)
+    with its interval, marked where significant."""
+    names = [_pct(x) for x in q]
+    head = "| cell | runs | " + " | ".join(f"{n} [95 % CI] (µs)" for n in names) + " |"
+    lines = [head, "|" + "---|" * (2 + len(names))]
+    for i in range(ds.sizes["config"]):
+        cols = [str(ds["label"].values[i]), str(int(ds["fault_latency_bootstrap_runs"].values[i]))]
+        for n in names:
+            v = [float(ds[f"fault_latency_{n}{s}"].values[i]) for s in ("_pooled", "_ci_lo",
+                                                                       "_ci_hi")]
+            cols.append(f"{_us(v[0])} [{_us(v[1])}, {_us(v[2])}]")
+        lines.append("| " + " | ".join(cols) + " |")
+    lines += ["", "| in-process writer cell | " + " | ".join(
+        f"effect {n} [95 % CI] (µs) | ratio {n} [95 % CI]" for n in names) + " |",
+        "|" + "---|" * (1 + 2 * len(names))]
+    for i in np.flatnonzero(ds["lock_effect_control"].values >= 0):
+        cols = [str(ds["label"].values[i])]
+        for n in names:
+            e = [float(ds[f"lock_effect_{n}{s}"].values[i]) for s in ("", "_ci_lo", "_ci_hi")]
+            r = [float(ds[f"lock_effect_ratio_{n}{s}"].values[i]) for s in ("", "_ci_lo",
+                                                                            "_ci_hi")]
+            star = " **\\***" if ds[f"lock_effect_{n}_significant"].values[i] == 1 else ""
+            cols.append(f"{_us(e[0])} [{_us(e[1])}, {_us(e[2])}]{star}")
+            cols.append(f"{r[0]:.2f} [{r[1]:.2f}, {r[2]:.2f}]")
+        lines.append("| " + " | ".join(cols) + " |")
+    lines.append("")
+    lines.append("\\* the 95 % interval of the difference excludes 0 (significant lock effect)")
+    return "\n".join(lines)
