@@ -176,11 +176,9 @@ def measure(config: MeasureConfig | Mapping[str, Any] | None = None, *,
                 f"read wait {lk['mmap_read_wait_mean'] * 1e6:.1f} µs, run-queue delay p99 "
                 f"{lk.get('runqueue_delay_p99', np.nan) * 1e6:.0f} µs")
         for r in range(config.repeats):
-            if r >= config.device_repeats:
-                pass
-            elif over_budget():
+            if r < config.device_repeats and over_budget():
                 skipped.append(f"device curve repeat {r}")
-            else:
+            elif r < config.device_repeats:
                 dev = harness.device(config.device_depths, config.device_seconds, seed=r + 1)
                 device_runs.append(parse.device_metrics(dev["device"]))
                 qd1 = device_runs[-1][config.device_depths[0]]["device_latency_mean"]

@@ -282,6 +282,22 @@ def add_tails(ds: xr.Dataset, *, q: Sequence[float] = QUANTILES, n_boot: int = D
                   f"{n_boot} resamples, percentile interval"}
             out[f"{kind}_{name}_ci_lo"] = ("config", lo[:, j], ci)
             out[f"{kind}_{name}_ci_hi"] = ("config", hi[:, j], ci)
+        if kind == "fault_latency" and 0.5 in qs and 0.99 in qs:
+            # the tail's spread: p99 / p50 of the pooled runs, interval from the same resamples
+            j50, j99 = qs.index(0.5), qs.index(0.99)
+            ratio = point[:, j99] / point[:, j50]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                reps = np.stack([b["samples"][:, j99] / b["samples"][:, j50]
+                                 for b in boots[kind]])
+                r_lo, r_hi = np.nanquantile(reps, [(1 - level) / 2, (1 + level) / 2], axis=1) \
+                    if np.isfinite(reps).any() else (np.full(n, np.nan), np.full(n, np.nan))
+            ok = np.array([b["runs"] >= MIN_BOOTSTRAP_RUNS for b in boots[kind]])
+            out["fault_latency_p99_over_p50"] = ("config", ratio, {
+                "units": "1", "long_name": "p99 / p50 of fault latency, all runs pooled"})
+            out["fault_latency_p99_over_p50_ci_lo"] = ("config", np.where(ok, r_lo, np.nan),
+                                                       {"units": "1"})
+            out["fault_latency_p99_over_p50_ci_hi"] = ("config", np.where(ok, r_hi, np.nan),
+                                                       {"units": "1"})
         out[f"{kind}_bootstrap_runs"] = ("config", used, {"units": "1", "long_name":
                                          "runs with a histogram used by the bootstrap"})
     control = control_of(ds)
