@@ -154,8 +154,11 @@ def test_add_tails_on_a_dataset():
         assert np.all(ds[f"fault_latency_{name}_pooled"].values <= hi)
     # the tail's spread p99/p50 of a lognormal is exp(2.326 sigma) = 6.43 whatever its scale
     spread = np.exp(SIGMA * stats.norm.ppf(0.99))
-    assert np.all(ds["fault_latency_p99_over_p50_ci_lo"].values <= spread)
-    assert np.all(spread <= ds["fault_latency_p99_over_p50_ci_hi"].values)
+    # (each 95 % interval covers it; all four do with probability 0.81, three or more 0.99)
+    covers = (ds["fault_latency_p99_over_p50_ci_lo"].values <= spread) & \
+        (spread <= ds["fault_latency_p99_over_p50_ci_hi"].values)
+    assert covers.sum() >= 3
+    assert np.allclose(ds["fault_latency_p99_over_p50"].values, spread, rtol=0.15)
     # the ratio of a 3x slower cell: its interval covers 3 at the median
     assert ds["lock_effect_ratio_p50_ci_lo"].values[1] <= 3.0 <= \
         ds["lock_effect_ratio_p50_ci_hi"].values[1]
