@@ -207,9 +207,11 @@ def test_busy_seconds_from_proc_stat_ticks():
     import os
     hz = os.sysconf("SC_CLK_TCK")
     a = [0] * 8
-    b = [hz, 0, hz // 2, 3 * hz, 7 * hz, 0, 0, hz // 10]     # user 1 s, system 0.5 s, steal 0.1 s
+    # user 1 s, system 0.5 s, softirq 0.2 s, steal 0.1 s
+    b = [hz, 0, hz // 2, 3 * hz, 7 * hz, 0, hz // 5, hz // 10]
     busy, steal = busy_seconds(a, b)
-    assert busy == pytest.approx(1.6) and steal == pytest.approx(0.1)
+    assert busy == pytest.approx(1.8) and steal == pytest.approx(0.1)
+    assert busy_seconds(a, b, irq=False)[0] == pytest.approx(1.6)
     assert np.isnan(busy_seconds([], b)[0])
 
 

@@ -200,7 +200,7 @@ def measure(config: MeasureConfig | Mapping[str, Any] | None = None, *,
                 m.update(parse.minor_pass_metrics(parsed))
                 m.update({"other_busy_cpus": noise["other_busy_cpus"],
                           "loadavg": noise["loadavg"], "steal_cpus": noise["steal_cpus"],
-                          "reruns": float(attempt)})
+                          "irq_cpus": noise.get("irq_cpus", np.nan), "reruns": float(attempt)})
                 runs[(i, r)] = m
                 run_hists[(i, r)] = parse.run_histograms(parsed, config.waiter_threshold)
                 say(f"repeat {r} {cell.label}: p50 {m['fault_latency_p50'] * 1e6:.1f} µs, "

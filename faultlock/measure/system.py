@@ -95,16 +95,17 @@ def proc_stat_ticks() -> list[int]:
     return []
 
 
-def busy_seconds(ticks_start, ticks_end) -> tuple[float, float]:
+def busy_seconds(ticks_start, ticks_end, *, irq: bool = True) -> tuple[float, float]:
     """CPU-seconds the whole machine was busy between two :func:`proc_stat_ticks` readings (all
-    but idle and iowait; irq and softirq count as busy), and the steal among them; NaN, NaN if
-    either reading is missing. Ticks are ``SC_CLK_TCK`` per second (usually 100): a window of
-    one second is resolved to ~0.01 CPU per CPU."""
+    but idle and iowait; with ``irq``, irq and softirq count as busy), and the steal among them;
+    NaN, NaN if either reading is missing. Ticks are ``SC_CLK_TCK`` per second (usually 100): a
+    window of one second is resolved to ~0.01 CPU per CPU."""
     if len(ticks_start) < 8 or len(ticks_end) < 8:
         return float("nan"), float("nan")
     d = [float(b) - float(a) for a, b in zip(ticks_start[:8], ticks_end[:8], strict=True)]
     hz = os.sysconf("SC_CLK_TCK")
-    return (sum(d) - d[3] - d[4]) / hz, d[7] / hz
+    busy = sum(d) - d[3] - d[4] - (0.0 if irq else d[5] + d[6])
+    return busy / hz, d[7] / hz
 
 
 def loadavg_1min() -> float:
