@@ -45,6 +45,10 @@ __all__ = ["perf_status", "sched_status", "perf_record_prefix", "perf_script",
 TRACEPOINTS = ("mmap_lock:mmap_lock_start_locking", "mmap_lock:mmap_lock_acquire_returned",
                "mmap_lock:mmap_lock_released", "exceptions:page_fault_user")
 SCHED_TRACEPOINTS = ("sched:sched_wakeup", "sched:sched_switch")
+#: the control writer process's name (``harness.c`` sets it): recording on all CPUs, its
+#: ``mmap_lock`` events (it has its own mm, which the measurement does not use) are filtered out
+#: in the kernel; a flat-out writer would otherwise make perf lose events
+CONTROL_WRITER_COMM = "fl-ctl-writer"
 
 _LINE = re.compile(r"^\s*(\d+)/(\d+)\s+(\d+)\.(\d+):\s+(\w+):(\w+):\s*(.*)$")
 _STATUS: dict[str, tuple[bool, str]] = {}
@@ -106,7 +110,11 @@ def perf_record_prefix(output: str | Path, perf: str = "perf", *, sched: bool = 
            "-o", str(output)]
     if sched:
         cmd += ["-a", "-m", "8192"]        # 32 MiB per CPU: all CPUs' events, no loss
-    for tp in TRACEPOINTS + (SCHED_TRACEPOINTS if sched else ()):
+    for tp in TRACEPOINTS:
+        cmd += ["-e", tp]
+        if sched:
+            cmd += ["--filter", f'comm != "{CONTROL_WRITER_COMM}"']
+    for tp in SCHED_TRACEPOINTS if sched else ():
         cmd += ["-e", tp]
     return cmd + ["--"]
 
