@@ -312,6 +312,11 @@ def test_sched_metrics_runqueue_delay_and_offcpu_holds():
         # a second hold, never switched out
         f"7/9  0.000090000: mmap_lock:mmap_lock_acquire_returned: {mm} write=true success=true",
         f"7/9  0.000095000: mmap_lock:mmap_lock_released: {mm} write=true",
+        # a wake-up whose switch-in was not recorded: thread 8 is switched out again at 100 µs
+        # and in at 300 µs; no 290 µs delay is made up
+        "0/0  0.000090000: sched:sched_wakeup: comm=h pid=8 prio=120 target_cpu=001",
+        "7/8  0.000100000: " + sw.format(p=8, s="D", n=0),
+        "0/0  0.000300000: " + sw.format(p=0, s="R", n=8),
         # a wake-up of another process's thread is not ours
         "0/0  0.000096000: sched:sched_wakeup: comm=y pid=99 prio=120 target_cpu=000",
         "0/0  0.000097000: " + sw.format(p=0, s="R", n=99),
