@@ -149,6 +149,8 @@ def measure_parser() -> argparse.ArgumentParser:
     p.add_argument("--think-time", type=_seconds, default=0.0, help="CPU before each touch")
     p.add_argument("--device-depths", type=_ints, default=(1, 2, 4, 8, 16, 32))
     p.add_argument("--device-seconds", type=float, default=0.25)
+    p.add_argument("--device-repeats", type=int, default=100,
+                   help="measure the device curve in the first N repeats only (default: all)")
     p.add_argument("--waiter-threshold", type=_seconds, default=10e-6,
                    help="a minor fault this slow without preemption waited for a folio lock "
                         "(default 10us)")
@@ -160,6 +162,11 @@ def measure_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget", type=float, default=110.0, help="bound of the whole measurement "
                    "(s); cells not reached are NaN")
     p.add_argument("--max-file-mb", type=int, default=512)
+    p.add_argument("--max-other-cpus", type=float, default=0.25,
+                   help="repeat a run during which other tenants kept more CPUs than this busy "
+                        "(/proc/stat; default 0.25)")
+    p.add_argument("--max-reruns", type=int, default=3,
+                   help="repeat such a run at most this many times (default 3; 0: never)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     return p
@@ -181,15 +188,27 @@ def main_measure(argv: Sequence[str] | None = None) -> int:
         threads=args.threads, groups=args.groups, writers=tuple(args.writer or ["none"]),
         pages=args.pages, repeats=args.repeats, order=args.order, think_time=args.think_time,
         device_depths=args.device_depths, device_seconds=args.device_seconds,
+        device_repeats=args.device_repeats,
         waiter_threshold=args.waiter_threshold, trace=args.trace, directory=args.dir,
         max_seconds=args.max_seconds, budget=args.budget, max_file_mb=args.max_file_mb,
-        seed=args.seed)
+        seed=args.seed, max_other_cpus=args.max_other_cpus, max_reruns=args.max_reruns)
     ds = measure(config, progress=not args.quiet,
                  command="faultlock measure " + " ".join(map(shlex.quote, argv)))
+    if str(out).endswith(".nc") and _netcdf4_engine():
+        # per-run histograms are mostly empty bins: zlib keeps the file a few MB at 100 repeats
+        # (netCDF-4 only: xarray's scipy engine writes netCDF-3, which has no compression)
+        for var in ds.data_vars.values():
+            var.encoding.update(zlib=True, complevel=5)
     save_dataset(ds, out, option="faultlock measure: -o")
     print(_measure_summary(ds))
     print(f"wrote {out}")
     return 0
+
+
+def _netcdf4_engine() -> bool:
+    """Whether xarray writes .nc through a netCDF-4 engine here (netCDF4 or h5netcdf)."""
+    import importlib.util
+    return any(importlib.util.find_spec(m) is not None for m in ("netCDF4", "h5netcdf"))
 
 
 def _measure_summary(ds: xr.Dataset) -> str:
@@ -199,13 +218,29 @@ def _measure_summary(ds: xr.Dataset) -> str:
     d = ds["io_depth"].values
     lines.append("O_DIRECT 4 KiB read p50 by depth: " + ", ".join(
         f"{int(x)}: {ds['device_latency_p50'].values[k] * 1e6:.0f} µs" for k, x in enumerate(d)))
-    lines.append(f"{'cell':<44} {'p50':>8} {'p90':>8} {'p99':>9} {'waiters':>8} "
-                 f"{'reads/flt':>9}  (µs)")
+    pooled = "fault_latency_p99_pooled" in ds
+    lines.append(f"{'cell':<44} {'p50':>8} {'p90':>8} {'p99':>9} "
+                 + (f"{'p99 95% CI (pooled)':>21} {'lock effect p99':>16} " if pooled else "")
+                 + f"{'waiters':>8} {'reads/flt':>9}  (µs)")
     for i in range(ds.sizes["config"]):
         g = lambda k, i=i: float(ds[k].values[i]) if k in ds else float("nan")  # noqa: E731
-        lines.append(f"{str(ds['label'].values[i]):<44} {g('fault_latency_p50') * 1e6:8.1f} "
-                     f"{g('fault_latency_p90') * 1e6:8.1f} {g('fault_latency_p99') * 1e6:9.1f} "
-                     f"{g('waiter_share'):8.2f} {g('mmap_read_per_fault'):9.2f}")
+        p = "_pooled" if pooled else ""
+        row = (f"{str(ds['label'].values[i]):<44} {g('fault_latency_p50' + p) * 1e6:8.1f} "
+               f"{g('fault_latency_p90' + p) * 1e6:8.1f} {g('fault_latency_p99' + p) * 1e6:9.1f} ")
+        if pooled:
+            lo, hi = g("fault_latency_p99_ci_lo") * 1e6, g("fault_latency_p99_ci_hi") * 1e6
+            ci = f"[{lo:.0f}, {hi:.0f}]"
+            effect = g("lock_effect_p99")
+            mark = "*" if g("lock_effect_p99_significant") == 1 else " "
+            row += f"{ci:>21} " + (f"{effect * 1e6:15.0f}{mark} " if effect == effect else
+                                   f"{'':>16} ")
+        lines.append(row + f"{g('waiter_share'):8.2f} {g('mmap_read_per_fault'):9.2f}")
+    if pooled:
+        lines.append("p50/p90/p99: all repeats pooled; * lock effect significant (95 % CI "
+                     "excludes 0)")
+    if "runs_above_noise_threshold" in ds.attrs:
+        lines.append(f"runs that stayed above the noise threshold: "
+                     f"{ds.attrs['runs_above_noise_threshold']}")
     if ds.attrs.get("skipped"):
         lines.append(f"skipped (budget): {ds.attrs['skipped']}")
     return "\n".join(lines)

@@ -147,6 +147,9 @@ class MeasureConfig:
         Busy CPU time (s) a reader spends before each touch.
     device_depths, device_seconds :
         O_DIRECT read-latency curve: queue depths and seconds per depth (per repeat).
+    device_repeats : int
+        The device curve and the wake-up latency are measured in the first ``device_repeats``
+        repeats only (they need few; the fault runs need many).
     waiter_threshold, jank_threshold : float (s)
         Classification threshold of a folio-lock waiter; jank threshold (MODEL.md).
     trace : {"auto", "on", "off"}
@@ -159,6 +162,13 @@ class MeasureConfig:
         measurement (s); cells not reached are NaN and listed in ``attrs['skipped']``.
     max_file_mb : int
         Largest data file allowed.
+    max_other_cpus : float
+        Noise control: a run during which the machine's other tenants kept more than this many
+        CPUs busy on average (``/proc/stat`` busy time less the harness's and our own CPU time)
+        is repeated, up to ``max_reruns`` times; the last attempt is kept either way, and
+        ``attrs['runs_above_noise_threshold']`` counts those that stayed above.
+    max_reruns : int
+        Repetitions of one run at most for the rule above (0: never repeat).
     """
 
     threads: tuple[int, ...] = (1, 2, 4, 8)
@@ -170,6 +180,7 @@ class MeasureConfig:
     think_time: float = 0.0
     device_depths: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
     device_seconds: float = 0.25
+    device_repeats: int = 100
     waiter_threshold: float = 10e-6
     jank_threshold: float = 16.7e-3
     trace: str = "auto"
@@ -178,6 +189,8 @@ class MeasureConfig:
     budget: float = 110.0
     max_file_mb: int = 512
     seed: int = 1
+    max_other_cpus: float = 0.25
+    max_reruns: int = 3
 
     def __post_init__(self) -> None:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
@@ -201,7 +214,8 @@ class MeasureConfig:
             errors.append(f"writers={self.writers!r} is not allowed: WriterSpec, str or None")
         set_("writers", tuple(writers) or (None,))
         for name, low, high in (("pages", 1, 1 << 18), ("repeats", 1, 100),
-                                ("max_file_mb", 1, 4096), ("seed", 0, 2**40)):
+                                ("max_file_mb", 1, 4096), ("seed", 0, 2**40),
+                                ("max_reruns", 0, 20), ("device_repeats", 1, 100)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 errors.append(f"{name}={value!r} is not allowed: an integer in [{low}, {high}]")
@@ -212,6 +226,10 @@ class MeasureConfig:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or \
                     not low <= value <= high:
                 errors.append(f"{name}={value!r} is not allowed: seconds in [{low:g}, {high:g}]")
+        value = self.max_other_cpus
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                not 0 <= value <= 1024:
+            errors.append(f"max_other_cpus={value!r} is not allowed: CPUs in [0, 1024]")
         if self.order not in ("random", "sequential"):
             errors.append(f"order={self.order!r} is not allowed: 'random' or 'sequential'")
         if self.trace not in ("auto", "on", "off"):

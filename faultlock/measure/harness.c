@@ -67,7 +67,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HARNESS_VERSION 1
+#define HARNESS_VERSION 3
 #define PAGE 4096UL
 #define TMPFS_MAGIC_ 0x01021994L
 #define RAMFS_MAGIC_ 0x858458f6L
@@ -75,6 +75,12 @@
 #define DSAMP 20000          /* reservoir of device read times kept per depth */
 #define MAX_THREADS 1024
 #define MAX_WRITERS 64
+/* log-binned latency histograms: LBINS_PER_DECADE bins per decade from 1 us to 1 s (the same
+   edges as faultlock/measure/tails.py LATENCY_BIN_EDGES); below 1 us counts in bin 0, 1 s and
+   above in the last bin */
+#define LBINS_PER_DECADE 100
+#define LDECADES 6
+#define LBINS (LBINS_PER_DECADE * LDECADES)
 
 /* ------------------------------------------------------------------------------------------ */
 /* helpers                                                                                     */
@@ -151,6 +157,31 @@ static void print_u8_array(const char *key, const uint8_t *a, long n) {
     printf(",\"%s\":[", key);
     for (long i = 0; i < n; i++) printf(i ? ",%u" : "%u", a[i]);
     putchar(']');
+}
+
+/* lower edges (ns) of the log-spaced latency bins: 10^(3 + d) x 10^(j / 100), each decade's first
+   edge exact so that a time of exactly 10^k ns falls in the same bin as in Python */
+static double lat_edges_ns[LBINS];
+
+static void init_lat_edges(void) {
+    const double step = 1.0232929922807541;          /* 10^(1/100) */
+    double base = 1000.0;
+    for (int d = 0; d < LDECADES; d++, base *= 10.0) {
+        double e = base;
+        for (int j = 0; j < LBINS_PER_DECADE; j++, e *= step) lat_edges_ns[d * LBINS_PER_DECADE + j] = e;
+        lat_edges_ns[d * LBINS_PER_DECADE] = base;
+    }
+}
+
+static int lat_bin_of(uint64_t ns) {                 /* last edge <= ns; clamped to [0, LBINS) */
+    double x = (double)ns;
+    if (x < lat_edges_ns[1]) return 0;
+    int lo = 0, hi = LBINS;                          /* lat_edges_ns[lo] <= x < edge[hi] */
+    while (hi - lo > 1) {
+        int mid = (lo + hi) / 2;
+        if (lat_edges_ns[mid] <= x) lo = mid; else hi = mid;
+    }
+    return lo;
 }
 
 static void print_fs(int fd) {
@@ -341,6 +372,7 @@ struct wstats {                    /* lives in MAP_SHARED memory: written by a c
     uint64_t ops, calls, sum_ns, max_ns, first_ns, last_ns, cpu_ns, failed;
     uint64_t seen;
     uint32_t samples[WSAMP];
+    uint32_t hist[LBINS];         /* every operation's time, log-binned (lat_bin_of) */
 };
 
 struct shared {
@@ -397,6 +429,7 @@ static void *writer_thread(void *p) {
         w->sum_ns += dt;
         if (dt > w->max_ns) w->max_ns = dt;
         w->seen++;
+        w->hist[lat_bin_of(dt)]++;
         uint32_t d32 = dt > UINT32_MAX ? UINT32_MAX : (uint32_t)dt;
         if (w->seen <= WSAMP) w->samples[w->seen - 1] = d32;
         else {
@@ -493,6 +526,7 @@ static void emit_writers(struct shared *sh, int n, const char *where, int op, in
                pages, rate, w->ops, w->failed, w->last_ns > w->first_ns ? w->last_ns - w->first_ns : 0,
                w->sum_ns, w->max_ns, w->cpu_ns);
         print_u32_array("op_ns_sorted_sample", w->samples, kept);
+        print_u32_array("op_ns_hist", w->hist, LBINS);
         printf("}\n");
     }
 }
@@ -545,6 +579,10 @@ static int cmd_faults(int argc, char **argv) {
         if (child < 0) fail("fork: %s", strerror(errno));
         if (child == 0) {
             prctl(PR_SET_PDEATHSIG, SIGKILL);
+            /* a name of its own (inherited by its threads): a traced run filters this process's
+               mmap_lock events out in the kernel (tracing.py CONTROL_WRITER_COMM), since a
+               flat-out writer emits ~0.5 million a second that the measurement does not use */
+            prctl(PR_SET_NAME, "fl-ctl-writer");
             close(fd);
             char *region = writer_region(op, wpages);
             pthread_t wt[MAX_WRITERS];
@@ -1044,6 +1082,7 @@ int main(int argc, char **argv) {
     setvbuf(stdout, buf, _IOFBF, sizeof buf);
     if (argc < 2) fail("usage: faultlock-harness {mkfile|device|faults|wakeup|rounds|version} [options]");
     if (sysconf(_SC_PAGESIZE) != (long)PAGE) fail("page size %ld: the harness assumes 4096", sysconf(_SC_PAGESIZE));
+    init_lat_edges();
     if (strcmp(argv[1], "mkfile") == 0) return cmd_mkfile(argc, argv);
     if (strcmp(argv[1], "device") == 0) return cmd_device(argc, argv);
     if (strcmp(argv[1], "faults") == 0) return cmd_faults(argc, argv);

@@ -60,7 +60,7 @@ from .build import build_harness, harness_source
 from .cgroup import MemoryCgroup, find_memory_controller, parse_flat_keyed
 from .parse import HarnessError
 from .run import quiet_nan_warnings
-from .system import check_disk_backed, system_info
+from .system import busy_seconds, check_disk_backed, system_info
 
 __all__ = ["MemcgConfig", "measure_memcg", "parse_rounds", "run_metrics", "reclaim_cost",
            "trace_reclaim", "reclaim_calls",
@@ -343,12 +343,10 @@ def run_metrics(parsed: Mapping[str, Any], *, file_pages: int, version: int) -> 
     m["page_rate_per_cpu"] = pages / cpu if cpu > 0 else math.nan
     ticks_a, ticks_b = a.get("proc_stat_cpu", []), b.get("proc_stat_cpu", [])
     if len(ticks_a) >= 8 and len(ticks_b) >= 8:
-        d = [float(y) - float(x) for x, y in zip(ticks_a, ticks_b, strict=False)]
-        hz = os.sysconf("SC_CLK_TCK")
-        busy = (sum(d[:8]) - d[3] - d[4]) / hz           # all but idle and iowait
+        busy, steal = busy_seconds(ticks_a, ticks_b)          # all but idle and iowait
         m["machine_busy_cpus"] = busy / window
         m["other_busy_cpus"] = max(busy - cpu - noise_cpu, 0.0) / window
-        m["steal_cpus"] = d[7] / hz / window
+        m["steal_cpus"] = steal / window
     if run["noise_threads"]:
         loops = float(sum(b["noise_loops"]) - sum(a["noise_loops"]))
         ncpu = noise_cpu

@@ -27,9 +27,11 @@ from typing import Any
 
 import numpy as np
 
+from .tails import NBINS, hist_quantile, latency_histogram
+
 __all__ = ["HarnessError", "parse_output", "classify", "CLASS_NAMES", "NONE", "MINOR", "WAITER",
            "MAJOR", "touch_arrays", "fault_metrics", "writer_metrics", "minor_pass_metrics",
-           "device_metrics", "wakeup_metrics", "DEFAULT_WAITER_THRESHOLD",
+           "device_metrics", "wakeup_metrics", "run_histograms", "DEFAULT_WAITER_THRESHOLD",
            "DEFAULT_JANK_THRESHOLD"]
 
 NONE, MINOR, WAITER, MAJOR = 0, 1, 2, 3
@@ -208,8 +210,8 @@ def writer_metrics(parsed: Mapping[str, Any]) -> dict[str, float]:
     writers = parsed["writers"]
     nan = np.nan
     m = {"writer_ops_rate": 0.0, "mmap_write_rate": 0.0, "writer_op_latency_mean": nan,
-         "writer_op_latency_p50": nan, "writer_op_latency_p99": nan, "writer_latency_mean": nan,
-         "writer_cpu_share": 0.0, "writer_failed": 0.0}
+         "writer_op_latency_p50": nan, "writer_op_latency_p90": nan, "writer_op_latency_p99": nan,
+         "writer_latency_mean": nan, "writer_cpu_share": 0.0, "writer_failed": 0.0}
     if not writers:
         return m
     ops = sum(int(w["ops"]) for w in writers)
@@ -222,12 +224,39 @@ def writer_metrics(parsed: Mapping[str, Any]) -> dict[str, float]:
     if ops:
         mean = sum(int(w["sum_ns"]) for w in writers) * 1e-9 / ops
         m["writer_op_latency_mean"] = mean
-        m["writer_op_latency_p50"] = _q(samples, 0.5)
-        m["writer_op_latency_p99"] = _q(samples, 0.99)
+        hist = writer_histogram(writers)
+        for q in (50, 90, 99):        # every operation's histogram (harness >= 2), else the sample
+            m[f"writer_op_latency_p{q}"] = (float(hist_quantile(hist, q / 100)) if hist is not None
+                                            else _q(samples, q / 100))
         m["writer_latency_mean"] = mean / int(writers[0]["write_locks_per_op"])
     m["writer_cpu_share"] = sum(w["cpu_ns"] for w in writers) * 1e-9 / active if active else nan
     m["writer_failed"] = float(sum(int(w["failed"]) for w in writers))
     return m
+
+
+def writer_histogram(writers) -> np.ndarray | None:
+    """Log-binned histogram (``tails.LATENCY_BIN_EDGES``) of every writer operation's time, summed
+    over the writers; None from a harness that did not count them (version 1)."""
+    hists = [w["op_ns_hist"] for w in writers if "op_ns_hist" in w]
+    if not hists or len(hists) != len(writers):
+        return None
+    if any(len(h) != NBINS for h in hists):
+        raise ValueError(f"writer op_ns_hist has {len(hists[0])} bins, expected {NBINS}")
+    return np.sum(hists, axis=0).astype(np.int64)
+
+
+def run_histograms(parsed: Mapping[str, Any], waiter_threshold: float = DEFAULT_WAITER_THRESHOLD
+                   ) -> dict[str, np.ndarray]:
+    """The run's whole distributions as integer counts in the log-spaced bins of
+    :data:`faultlock.measure.tails.LATENCY_BIN_EDGES`: ``fault_latency_hist`` (every touch that
+    faulted, the population of ``fault_latency_p*``) and ``writer_op_latency_hist`` (every writer
+    operation; zeros without writers)."""
+    t = touch_arrays(parsed, waiter_threshold)
+    faults_ns = t["latency"][t["cls"] != NONE] * 1e9
+    writer = writer_histogram(parsed["writers"]) if parsed["writers"] else None
+    return {"fault_latency_hist": latency_histogram(np.rint(faults_ns)),
+            "writer_op_latency_hist": writer if writer is not None else
+            np.zeros(NBINS, dtype=np.int64)}
 
 
 def minor_pass_metrics(parsed: Mapping[str, Any]) -> dict[str, float]:

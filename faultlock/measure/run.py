@@ -18,7 +18,16 @@ attrs
     rule, what tracing did or skipped and why, caveats and cells skipped for the budget.
 
 Repeats are interleaved (repeat r of every cell, in a shuffled order, before repeat r+1), so slow
-drift and other tenants' load spread over the cells instead of biasing one of them.
+drift and other tenants' load spread over the cells instead of biasing one of them. A run during
+which other tenants used more than ``max_other_cpus`` is repeated (``reruns_runs``,
+``other_busy_cpus_runs``, ``loadavg_runs``). The traced runs come first, so that a budget cut
+drops the last repeats rather than the traces.
+
+Every run's whole distribution is kept: ``fault_latency_hist_runs(config, repeat, latency_bin)``
+and ``writer_op_latency_hist_runs`` (integer counts, 100 log-spaced bins per decade from 1 µs to
+1 s); :func:`faultlock.measure.tails.add_tails` adds the pooled quantiles
+``fault_latency_p{50,90,99}_pooled`` with cluster-bootstrap intervals (``_ci_lo``/``_ci_hi``) and
+the lock effects ``lock_effect_p*`` (in-process writer minus its other-process control).
 """
 
 from __future__ import annotations
@@ -35,7 +44,7 @@ import numpy as np
 import xarray as xr
 
 from .. import __version__
-from . import parse, tracing
+from . import parse, tails, tracing
 from .build import harness_source
 from .config import MeasureConfig
 from .runner import Harness
@@ -114,6 +123,8 @@ def measure(config: MeasureConfig | Mapping[str, Any] | None = None, *,
         trace_ok, trace_why = tracing.perf_status()
         if config.trace == "on" and not trace_ok:
             raise ValueError(f"trace='on' is not allowed here: {trace_why}")
+        if trace_ok:
+            trace_why += "; " + tracing.sched_status()[1]
 
     info = system_info(config.directory)
     runs: dict[tuple[int, int], dict[str, float]] = {}
@@ -122,6 +133,8 @@ def measure(config: MeasureConfig | Mapping[str, Any] | None = None, *,
     device_runs: list[dict[int, dict[str, float]]] = []
     wake_runs: list[dict[str, float]] = []
     skipped: list[str] = []
+    noisy: list[str] = []
+    run_hists: dict[tuple[int, int], dict[str, np.ndarray]] = {}
     file_record: dict[str, Any] = {}
     rng = random.Random(config.seed)
     think_ns = int(round(config.think_time * 1e9))
@@ -129,12 +142,43 @@ def measure(config: MeasureConfig | Mapping[str, Any] | None = None, *,
     def over_budget() -> bool:
         return time.monotonic() - started > config.budget
 
+    def calm_run(harness: Harness, cell, what: str, **kwargs) -> tuple[dict, dict, int]:
+        """One harness run, repeated while other tenants used more than max_other_cpus."""
+        attempt = 0
+        while True:
+            parsed = harness.faults(cell, pages=config.pages, order=config.order,
+                                    think_ns=think_ns, max_seconds=config.max_seconds, **kwargs)
+            noise = parsed["noise"]
+            calm = not noise["other_busy_cpus"] > config.max_other_cpus
+            if calm or attempt >= config.max_reruns or over_budget():
+                break
+            attempt += 1
+            say(f"{what} {cell.label}: others used {noise['other_busy_cpus']:.2f} CPUs "
+                f"(> {config.max_other_cpus:g}); rerun {attempt}")
+        if not calm:
+            noisy.append(f"{cell.label} {what}")
+        return parsed, noise, attempt
+
     with Harness(config.directory, pages=config.file_pages(), seed=config.seed) as harness:
         file_record = dict(harness.file_record or {})
-        for r in range(config.repeats):
+        # the traced runs first: a budget cut then drops the last repeats, not the traces
+        for i, cell in enumerate(cells if trace_ok else []):
             if over_budget():
+                skipped.append(f"{cell.label} traced run")
+                continue
+            parsed, noise, attempt = calm_run(harness, cell, "traced", seed=config.seed,
+                                              minor_pass=False, trace=True)
+            lk = parsed["locks"]
+            hists[i] = {k: lk.pop(k) for k in ("mmap_read_wait_hist", "mmap_write_wait_hist")}
+            locks[i] = {**lk, "trace_other_busy_cpus": noise["other_busy_cpus"],
+                        "trace_reruns": float(attempt)}
+            say(f"traced {cell.label}: {lk['mmap_read_per_fault']:.2f} reads/fault, "
+                f"read wait {lk['mmap_read_wait_mean'] * 1e6:.1f} µs, run-queue delay p99 "
+                f"{lk.get('runqueue_delay_p99', np.nan) * 1e6:.0f} µs")
+        for r in range(config.repeats):
+            if r < config.device_repeats and over_budget():
                 skipped.append(f"device curve repeat {r}")
-            else:
+            elif r < config.device_repeats:
                 dev = harness.device(config.device_depths, config.device_seconds, seed=r + 1)
                 device_runs.append(parse.device_metrics(dev["device"]))
                 qd1 = device_runs[-1][config.device_depths[0]]["device_latency_mean"]
@@ -147,34 +191,23 @@ def measure(config: MeasureConfig | Mapping[str, Any] | None = None, *,
                 if over_budget():
                     skipped.append(f"{cell.label} repeat {r}")
                     continue
-                parsed = harness.faults(cell, pages=config.pages, order=config.order,
-                                        seed=config.seed + r, think_ns=think_ns,
-                                        max_seconds=config.max_seconds)
+                parsed, noise, attempt = calm_run(harness, cell, f"repeat {r}",
+                                                  seed=config.seed + r)
                 m = parse.fault_metrics(parsed, waiter_threshold=config.waiter_threshold,
                                         jank_threshold=config.jank_threshold,
                                         cpus=info["cpus_online"])
                 m.update(parse.writer_metrics(parsed))
                 m.update(parse.minor_pass_metrics(parsed))
+                m.update({"other_busy_cpus": noise["other_busy_cpus"],
+                          "loadavg": noise["loadavg"], "steal_cpus": noise["steal_cpus"],
+                          "irq_cpus": noise.get("irq_cpus", np.nan), "reruns": float(attempt)})
                 runs[(i, r)] = m
+                run_hists[(i, r)] = parse.run_histograms(parsed, config.waiter_threshold)
                 say(f"repeat {r} {cell.label}: p50 {m['fault_latency_p50'] * 1e6:.1f} µs, "
                     f"p99 {m['fault_latency_p99'] * 1e6:.1f} µs, "
-                    f"waiters {m['waiter_share']:.2f}")
-        if trace_ok:
-            for i, cell in enumerate(cells):
-                if over_budget():
-                    skipped.append(f"{cell.label} traced run")
-                    continue
-                parsed = harness.faults(cell, pages=config.pages, order=config.order,
-                                        seed=config.seed, think_ns=think_ns,
-                                        max_seconds=config.max_seconds, minor_pass=False,
-                                        trace=True)
-                lk = parsed["locks"]
-                hists[i] = {k: lk.pop(k) for k in ("mmap_read_wait_hist", "mmap_write_wait_hist")}
-                locks[i] = lk
-                say(f"traced {cell.label}: {lk['mmap_read_per_fault']:.2f} reads/fault, "
-                    f"read wait {lk['mmap_read_wait_mean'] * 1e6:.1f} µs")
+                    f"waiters {m['waiter_share']:.2f}, others {noise['other_busy_cpus']:.2f} CPUs")
 
-    ds = _assemble(config, cells, runs, locks, hists, device_runs, wake_runs)
+    ds = _assemble(config, cells, runs, locks, hists, device_runs, wake_runs, run_hists)
     ds.attrs.update({
         "title": "faultlock measurement of page faults that wait for I/O (mainline kernel)",
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -198,12 +231,18 @@ def measure(config: MeasureConfig | Mapping[str, Any] | None = None, *,
         "tracing_used": int(trace_ok),
         "caveats": " | ".join(CAVEATS),
         "skipped": "; ".join(skipped),
+        "noise_rule": (f"a run during which other tenants used more than "
+                       f"{config.max_other_cpus:g} CPUs (/proc/stat busy less our CPU) was "
+                       f"repeated, up to {config.max_reruns} times; the last attempt is kept"),
+        "runs_above_noise_threshold": len(noisy),
+        "runs_above_noise_threshold_list": "; ".join(noisy),
         "elapsed": time.monotonic() - started,
     })
-    return ds
+    return tails.add_tails(ds, seed=config.seed)
 
 
-def _assemble(config, cells, runs, locks, hists, device_runs, wake_runs) -> xr.Dataset:
+def _assemble(config, cells, runs, locks, hists, device_runs, wake_runs, run_hists=None
+              ) -> xr.Dataset:
     n, R = len(cells), config.repeats
     coords: dict[str, Any] = {"config": np.arange(n), "repeat": np.arange(R)}
     for key in cells[0].coords():
@@ -226,7 +265,9 @@ def _assemble(config, cells, runs, locks, hists, device_runs, wake_runs) -> xr.D
                   "mmap_read_wait_mean", "mmap_read_wait_p99", "mmap_read_wait_max",
                   "mmap_read_trylock_failures", "mmap_write_acquisitions", "mmap_write_wait_mean",
                   "mmap_write_wait_p99", "mmap_write_hold_mean", "mmap_write_hold_p50",
-                  "mmap_write_hold_p99", "mmap_downgrades", "trace_lost_events"]
+                  "mmap_write_hold_p99", "mmap_downgrades", "trace_lost_events",
+                  "mmap_read_wait_p50", "mmap_read_wait_p90", *tracing.SCHED_METRICS,
+                  "trace_other_busy_cpus", "trace_reruns"]
     for name in lock_names:
         values = np.array([locks.get(i, {}).get(name, np.nan) for i in range(n)])
         key = "mmap_write_rate_traced" if name == "mmap_write_rate" else name
@@ -240,6 +281,25 @@ def _assemble(config, cells, runs, locks, hists, device_runs, wake_runs) -> xr.D
         for i, h in hists.items():
             values[i] = h[name]
         data[name] = (("config", "wait_bin"), values, {"units": "1"})
+    hist_values = {}
+    for name in ("fault_latency_hist", "writer_op_latency_hist"):
+        values = np.zeros((n, R, tails.NBINS), dtype=np.int32)
+        for (i, r), h in (run_hists or {}).items():
+            values[i, r] = h[name]
+        hist_values[name] = values
+    # only the bins from the first to the last that any run used are stored (the file stays
+    # small); tails.full_bins restores the whole axis with zeros
+    used = np.flatnonzero(sum(v.sum(axis=(0, 1)) for v in hist_values.values()))
+    keep = slice(used[0], used[-1] + 1) if used.size else slice(0, 1)
+    coords["latency_bin"] = ("latency_bin", tails.LATENCY_BIN_EDGES[keep], {
+        "units": "s", "long_name": "lower edge of the log-spaced latency bin "
+        f"({tails.LATENCY_BINS_PER_DECADE} per decade from 1 µs to 1 s; below 1 µs in the "
+        "first, 1 s and above in the last; only the range used is stored)"})
+    for name, what in (("fault_latency_hist", "faults (major, waiter and minor touches)"),
+                       ("writer_op_latency_hist", "writer operations (all writers)")):
+        data[name + "_runs"] = (("config", "repeat", "latency_bin"), hist_values[name][..., keep],
+                                {"units": "1", "long_name": f"counts of {what} per latency bin, "
+                                 "every run"})
     coords["wait_bin"] = ("wait_bin", tracing.WAIT_DECADE_EDGES,
                           {"units": "s", "long_name": "lower edge of the decade wait bin"})
     depths = list(config.device_depths)

@@ -4,18 +4,20 @@ bounded in time, optionally under ``perf record``."""
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 from . import parse, tracing
 from .build import build_harness
 from .config import Cell
-from .system import check_disk_backed
+from .system import busy_seconds, check_disk_backed, loadavg_1min, proc_stat_ticks
 
-__all__ = ["Harness"]
+__all__ = ["Harness", "NoiseMeter"]
 
 
 class Harness:
@@ -99,14 +101,24 @@ class Harness:
     def faults(self, cell: Cell, *, pages: int, trace: bool = False, **kwargs: Any
                ) -> dict[str, Any]:
         """Parsed output of one ``faults`` run; with ``trace``, ``parsed['locks']`` holds the
-        mmap_lock metrics of :func:`tracing.lock_metrics` for the walk."""
+        mmap_lock metrics of :func:`tracing.lock_metrics` for the walk. ``parsed['noise']``:
+        what else ran meanwhile (:class:`NoiseMeter`)."""
+        meter = NoiseMeter()
+        parsed = self._faults(cell, pages=pages, trace=trace, **kwargs)
+        parsed["noise"] = meter.stop()
+        return parsed
+
+    def _faults(self, cell: Cell, *, pages: int, trace: bool = False, **kwargs: Any
+                ) -> dict[str, Any]:
         args = self.fault_args(cell, pages=pages, **kwargs)
         timeout = kwargs.get("max_seconds", 10.0) + 60
         if not trace:
             return parse.parse_output(self._run(args, timeout=timeout))
         data = self.tmp / "perf.data"
         try:
-            out = self._run(args, timeout=timeout, prefix=tracing.perf_record_prefix(data))
+            sched = tracing.sched_status()[0]
+            out = self._run(args, timeout=timeout,
+                            prefix=tracing.perf_record_prefix(data, sched=sched))
             parsed = parse.parse_output(out)
             text, lost = tracing.perf_script(data)
             run = parsed["run"]
@@ -116,3 +128,40 @@ class Harness:
         finally:
             data.unlink(missing_ok=True)
         return parsed
+
+
+def _cpu_seconds(who: int) -> float:
+    ru = resource.getrusage(who)
+    return ru.ru_utime + ru.ru_stime
+
+
+class NoiseMeter:
+    """The other tenants' CPU use over a window: the machine's busy CPU-seconds
+    (``/proc/stat``, irq and softirq left out) less our own (this process and its waited-for
+    children: the harness, its writer process, perf), per second of the window, and the
+    1-minute load average at its start. Irq and softirq are left out because on this VM they are
+    the completions of our own reads (block softirq: 0.06-0.17 CPU measured at 1-32 threads,
+    2026-12-05), which no task is charged for when they land on an idle CPU; ``irq_cpus`` keeps
+    them apart."""
+
+    def __init__(self) -> None:
+        self.load = loadavg_1min()
+        self.ticks = proc_stat_ticks()
+        self.own = _cpu_seconds(resource.RUSAGE_SELF) + _cpu_seconds(resource.RUSAGE_CHILDREN)
+        self.t0 = time.monotonic()
+
+    def stop(self) -> dict[str, float]:
+        window = time.monotonic() - self.t0
+        ticks = proc_stat_ticks()
+        busy, steal = busy_seconds(self.ticks, ticks, irq=False)
+        irq = busy_seconds(self.ticks, ticks)[0] - busy
+        own = _cpu_seconds(resource.RUSAGE_SELF) + _cpu_seconds(resource.RUSAGE_CHILDREN) \
+            - self.own
+        if not window > 0:
+            return {"other_busy_cpus": float("nan"), "machine_busy_cpus": float("nan"),
+                    "steal_cpus": float("nan"), "own_cpus": float("nan"), "irq_cpus": float("nan"),
+                    "loadavg": self.load}
+        return {"other_busy_cpus": max(busy - own, 0.0) / window,
+                "machine_busy_cpus": busy / window, "steal_cpus": steal / window,
+                "own_cpus": own / window, "irq_cpus": irq / window, "loadavg": self.load,
+                "noise_window": window}

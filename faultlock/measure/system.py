@@ -12,7 +12,8 @@ import os
 import platform
 from pathlib import Path
 
-__all__ = ["system_info", "mount_of", "block_device_of", "check_disk_backed", "RAM_FILESYSTEMS"]
+__all__ = ["system_info", "mount_of", "block_device_of", "check_disk_backed", "RAM_FILESYSTEMS",
+           "proc_stat_ticks", "busy_seconds", "loadavg_1min"]
 
 #: file systems whose pages never come from a device: a fault there cannot wait for I/O
 RAM_FILESYSTEMS = ("tmpfs", "ramfs", "devtmpfs", "hugetlbfs", "proc", "sysfs")
@@ -83,6 +84,37 @@ def check_disk_backed(directory: str | os.PathLike) -> dict[str, str]:
                          f"(mounted at {mount['mountpoint']}), where page faults never read from "
                          "a device; choose a directory on a disk-backed file system")
     return mount
+
+
+def proc_stat_ticks() -> list[int]:
+    """The first 8 fields of ``/proc/stat``'s ``cpu`` line (user nice system idle iowait irq
+    softirq steal, in clock ticks, all CPUs), or [] where it cannot be read."""
+    for line in _read("/proc/stat").splitlines():
+        if line.startswith("cpu "):
+            return [int(x) for x in line.split()[1:9]]
+    return []
+
+
+def busy_seconds(ticks_start, ticks_end, *, irq: bool = True) -> tuple[float, float]:
+    """CPU-seconds the whole machine was busy between two :func:`proc_stat_ticks` readings (all
+    but idle and iowait; with ``irq``, irq and softirq count as busy), and the steal among them;
+    NaN, NaN if either reading is missing. Ticks are ``SC_CLK_TCK`` per second (usually 100): a
+    window of one second is resolved to ~0.01 CPU per CPU."""
+    if len(ticks_start) < 8 or len(ticks_end) < 8:
+        return float("nan"), float("nan")
+    d = [float(b) - float(a) for a, b in zip(ticks_start[:8], ticks_end[:8], strict=True)]
+    hz = os.sysconf("SC_CLK_TCK")
+    busy = sum(d) - d[3] - d[4] - (0.0 if irq else d[5] + d[6])
+    return busy / hz, d[7] / hz
+
+
+def loadavg_1min() -> float:
+    """The 1-minute load average (``/proc/loadavg``), NaN if unreadable."""
+    text = _read("/proc/loadavg").split()
+    try:
+        return float(text[0])
+    except (IndexError, ValueError):
+        return float("nan")
 
 
 def _cpu_model() -> str:
