@@ -281,3 +281,11 @@ def test_compare_command_errors_are_one_line(tmp_path, capsys):
     bad.write_text("{not json")
     refused([str(path), "-o", str(tmp_path / "c"), "--calibration", str(bad)], "--calibration")
     refused([str(path)], "-o")
+
+
+def test_the_figure_shows_the_ci_and_the_lock_effect(tails_comparison):
+    from faultlock.measure.figure import plot_comparison
+    fig = plot_comparison(tails_comparison)
+    scales = {ax.get_ylabel(): ax.get_yscale() for ax in fig.axes if ax.get_ylabel()}
+    assert scales["p99 in-process − control (µs)"] == "symlog"
+    assert scales["fault latency p99 (µs)"] == "log"

@@ -421,10 +421,10 @@ def compare_parser() -> argparse.ArgumentParser:
     p.add_argument("--calibration", help="calibration JSON (default: calibrate the measurement)")
     p.add_argument("--operations", type=OPERATIONS, default=20_000,
                    help="Monte Carlo operations per cell (default 20000)")
-    p.add_argument("--max-operations", type=OPERATIONS, default=320_000,
+    p.add_argument("--max-operations", type=OPERATIONS, default=1_280_000,
                    help="a cell whose p50/p90/p99 has a Monte Carlo 95%% half-width above 5%% "
                         "of it is solved again with more operations, up to this many "
-                        "(default 320000)")
+                        "(default 1280000)")
     p.add_argument("--seed", type=SEED, default=0, help="root seed (default 0)")
     p.add_argument("--no-analytic", action="store_true", help="Monte Carlo only")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")

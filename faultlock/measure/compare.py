@@ -133,7 +133,7 @@ def _measured_quantile(ds: xr.Dataset, name: str, i: int) -> tuple[float, float,
 
 def compare(ds: xr.Dataset, scenario_fn: Callable | None = None, *,
             calibration: Calibration | None = None, solvers=("montecarlo", "analytic"),
-            operations: int = 20_000, seed: int = 0, max_operations: int = 320_000,
+            operations: int = 20_000, seed: int = 0, max_operations: int = 1_280_000,
             ci_target: float = MC_CI_TARGET,
             progress: Callable[[int, int], None] | None = None) -> xr.Dataset:
     """Measured against predicted (``mainline``) for every cell of a measurement, scored.
@@ -539,11 +539,14 @@ def summary_table(cmp: xr.Dataset) -> str:
     lines.append("")
     kinds = sorted(set(str(k) for k in cmp["measured_from"].values)) \
         if "measured_from" in cmp.coords else ["median over repeats"]
-    lines.append(f"Measured quantiles: {', '.join(kinds)} (pooled: every run's faults of the cell "
-                 "together, with a bootstrap 95 % CI; median over repeats: no CI, min-max shown). "
-                 f"Within: |predicted / measured - 1| <= {tol:.0%}. A lock effect (in-process "
-                 "minus control) is reproduced where the measured one is significant and the "
-                 f"model's has its sign and is within {tol:.0%} or inside its CI.")
+    meaning = {"pooled": "pooled (every run of the cell together) with a bootstrap 95 % CI",
+               "median over repeats": "the median over repeats of each run's quantile (no CI; "
+                                      "min-max shown)"}
+    lines.append(f"Measured quantiles: {'; '.join(meaning.get(k, k) for k in kinds)}. Within: "
+                 f"|predicted / measured - 1| <= {tol:.0%}. A lock effect (in-process minus "
+                 "control) is reproduced where the measured one is significant (its CI excludes "
+                 f"0) and the model's has its sign and is within {tol:.0%} of it or inside its "
+                 "CI.")
     if "montecarlo" in sources:
         rel = "; ".join(f"{q} {cmp.attrs.get(f'montecarlo_ci_relative_{q}', '?')}"
                         for q in QUANTILES)
