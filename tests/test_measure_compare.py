@@ -187,9 +187,13 @@ def _tails_measurement(repeats=3, bins=8) -> xr.Dataset:
                       attrs={"cpus_online": 2, "config": json.dumps({"pages": 64})})
 
 
+PROGRESS = []
+
+
 @pytest.fixture(scope="module")
 def tails_comparison():
-    return compare(_tails_measurement(), calibration=CAL, operations=2000, max_operations=8000)
+    return compare(_tails_measurement(), calibration=CAL, operations=2000, max_operations=8000,
+                   progress=lambda done, total: PROGRESS.append((done, total)))
 
 
 def test_compare_uses_the_pooled_quantiles_and_scores_the_lock_effect(tails_comparison):
@@ -210,6 +214,12 @@ def test_compare_uses_the_pooled_quantiles_and_scores_the_lock_effect(tails_comp
             cmp["fault_latency_p99"].values[1, j] - cmp["fault_latency_p99"].values[2, j])
     assert cmp["lock_effect_p99"].values[1, 0] == pytest.approx(
         float(ds["lock_effect_p99"].values[1]))
+    assert cmp["lock_effect_ratio_p99"].values[1, 1] == pytest.approx(
+        cmp["fault_latency_p99"].values[1, 1] / cmp["fault_latency_p99"].values[2, 1])
+    assert cmp["lock_effect_ratio_p99"].values[1, 0] == pytest.approx(
+        float(ds["lock_effect_ratio_p99"].values[1]))
+    # progress: 4 cells and the missing control, by 2 solvers
+    assert PROGRESS[0] == (0, 10) and PROGRESS[-1] == (10, 10) and len(PROGRESS) == 11
     assert cmp.attrs["lock_effects_significant_p99"] == 1
     assert cmp.attrs["lock_effects_significant_p50"] == 0
     assert np.isfinite(cmp["lock_effect_p99_reproduced"].values[1, 1:]).all()
@@ -243,6 +253,8 @@ def test_an_older_measurement_still_compares():
     # the measured effect is the difference of the two cells' medians
     assert cmp["lock_effect_p50"].values[1, 0] == pytest.approx(
         float(old["fault_latency_p50"][1] - old["fault_latency_p50"][2]))
+    assert cmp["lock_effect_ratio_p50"].values[1, 0] == pytest.approx(
+        float(old["fault_latency_p50"][1] / old["fault_latency_p50"][2]))
     assert cmp.attrs["within_montecarlo_p50_cells"].endswith("/3")
 
 

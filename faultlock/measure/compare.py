@@ -480,6 +480,18 @@ def _score_effect(out: xr.Dataset, attrs: dict[str, Any], q: str, sources: list[
                         for i, c in enumerate(controls)]
         lo = hi = np.full(n, np.nan)
         significant = np.zeros(n, dtype=bool)
+    # the same effect as a ratio (the held-out pattern is "p99 about five times the control's")
+    with np.errstate(all="ignore"):
+        ratio = values / control
+    if f"measured_lock_effect_ratio_{q}" in out:
+        ratio[:, 0] = out[f"measured_lock_effect_ratio_{q}"].values
+    else:
+        controls = out["control"].values if "control" in out.coords else np.full(n, -1)
+        with np.errstate(all="ignore"):
+            ratio[:, 0] = [values[i, 0] / values[c, 0] if c >= 0 else np.nan
+                           for i, c in enumerate(controls)]
+    out[f"lock_effect_ratio_{q}"] = (("config", "source"), ratio,
+                                     {"units": "1", "long_name": f"in-process / control {m}"})
     repro = np.full((n, len(sources)), np.nan)
     for j in range(1, len(sources)):
         hit = reproduced(effect[:, j], effect[:, 0], lo, hi, tolerance)
@@ -568,7 +580,8 @@ def _effect_table(cmp: xr.Dataset) -> str:
         else []
     if not rows:
         return ""
-    head = ["cell", "quantile", "measured effect µs [95 % CI]", "significant"] + sources[1:]
+    head = ["cell", "quantile", "measured effect µs [95 % CI] (x in-process / control)",
+            "significant"] + sources[1:]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for i in rows:
         label = str(cmp["label"].values[i]) if "label" in cmp.coords else str(i)
@@ -577,11 +590,15 @@ def _effect_table(cmp: xr.Dataset) -> str:
             lo = float(cmp[f"lock_effect_{q}_ci_lo"].values[i]) * 1e6
             hi = float(cmp[f"lock_effect_{q}_ci_hi"].values[i]) * 1e6
             significant = bool(cmp[f"lock_effect_{q}_significant"].values[i])
-            measured = f"{e[0]:.3g}" + (f" [{lo:.3g}, {hi:.3g}]" if np.isfinite(lo) else "")
+            ratio = cmp[f"lock_effect_ratio_{q}"].values[i] \
+                if f"lock_effect_ratio_{q}" in cmp else np.full(len(sources), np.nan)
+            measured = f"{e[0]:.3g}" + (f" [{lo:.3g}, {hi:.3g}]" if np.isfinite(lo) else "") + \
+                (f" (x{ratio[0]:.2g})" if np.isfinite(ratio[0]) else "")
             row = [label, q, measured, "yes" if significant else "no"]
             for j in range(1, len(sources)):
                 ci = float(cmp[f"lock_effect_{q}_ci"].values[i, j]) * 1e6
-                text = f"{e[j]:.3g}" + (f" ± {ci:.2g}" if np.isfinite(ci) else "")
+                text = f"{e[j]:.3g}" + (f" ± {ci:.2g}" if np.isfinite(ci) else "") + \
+                    (f" (x{ratio[j]:.2g})" if np.isfinite(ratio[j]) else "")
                 hit = cmp[f"lock_effect_{q}_reproduced"].values[i, j]
                 if np.isfinite(hit):
                     text += " reproduced" if hit else " not reproduced"
