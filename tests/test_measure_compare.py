@@ -180,8 +180,12 @@ def _tails_measurement(repeats=3, bins=8) -> xr.Dataset:
         data[f"lock_effect_{q}_significant"] = ("config", [False, q == "p99", False, False])
         data[f"lock_effect_ratio_{q}"] = ("config", [NAN, pooled[1] / pooled[2], NAN, NAN])
         data[f"writer_op_latency_{q}"] = ("config", [NAN, 3e-6, 3e-6, 350e-6])
+        data[f"writer_op_latency_{q}_pooled"] = ("config", [NAN, 3.1e-6, 3.2e-6, 360e-6])
+        data[f"writer_op_latency_{q}_ci_lo"] = ("config", [NAN, 3e-6, 3e-6, 340e-6])
+        data[f"writer_op_latency_{q}_ci_hi"] = ("config", [NAN, 3.3e-6, 3.4e-6, 380e-6])
     data["fault_latency_hist_runs"] = (("config", "repeat", "latency_bin"),
                                        rng.integers(0, 100, (n, repeats, bins)).astype(float))
+    data["lock_effect_control"] = ("config", [-1, 2, -1, -1])
     data["other_busy_cpus_runs"] = (("config", "repeat"), rng.uniform(0, 0.2, (n, repeats)))
     return xr.Dataset(data, coords=coords,
                       attrs={"cpus_online": 2, "config": json.dumps({"pages": 64})})
@@ -203,6 +207,9 @@ def test_compare_uses_the_pooled_quantiles_and_scores_the_lock_effect(tails_comp
     assert set(cmp["measured_from"].values) == {"pooled"}
     assert np.allclose(cmp["fault_latency_p99"].values[:, 0], ds["fault_latency_p99_pooled"])
     assert np.allclose(cmp["fault_latency_p99_ci_lo"], ds["fault_latency_p99_ci_lo"])
+    assert np.allclose(cmp["writer_op_latency_p99"].values[1:, 0],
+                       ds["writer_op_latency_p99_pooled"].values[1:])
+    assert cmp["writer_op_latency_p99_ci_hi"].values[3] == 380e-6
     # the thread cell's control is cell 2; the periodic mprotect cell has none measured, so the
     # model solved its control itself
     assert cmp["control"].values.tolist() == [-1, 2, -1, -1]
@@ -242,7 +249,7 @@ def test_an_older_measurement_still_compares():
     repeats is compared, no cell is inside a CI, no effect is significant."""
     ds = _tails_measurement()
     old = ds[[v for v in ds.data_vars if "pooled" not in v and "_ci_" not in v and
-              "lock_effect" not in v and "hist" not in v]].drop_vars("latency_bin", errors="ignore")
+              "lock_effect" not in v and "control" not in v and "hist" not in v]].drop_vars("latency_bin", errors="ignore")
     old = old.isel(config=[0, 1, 2])
     cmp = compare(old, calibration=CAL, solvers=("montecarlo",), operations=1000,
                   max_operations=1000)

@@ -187,6 +187,8 @@ def compare(ds: xr.Dataset, scenario_fn: Callable | None = None, *,
     walk = _walk_config(ds)
     n = len(cells)
     controls = [control_of(cells, i) for i in range(n)]
+    if "lock_effect_control" in ds:    # the measurement's own pairing, where it states one
+        controls = [int(c) if c >= 0 else None for c in ds["lock_effect_control"].values]
     # an in-process cell whose control was not measured: the model solves the control itself
     extra = [i for i in range(n) if cells[i].get("writer_where") == "thread" and
              controls[i] is None]
@@ -198,8 +200,11 @@ def compare(ds: xr.Dataset, scenario_fn: Callable | None = None, *,
     values = {m: np.full((n, len(sources)), np.nan) for m in names}
     cis = {m: np.full((n, len(sources)), np.nan) for m in names}
     quantile_names = [f"fault_latency_{q}" for q in QUANTILES]
-    ci_lo = {m: np.full(n, np.nan) for m in quantile_names}
-    ci_hi = {m: np.full(n, np.nan) for m in quantile_names}
+    # every metric the measurement pools (the writer's operation time too) is compared pooled
+    pooled_names = quantile_names + [m for m in names if m not in quantile_names and
+                                     m + "_pooled" in ds]
+    ci_lo = {m: np.full(n, np.nan) for m in pooled_names}
+    ci_hi = {m: np.full(n, np.nan) for m in pooled_names}
     control_values = {m: np.full((n, len(sources)), np.nan) for m in quantile_names}
     control_cis = {m: np.full((n, len(sources)), np.nan) for m in quantile_names}
     measured_from, scenarios, notes, analytic_errors = [], [], [], []
@@ -253,12 +258,13 @@ def compare(ds: xr.Dataset, scenario_fn: Callable | None = None, *,
             lo, hi = measured.get(m + "_lo", np.nan), measured.get(m + "_hi", np.nan)
             cis[m][i, 0] = (hi - lo) / 2
         kinds = set()
-        for m in quantile_names:
+        for m in pooled_names:
             value, lo, hi, kind = _measured_quantile(ds, m, i)
             values[m][i, 0], ci_lo[m][i], ci_hi[m][i] = value, lo, hi
             if np.isfinite(lo) and np.isfinite(hi):
                 cis[m][i, 0] = (hi - lo) / 2
-            kinds.add(kind)
+            if m in quantile_names:
+                kinds.add(kind)
         measured_from.append(" and ".join(sorted(kinds)))
         scenario, note = scenario_of(cell, measured)
         scenarios.append(scenario.to_json(indent=None))
@@ -314,11 +320,12 @@ def compare(ds: xr.Dataset, scenario_fn: Callable | None = None, *,
                 data[m + suffix] = ("config", ds[m + suffix].values,
                                     {"units": units, "long_name": f"{suffix[1:]} of {m} over "
                                                                   "repeats (min-max)"})
-    for m in quantile_names:
+    for m in pooled_names:
         data[m + "_ci_lo"] = ("config", ci_lo[m], {"units": "s", "long_name": f"bootstrap 95% CI "
                                                    f"of the pooled {m}, lower bound"})
         data[m + "_ci_hi"] = ("config", ci_hi[m], {"units": "s", "long_name": f"bootstrap 95% CI "
                                                    f"of the pooled {m}, upper bound"})
+    for m in quantile_names:
         data[m + "_control"] = (("config", "source"), control_values[m],
                                 {"units": "s", "long_name": f"the model's {m} of the cell's "
                                                             "control (writers in another process)"})
