@@ -601,7 +601,8 @@ def _effect_table(cmp: xr.Dataset) -> str:
                 if f"lock_effect_ratio_{q}" in cmp else np.full(len(sources), np.nan)
             measured = f"{e[0]:.3g}" + (f" [{lo:.3g}, {hi:.3g}]" if np.isfinite(lo) else "") + \
                 (f" (x{ratio[0]:.2g})" if np.isfinite(ratio[0]) else "")
-            row = [label, q, measured, "yes" if significant else "no"]
+            row = [label, q, measured, ("yes" if significant else "no") if np.isfinite(lo)
+                   else "no CI"]
             for j in range(1, len(sources)):
                 ci = float(cmp[f"lock_effect_{q}_ci"].values[i, j]) * 1e6
                 text = f"{e[j]:.3g}" + (f" ± {ci:.2g}" if np.isfinite(ci) else "") + \
