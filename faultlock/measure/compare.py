@@ -122,8 +122,9 @@ def control_of(cells: list[Mapping[str, Any]], index: int) -> int | None:
 
 
 def _measured_quantile(ds: xr.Dataset, name: str, i: int) -> tuple[float, float, float, str]:
-    """A fault latency quantile of cell ``i``: the pooled quantile and its bootstrap 95 % CI if
-    the measurement has them, else the median over repeats and NaN bounds."""
+    """Metric ``name`` of cell ``i``: the pooled value (``<name>_pooled``, every run of the cell
+    together) and its bootstrap 95 % CI if the measurement has them, else the median over repeats
+    and NaN bounds."""
     pooled = _value(ds, name + "_pooled", config=i)
     if np.isfinite(pooled):
         return (pooled, _value(ds, name + "_ci_lo", config=i), _value(ds, name + "_ci_hi",
