@@ -108,6 +108,15 @@ def _walk_config(ds: xr.Dataset) -> dict[str, Any]:
     return {k: config[k] for k in ("pages", "order") if k in config}
 
 
+def _model_units(name: str) -> str:
+    """The model's units of a compared metric (for a measurement that lacks the metric)."""
+    from ..model import metrics
+    try:
+        return metrics.units(MODEL_NAMES.get(name, name))
+    except KeyError:
+        return ""
+
+
 def control_of(cells: list[Mapping[str, Any]], index: int) -> int | None:
     """The index of the control of cell ``index`` (the same writer load in another process), if
     the cell runs its writers in this process and the measurement has that control."""
@@ -303,8 +312,7 @@ def compare(ds: xr.Dataset, scenario_fn: Callable | None = None, *,
     data: dict[str, Any] = {}
     for m in names:
         units = ds[m].attrs.get("units", "") if m in ds else ""
-        if m in quantile_names:
-            units = units or "s"
+        units = units or _model_units(m)
         data[m] = (("config", "source"), values[m], {"units": units})
         data[m + "_ci"] = (("config", "source"), cis[m],
                            {"units": units, "long_name": f"95% half-width (model; measured: its "
@@ -639,7 +647,8 @@ def error_table(cmp: xr.Dataset, metrics=("fault_latency_p50", "fault_latency_p9
             if not np.isfinite(lo):
                 lo = float(cmp[m + "_lo"].values[i]) * k if m + "_lo" in cmp else np.nan
                 hi = float(cmp[m + "_hi"].values[i]) * k if m + "_hi" in cmp else np.nan
-            row.append(f"{meas:.3g} [{lo:.3g}, {hi:.3g}]" if np.isfinite(lo) else f"{meas:.3g}")
+            row.append("—" if np.isnan(meas) else
+                       f"{meas:.3g} [{lo:.3g}, {hi:.3g}]" if np.isfinite(lo) else f"{meas:.3g}")
             for j in range(1, len(sources)):
                 pred = float(cmp[m].values[i, j]) * k
                 err = cmp[m + "_error"].values[i, j] if m + "_error" in cmp else np.nan
