@@ -404,7 +404,7 @@ def score(cmp: xr.Dataset, tolerance: float = TOLERANCE) -> xr.Dataset:
     and model in-process minus control; the model's 95 % half-width in ``lock_effect_{q}_ci``,
     the two cells' half-widths in quadrature), ``lock_effect_{q}_reproduced`` (1/0 where the
     measured effect is significant, else NaN). Attrs per solver ``s`` and ``q`` in
-    ``p50, p90, p99, pooled`` (every cell-quantile pair), ``all`` (cells with all three within):
+    ``p50, p90, p99, pairs`` (every cell-quantile pair), ``all`` (cells with all three within):
     ``within_{s}_{q}`` (share), ``within_{s}_{q}_cells`` ("k/n"), ``target_{s}``,
     ``target_{s}_{q}`` ("met"/"not met"), ``inside_ci_{s}_{q}`` ("k/n"); per ``q``
     ``lock_effects_significant_{q}`` and ``lock_effects_reproduced_{s}_{q}``; and the Monte
@@ -415,7 +415,7 @@ def score(cmp: xr.Dataset, tolerance: float = TOLERANCE) -> xr.Dataset:
     n = out.sizes["config"]
     attrs: dict[str, Any] = {"tolerance": tolerance}
     within_all = np.ones((n, len(sources)))
-    pooled_hits = {s: [0, 0] for s in sources[1:]}
+    pair_hits = {s: [0, 0] for s in sources[1:]}
     for q in QUANTILES:
         m = f"fault_latency_{q}"
         values = out[m].values
@@ -437,8 +437,8 @@ def score(cmp: xr.Dataset, tolerance: float = TOLERANCE) -> xr.Dataset:
                                                          "the measured 95% CI"})
         for j, s in enumerate(sources[1:], 1):
             k, total = _share(within[:, j])
-            pooled_hits[s][0] += k
-            pooled_hits[s][1] += total
+            pair_hits[s][0] += k
+            pair_hits[s][1] += total
             _put_share(attrs, s, q, k, total)
             k, total = _share(in_ci[:, j])
             attrs[f"inside_ci_{s}_{q}"] = f"{k}/{total}"
@@ -451,7 +451,7 @@ def score(cmp: xr.Dataset, tolerance: float = TOLERANCE) -> xr.Dataset:
             attrs[f"montecarlo_ci_relative_{q}"] = (
                 f"median {np.median(rel):.1%}, max {np.max(rel):.1%}" if rel.size else "none")
     for j, s in enumerate(sources[1:], 1):
-        _put_share(attrs, s, "pooled", *pooled_hits[s])
+        _put_share(attrs, s, "pairs", *pair_hits[s])
         _put_share(attrs, s, "all", *_share(within_all[:, j]))
     out.attrs.update(attrs)
     return out
@@ -540,9 +540,9 @@ def summary_table(cmp: xr.Dataset) -> str:
     uncertainty."""
     sources = [str(s) for s in cmp["source"].values][1:]
     tol = float(cmp.attrs.get("tolerance", TOLERANCE))
-    columns = list(QUANTILES) + ["pooled", "all"]
+    columns = list(QUANTILES) + ["pairs", "all"]
     head = (["solver"] + [f"{q} within {tol:.0%}" for q in QUANTILES]
-            + ["p50/p90/p99 pooled", "all three in a cell", "target"])
+            + ["all (cell, quantile) pairs", "all three in a cell", "target"])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for s in sources:
         row = [s]
