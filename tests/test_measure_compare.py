@@ -240,7 +240,8 @@ def test_compare_uses_the_pooled_quantiles_and_scores_the_lock_effect(tails_comp
     assert "p99 within 30%" in text and "lock effects reproduced" in text
     assert "Lock effect (in-process minus control)" in text
     ops = cmp["montecarlo_operations"].values
-    assert ((ops >= 2000) & (ops <= 8000)).all()
+    # at 2,000 operations a p99's half-width is above 5 % of it (up to 28 % here): more were run
+    assert ((ops >= 2000) & (ops <= 8000)).all() and ops.max() > 2000
     assert f"Monte Carlo ({ops.min()}-{ops.max()} operations per cell" in text
     assert cmp["fault_latency_p99_ci"].values[0, 1] > 0
 
