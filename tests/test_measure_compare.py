@@ -311,3 +311,10 @@ def test_the_figure_shows_the_ci_and_the_lock_effect(tails_comparison):
     scales = {ax.get_ylabel(): ax.get_yscale() for ax in fig.axes if ax.get_ylabel()}
     assert scales["p99 in-process − control (µs)"] == "symlog"
     assert scales["fault latency p99 (µs)"] == "log"
+
+
+def test_the_old_import_path_finds_the_moved_names():
+    from faultlock.measure.calibrate import COMPARED as old_compared
+    from faultlock.measure.calibrate import compare as old_compare
+    from faultlock.measure.compare import COMPARED
+    assert old_compare is compare and old_compared is COMPARED

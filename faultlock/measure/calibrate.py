@@ -351,3 +351,16 @@ def fit_douyin(*args: Any, **kwargs: Any):
 
 fit_douyin.__doc__ = "Fit android_warm_start to the Douyin numbers (kernel.md §1.4); see " \
                      ":func:`faultlock.measure.douyin.fit_douyin`."
+
+
+#: names that moved to :mod:`faultlock.measure.compare` (the model against the measurement);
+#: ``from faultlock.measure.calibrate import compare`` still finds them there
+_MOVED_TO_COMPARE = ("compare", "error_table", "analytic_solver", "COMPARED", "MEASURED_ONLY",
+                     "MODEL_NAMES")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED_TO_COMPARE:
+        import importlib
+        return getattr(importlib.import_module("faultlock.measure.compare"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
