@@ -13,8 +13,9 @@ import xarray as xr
 
 import faultlock
 from faultlock.measure import build, parse, tracing
-from faultlock.measure.calibrate import (Calibration, _cv_from_mean_p99, calibrate, compare,
-                                         error_table, fit_device_curve, fit_lognormal)
+from faultlock.measure.calibrate import (Calibration, _cv_from_mean_p99, calibrate,
+                                         fit_device_curve, fit_lognormal)
+from faultlock.measure.compare import compare, error_table
 from faultlock.measure.config import Cell, MeasureConfig, WriterSpec
 from faultlock.measure.mapping import closest_scenario
 from faultlock.measure.system import RAM_FILESYSTEMS, check_disk_backed, mount_of

@@ -121,7 +121,7 @@ def no_computation(monkeypatch):
     for module, name in [("faultlock.model.validation", "validate"),
                          ("faultlock.measure.run", "measure"),
                          ("faultlock.measure.calibrate", "calibrate"),
-                         ("faultlock.measure.calibrate", "compare"),
+                         ("faultlock.measure.compare", "compare"),
                          ("faultlock.measure.douyin", "fit_douyin"),
                          ("faultlock.paper.build", "build_paper")]:
         monkeypatch.setattr(importlib.import_module(module), name, fail)

@@ -12,15 +12,17 @@ numbers (kernel.md §1.4). ``main_measure``, ``main_calibrate`` and ``main_compa
 Modules: ``build`` (compile the harness), ``system`` (kernel, device, read_ahead_kb), ``config``
 (what to measure), ``runner`` (run the harness), ``parse`` (its output, classification, per-run
 metrics), ``tracing`` (perf), ``run`` (``measure``), ``mapping`` (cell -> closest Scenario),
-``calibrate`` (``calibrate``, ``compare``), ``douyin`` (``fit_douyin``), ``figure``, ``commands``;
-and the memcg refault loop (issue 12): ``cgroup`` (a memory cgroup of our own, v2 or v1),
-``memcg`` (``measure_memcg``: threads that map, walk and unmap files of their own under a limit,
-and the direct reclaim cost per page), ``memcg_compare`` (a cell as a Scenario, ``compare_memcg``).
+``calibrate`` (``calibrate``), ``compare`` (``compare``: the model against the measurement, and its
+scores), ``douyin`` (``fit_douyin``), ``figure``, ``commands``; and the memcg refault loop (issue
+12): ``cgroup`` (a memory cgroup of our own, v2 or v1), ``memcg`` (``measure_memcg``: threads that
+map, walk and unmap files of their own under a limit, and the direct reclaim cost per page),
+``memcg_compare`` (a cell as a Scenario, ``compare_memcg``).
 """
 
 from .build import HarnessBuildError, build_harness
 from .cgroup import CgroupUnavailable
-from .calibrate import Calibration, calibrate, compare, error_table, fit_douyin
+from .calibrate import Calibration, calibrate, fit_douyin
+from .compare import compare, error_table
 from .commands import main_calibrate, main_compare, main_measure
 from .config import Cell, MeasureConfig, WriterSpec
 from .figure import plot_comparison, plot_device

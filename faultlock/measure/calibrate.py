@@ -29,9 +29,7 @@
     the control process's operation time per write lock less that hold: the writers' CPU outside
     the lock (SCENARIO_SPEC.md §4); 0 when the hold itself came from the control.
 
-:func:`compare` maps each measured cell to its Scenario (:mod:`.mapping`), predicts it under
-``mainline`` with the Monte Carlo engine and, if present, the analytic solver, and returns measured
-and predicted side by side with relative errors.
+The model against the measurement (``compare``) is :mod:`faultlock.measure.compare`.
 """
 
 from __future__ import annotations
@@ -47,27 +45,10 @@ import xarray as xr
 
 from ..model.laws import fit_lognormal, lognormal_cv_from_mean_quantile, stall_quantile
 from ..model.scenario import Scenario
-from .mapping import closest_scenario, writer_kind
+from .mapping import writer_kind
 
-__all__ = ["Calibration", "calibrate", "check_measurement", "compare", "fit_lognormal",
-           "fit_device_curve", "error_table", "COMPARED", "MEASURED_ONLY", "analytic_solver",
+__all__ = ["Calibration", "calibrate", "check_measurement", "fit_lognormal", "fit_device_curve",
            "fit_douyin"]
-
-#: metrics both the measurement and the model report, compared by :func:`compare`
-COMPARED = ("fault_latency_mean", "fault_latency_p50", "fault_latency_p90", "fault_latency_p99",
-            "major_faults_per_fault", "retries_per_fault", "io_read_rate", "fault_rate",
-            "mmap_read_wait_mean", "mmap_write_wait_mean", "writer_latency_mean",
-            "waiter_latency_p50", "waiter_latency_p90", "waiter_latency_p99",
-            "major_latency_p50", "major_latency_p99", "waiter_share", "nofault_share",
-            "writer_ops_rate", "writer_op_latency_mean", "writer_cpu_share")
-#: measured metrics the model does not output
-MEASURED_ONLY: tuple[str, ...] = ()
-#: the model's name of a measured metric, where they differ: the harness counts major faults as
-#: the kernel does (``ru_majflt``), the model's ``major_faults_per_fault`` counts attempts that
-#: found the folio absent
-MODEL_NAMES = {"major_faults_per_fault": "kernel_major_faults_per_fault"}
-
-
 
 @dataclass
 class Calibration:
@@ -457,179 +438,6 @@ def calibrate(ds: xr.Dataset, *, io_source: str = "faults", use_model: bool = Tr
     return Calibration(fields, holds, details, gaps)
 
 
-# ----------------------------------------------------------------------------------------------
-# compare
-# ----------------------------------------------------------------------------------------------
-
-def analytic_solver() -> tuple[Callable | None, str]:
-    """The analytic solver ``predict(scenario, policies=...)`` if the package has one."""
-    try:
-        from ..model import analytic  # type: ignore[attr-defined]
-    except ImportError as exc:
-        return None, f"no analytic solver ({exc})"
-    predict = getattr(analytic, "predict", None)
-    if predict is None:
-        return None, "faultlock.model.analytic has no predict()"
-    return predict, "faultlock.model.analytic.predict"
-
-
-def _solver_values(ds: xr.Dataset, names) -> tuple[dict[str, float], dict[str, float]]:
-    point = ds.sel(policy="mainline") if "policy" in ds.dims else ds
-    values, cis = {}, {}
-    for name in names:
-        model = MODEL_NAMES.get(name, name)
-        values[name] = float(point[model].values) if model in point else float("nan")
-        cis[name] = float(point[model + "_ci"].values) if model + "_ci" in point else float("nan")
-    return values, cis
-
-
-def _walk_config(ds: xr.Dataset) -> dict[str, Any]:
-    """The walk's ``pages`` and ``order`` from the measurement's config (not cell coordinates)."""
-    try:
-        config = json.loads(ds.attrs.get("config", "{}"))
-    except (ValueError, TypeError):
-        return {}
-    if not isinstance(config, Mapping):
-        return {}
-    return {k: config[k] for k in ("pages", "order") if k in config}
-
-
-def compare(ds: xr.Dataset, scenario_fn: Callable | None = None, *,
-            calibration: Calibration | None = None, solvers=("montecarlo", "analytic"),
-            operations: int = 20_000, seed: int = 0) -> xr.Dataset:
-    """Measured against predicted (``mainline``) for every cell of a measurement.
-
-    Parameters
-    ----------
-    ds : xarray.Dataset
-        A measurement (:func:`faultlock.measure.measure`).
-    scenario_fn : callable, optional
-        ``scenario_fn(cell, calibration, measured) -> Scenario or (Scenario, note)``, where
-        ``cell`` is the dict of the cell's coordinates (with the walk's ``pages`` and ``order``
-        from the measurement's config) and ``measured`` its metrics. Default:
-        :func:`faultlock.measure.mapping.closest_scenario`, a one-to-one translation.
-    calibration : Calibration, optional
-        Default: ``calibrate(ds)``.
-    solvers : sequence of {"montecarlo", "analytic"}
-        Which solvers to run (the analytic one only if present).
-    operations, seed :
-        Monte Carlo operations per cell and root seed.
-
-    Returns
-    -------
-    xarray.Dataset
-        dims ``config`` and ``source`` (``measured`` and the solvers); ``<metric>(config, source)``
-        for :data:`COMPARED` and :data:`MEASURED_ONLY`, ``<metric>_ci`` (Monte Carlo 95 %
-        half-width; the measured min-max half-range), ``<metric>_lo``/``_hi`` (measured spread)
-        and ``<metric>_error`` = predicted / measured - 1. Coordinates ``scenario`` (JSON) and
-        ``mapping_note`` per config; ``attrs['calibration']`` holds the fit.
-    """
-    from ..model.montecarlo.simulate import simulate
-
-    check_measurement(ds)
-    calibration = calibration or calibrate(ds)
-    predict, analytic_status = analytic_solver() if "analytic" in solvers else (None, "not asked")
-    sources = ["measured"] + [s for s in ("montecarlo", "analytic")
-                              if s in solvers and (s != "analytic" or predict is not None)]
-    cells = _cells(ds)
-    walk = _walk_config(ds)
-    n = len(cells)
-    names = list(COMPARED) + list(MEASURED_ONLY)
-    values = {m: np.full((n, len(sources)), np.nan) for m in names}
-    cis = {m: np.full((n, len(sources)), np.nan) for m in names}
-    scenarios, notes, analytic_errors = [], [], []
-    for i, cell in enumerate(cells):
-        measured = {m: _value(ds, m, config=i) for m in ds.data_vars
-                    if ds[m].dims == ("config",)}
-        for m in names:
-            values[m][i, 0] = measured.get(m, np.nan)
-            lo, hi = measured.get(m + "_lo", np.nan), measured.get(m + "_hi", np.nan)
-            cis[m][i, 0] = (hi - lo) / 2
-        made = (scenario_fn or closest_scenario)({**walk, **cell}, calibration,
-                                                  measured=measured)
-        scenario, note = made if isinstance(made, tuple) else (made, "")
-        scenarios.append(scenario.to_json(indent=None))
-        notes.append(note)
-        for j, source in enumerate(sources[1:], 1):
-            try:
-                if source == "montecarlo":
-                    out = simulate(scenario, policies=["mainline"], operations=operations,
-                                   seed=seed)
-                else:
-                    out = predict(scenario, policies=["mainline"])
-            except Exception as exc:  # the analytic solver is being written: report, go on
-                if source == "analytic":
-                    analytic_errors.append(f"{cell.get('label', i)}: {type(exc).__name__}: {exc}")
-                    continue
-                raise
-            v, c = _solver_values(out, COMPARED)
-            for m in COMPARED:
-                values[m][i, j] = v[m]
-                cis[m][i, j] = c[m]
-    coords: dict[str, Any] = {"config": ds["config"].values, "source": sources}
-    for name in cells[0]:
-        coords[name] = ("config", [c[name] for c in cells])
-    coords["scenario"] = ("config", scenarios)
-    coords["mapping_note"] = ("config", notes)
-    data: dict[str, Any] = {}
-    for m in names:
-        units = ds[m].attrs.get("units", "") if m in ds else ""
-        data[m] = (("config", "source"), values[m], {"units": units})
-        data[m + "_ci"] = (("config", "source"), cis[m],
-                           {"units": units, "long_name": f"95% half-width (model) or half of the "
-                                                         f"min-max range over repeats (measured) "
-                                                         f"of {m}"})
-        with np.errstate(all="ignore"):
-            err = values[m] / values[m][:, :1] - 1
-        err[:, 0] = 0.0
-        if m in COMPARED:
-            data[m + "_error"] = (("config", "source"), err,
-                                  {"units": "1", "long_name": f"predicted / measured - 1 of {m}"})
-        for suffix in ("_lo", "_hi"):
-            if m + suffix in ds:
-                data[m + suffix] = ("config", ds[m + suffix].values, {"units": units})
-    out = xr.Dataset(data, coords=coords)
-    out.attrs.update({k: (v.item() if isinstance(v, np.generic) else v)
-                      for k, v in ds.attrs.items() if isinstance(v, (str, int, float, np.generic))})
-    out.attrs.update({
-        "policy": "mainline",
-        "calibration": calibration.to_json(indent=None),
-        "analytic": analytic_status + ("; errors: " + " | ".join(analytic_errors)
-                                       if analytic_errors else ""),
-        "montecarlo_operations": operations,
-        "montecarlo_seed": seed,
-    })
-    return out
-
-
-def error_table(cmp: xr.Dataset, metrics=("fault_latency_p50", "fault_latency_p90",
-                                          "fault_latency_p99", "mmap_read_wait_mean",
-                                          "waiter_latency_p50")) -> str:
-    """A Markdown table: per cell, measured (with min-max) and predicted values, errors in %."""
-    sources = list(cmp["source"].values)
-    scale = {"s": 1e6}
-    head = ["cell"]
-    for m in metrics:
-        unit = "µs" if cmp[m].attrs.get("units") == "s" else ""
-        head += [f"{m} measured {unit}".strip()] + [f"{s}" for s in sources[1:]]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for i in range(cmp.sizes["config"]):
-        row = [str(cmp["label"].values[i]) if "label" in cmp.coords else str(i)]
-        for m in metrics:
-            k = scale.get(cmp[m].attrs.get("units", ""), 1.0)
-            meas = float(cmp[m].values[i, 0]) * k
-            lo = float(cmp[m + "_lo"].values[i]) * k if m + "_lo" in cmp else np.nan
-            hi = float(cmp[m + "_hi"].values[i]) * k if m + "_hi" in cmp else np.nan
-            row.append(f"{meas:.3g} [{lo:.3g}, {hi:.3g}]" if np.isfinite(lo) else f"{meas:.3g}")
-            for j in range(1, len(sources)):
-                pred = float(cmp[m].values[i, j]) * k
-                err = cmp[m + "_error"].values[i, j] if m + "_error" in cmp else np.nan
-                row.append(f"{pred:.3g} ({err:+.0%})" if np.isfinite(err) else
-                           (f"{pred:.3g}" if not np.isnan(pred) else "—"))
-        lines.append("| " + " | ".join(row) + " |")
-    return "\n".join(lines) + "\n"
-
-
 def fit_douyin(*args: Any, **kwargs: Any):
     """See :func:`faultlock.measure.douyin.fit_douyin`."""
     from .douyin import fit_douyin as _fit
@@ -638,3 +446,16 @@ def fit_douyin(*args: Any, **kwargs: Any):
 
 fit_douyin.__doc__ = "Fit android_warm_start to the Douyin numbers (kernel.md §1.4); see " \
                      ":func:`faultlock.measure.douyin.fit_douyin`."
+
+
+#: names that moved to :mod:`faultlock.measure.compare` (the model against the measurement);
+#: ``from faultlock.measure.calibrate import compare`` still finds them there
+_MOVED_TO_COMPARE = ("compare", "error_table", "analytic_solver", "COMPARED", "MEASURED_ONLY",
+                     "MODEL_NAMES")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED_TO_COMPARE:
+        import importlib
+        return getattr(importlib.import_module("faultlock.measure.compare"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

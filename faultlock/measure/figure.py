@@ -13,7 +13,10 @@ __all__ = ["plot_comparison", "plot_device"]
 _METRICS = (("fault_latency_p50", "fault latency p50"),
             ("fault_latency_p90", "fault latency p90"),
             ("fault_latency_p99", "fault latency p99"),
+            ("lock_effect_p99", "p99 in-process − control"),
             ("waiter_latency_p50", "folio-lock waiter latency p50"))
+#: below this (in µs) a lock effect's axis is linear: effects change sign
+_EFFECT_LINEAR_US = 10.0
 _STYLE = {"measured": dict(marker="o", linestyle="-"),
           "montecarlo": dict(marker="s", linestyle="--", fillstyle="none"),
           "analytic": dict(marker="^", linestyle=":", fillstyle="none")}
@@ -29,17 +32,32 @@ def _writer_label(cmp: xr.Dataset, i: int) -> str:
     return f"{where}: {cmp['writer_op'].values[i]} {int(cmp['writer_pages'].values[i])}p {rate_s}"
 
 
+def _measured_bars(cmp: xr.Dataset, metric: str, sel: list[int], y: np.ndarray):
+    """The measured error bars: the 95 % CI (``<metric>_ci_lo``/``_ci_hi``) where the
+    measurement has one, else the min-max over repeats (``_lo``/``_hi``), else none."""
+    lo = np.full(len(sel), np.nan)
+    hi = np.full(len(sel), np.nan)
+    for low, high in (("_ci_lo", "_ci_hi"), ("_lo", "_hi")):
+        if metric + low in cmp and metric + high in cmp:
+            more = ~np.isfinite(lo)
+            lo = np.where(more, cmp[metric + low].values[sel] * 1e6, lo)
+            hi = np.where(more, cmp[metric + high].values[sel] * 1e6, hi)
+    return np.vstack([np.maximum(y - lo, 0), np.maximum(hi - y, 0)])
+
+
 def plot_comparison(cmp: xr.Dataset, metrics=_METRICS) -> Figure:
-    """Measured (median, min-max bars) against predicted (Monte Carlo with 95 % CI; analytic if
-    present) fault latency quantiles and waiter latency, against the writer load (x), one colour
-    per thread count, one column per walk kind (G = 1: own pages; G = T: lock step).
+    """Measured (pooled quantile with its bootstrap 95 % CI; for older measurements the median
+    over repeats with min-max bars) against predicted (Monte Carlo with 95 % CI; analytic if
+    present) fault latency quantiles, the lock effect (in-process minus control p99, on the
+    in-process cells) and waiter latency, against the writer load (x), one colour per thread
+    count, one column per walk kind (G = 1: own pages; G = T: lock step).
 
     Parameters
     ----------
     cmp : xarray.Dataset
-        From :func:`faultlock.measure.calibrate.compare`.
+        From :func:`faultlock.measure.compare.compare`.
     metrics : sequence of (name, title)
-        Rows of the figure.
+        Rows of the figure (a metric the comparison lacks leaves its row empty).
     """
     n = cmp.sizes["config"]
     kinds = np.where(cmp["group"].values == 1, "G=1: own pages",
@@ -81,19 +99,22 @@ def plot_comparison(cmp: xr.Dataset, metrics=_METRICS) -> Figure:
                         continue
                     slot = s_idx if by_threads else threads.index(t) * len(sources) + s_idx
                     x = np.array([x_of[x_label(i)] for i in sel]) - 0.4 + width * (slot + 0.5)
-                    if source == "measured" and metric + "_lo" in cmp:
-                        lo = cmp[metric + "_lo"].values[sel] * 1e6
-                        hi = cmp[metric + "_hi"].values[sel] * 1e6
-                        yerr = np.vstack([y - lo, hi - y])
+                    effect = metric.startswith("lock_effect")
+                    if source == "measured":
+                        yerr = _measured_bars(cmp, metric, sel, y)
                     else:
-                        ci = cmp[metric + "_ci"].values[sel, s_idx] * 1e6
-                        yerr = np.vstack([np.minimum(ci, y * 0.999), ci])
+                        ci = cmp[metric + "_ci"].values[sel, s_idx] * 1e6 \
+                            if metric + "_ci" in cmp else np.zeros(len(sel))
+                        yerr = np.vstack([ci if effect else np.minimum(ci, y * 0.999), ci])
                     label = f"T={t} {source}" if (r == 0 and c == 0) else None
                     ax.errorbar(x, y, yerr=np.nan_to_num(yerr), color=colours[t], capsize=2,
                                 markersize=4, linewidth=0.8, label=label, **_STYLE[source])
             if not ax.lines:
                 ax.text(0.5, 0.5, "none in these cells", ha="center", va="center",
                         transform=ax.transAxes, color="0.5")
+            elif metric.startswith("lock_effect"):
+                ax.set_yscale("symlog", linthresh=_EFFECT_LINEAR_US)
+                ax.axhline(0.0, color="0.5", linewidth=0.6)
             else:
                 ax.set_yscale("log")
             ax.grid(True, which="both", alpha=0.3)

@@ -75,7 +75,7 @@ def closest_scenario(cell: Mapping[str, Any], calibration: Any, *,
         ``writer_gaps``.
     measured : mapping, optional
         The cell's measured metrics. Not needed any more (writer threads keep their own pace);
-        accepted so that :func:`~faultlock.measure.calibrate.compare` can pass it.
+        accepted so that :func:`~faultlock.measure.compare.compare` can pass it.
     preset : str
         The preset the scenario starts from (its machine fields are then overridden by the
         calibration's).

@@ -298,7 +298,7 @@ def compare_memcg(ds: xr.Dataset, *, calibration: Mapping[str, Any] | None = Non
     threads on 2 CPUs a short run sees only the threads that got a CPU.
     """
     from ..model.montecarlo.simulate import simulate
-    from .calibrate import analytic_solver
+    from .compare import analytic_solver
 
     check_memcg_dataset(ds)
     cal = calibration if calibration is not None else calibrate_memcg(ds)
