@@ -425,6 +425,7 @@ class Engine:
         self.writer_threads = q[st.Q_WRITER_THREADS]
         self.writer_locks = q[st.Q_WRITER_LOCKS]
         self.writer_process = q[st.Q_WRITER_PROCESS]
+        self.run_to_parity = q[st.Q_RUN_TO_PARITY]
         self.writer_stream = q[st.Q_WRITER_STREAM]
         entities = self.reader_arrival + 1
         e = self.popularity
@@ -738,6 +739,10 @@ class Engine:
         self.burst_rem[e] = 0.0
         self.timer(e, self.now + self.wake_lat)
 
+    def protected(self, e):
+        """RUN_TO_PARITY: a task keeps its CPU against a woken one for a slice after it got it."""
+        return self.run_to_parity and self.now - self.oncpu_since[e] < self.slice
+
     def request_cpu(self, e, woken):
         cpus = self.cpus
         if cpus == 0:
@@ -754,7 +759,8 @@ class Engine:
             for cpu in range(cpus):
                 victim = running[cpu]
                 if ent_event[victim] == EV_BURST and (ent_cont[victim] == K_THINK_DONE
-                                                      or ent_cont[victim] == K_W_GAP_DONE):
+                                                      or ent_cont[victim] == K_W_GAP_DONE) \
+                        and not self.protected(victim):
                     # wake-up preemption of a thread computing between accesses, or of a writer
                     # thread outside the lock
                     self.cancel(victim)             # its burst timer
@@ -788,7 +794,8 @@ class Engine:
 
     def burst(self, e, duration, cont):
         if (cont == K_THINK_DONE or cont == K_W_GAP_DONE) and self.run_queue and (
-                self.rq_woken or self.now - self.oncpu_since[e] >= self.slice):
+                (self.rq_woken and not self.run_to_parity)
+                or self.now - self.oncpu_since[e] >= self.slice):
             # a preemption point: the woken task at the front takes the CPU, or the head of
             # the queue does after this one ran a whole slice
             self.ent_cont[e] = cont
@@ -1770,7 +1777,7 @@ class Engine:
         self._w_next_acquisition(e)
 
     def _w_next_acquisition(self, e):
-        if self.cpus > 0 and self.run_queue:
+        if self.cpus > 0 and self.run_queue and not self.protected(e):
             # a preemption point: give the CPU to the head of the run queue, queue at the tail
             self.release_cpu(e)
             self.ent_cont[e] = K_W_NEXT_ACQ

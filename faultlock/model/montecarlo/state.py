@@ -119,7 +119,8 @@ Q_READ_HOLE = 52         # 1 = read_source 'hole': file reads zero-fill on the f
 Q_NOISE_THREADS = 53     # noise threads, entities [Q_FIRST_NOISE, Q_FIRST_NOISE + this)
 Q_FIRST_NOISE = 54
 Q_NOISE_STREAM = 55      # stream of noise thread 0 (thread n: this + n)
-N_Q = 56
+Q_RUN_TO_PARITY = 56     # 1 = wakeup_preemption "run_to_parity", 0 = "immediate"
+N_Q = 57
 
 ACCESS_POPULARITY = 0
 ACCESS_GROUP_WALK = 1

@@ -1,0 +1,79 @@
+"""The scheduler's wake-up preemption against hand-derived cases (``montecarlo/cpu.py``).
+
+One CPU, one faulting thread and one CPU-bound thread of another process (a flat-out writer
+thread with ``writer_where='process'`` whose CPU outside the lock, ``writer_gap_cpu``, is a long
+computation: it takes no lock of ours and is preempted like any computing thread). Every access is
+a cold miss under ``legacy_hold`` whose read takes X ~ Exp(m), no fault CPU, no wake-up latency.
+
+When the faulting thread sleeps for its read, the CPU-bound thread gets the CPU (at time 0, say).
+The read ends at X and the faulting thread is woken:
+
+* ``wakeup_preemption='immediate'`` (NO_RUN_TO_PARITY): it preempts the computing thread at once;
+  the fault latency is the read, mean m;
+* ``'run_to_parity'`` (RUN_TO_PARITY, ``kernel/sched/fair.c``: ``protect_slice``): the computing
+  thread keeps the CPU until it has run a slice s since it got it. If X < s the woken thread waits
+  s - X (the computing thread yields at its slice end, ``burst_slice_end``); if X >= s it is not
+  protected any more and the woken thread preempts it at once. The mean fault latency is
+
+      m + E[(s - X)^+] = m + P(X < s) E[s - X | X < s] = m + s - m (1 - e^{-s/m}),
+
+  the residual of a deterministic period s seen by an exponential lag
+  (``formulas.phase_locking``: ``lag_inside_probability`` x ``lag_inside_residual``, cv 0).
+
+Tolerances: batch-means 95 % half-widths, |MC - theory| <= Z ci with Z = 4 (as
+``test_engine_theory.py``). The writer thread's hold (1 ns, once per 1 s of its computing) and its
+acquisition boundary are negligible next to the read (a bias < 1e-6 of the latency).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import faultlock
+from faultlock.model import formulas as sy
+
+Z = 4.0
+F = sy.FORMULAS
+
+
+def _scenario(preemption: str, slice_: float, read: float) -> faultlock.Scenario:
+    return faultlock.Scenario(
+        threads=1, think_time=1e-9, vmas=1, pages_per_vma=2**36, page_popularity=0.0,
+        readaround_pages=1, swap_share=0.0, io_latency=read, io_distribution="exponential",
+        io_parallelism=0, io_depth_slope=0.0, io_page_time=0.0, fault_cpu_time=0.0, cpus=1,
+        sched_slice=slice_, wakeup_latency=0.0, wakeup_preemption=preemption,
+        reclaim="hazard", reclaim_rate_cached=0.0, reclaim_rate_mapped=0.0,
+        writer_mode="flat_out", writer_threads=1, writer_where="process", writer_rate=0.0,
+        writer_gap_cpu=1.0, writer_hold=1e-9, writer_hold_distribution="deterministic",
+        writer_vma_share=0.0, writer_fork_share=0.0)
+
+
+def _check(ds, name, theory, power=0.05):
+    mc, ci = float(ds[name].squeeze()), float(ds[name + "_ci"].squeeze())
+    print(f"{name}: MC {mc:.6g} ± {ci:.3g} vs theory {theory:.6g}")
+    assert np.isfinite(mc) and 0 < ci <= power * theory, (mc, ci, theory)
+    assert abs(mc - theory) <= Z * ci, (mc, ci, theory)
+
+
+@pytest.mark.parametrize("preemption, slice_", [
+    ("immediate", 1e-3),
+    ("run_to_parity", 1e-3),        # s = m: the wait is e^-1 m
+    ("run_to_parity", 3e-3),        # s = 3m: nearly every wake-up waits, s - m on average
+])
+def test_wakeup_preemption_against_a_cpu_bound_thread(preemption, slice_):
+    read = 1e-3
+    ds = faultlock.simulate(_scenario(preemption, slice_, read), policies=["legacy_hold"],
+                            operations=20_000, batches=20, seed=141)
+    wait = 0.0
+    if preemption == "run_to_parity":
+        wait = (F["lag_inside_probability"](slice_, 0.0, read)
+                * F["lag_inside_residual"](slice_, 0.0, read))
+        # the same, by hand
+        assert wait == pytest.approx(slice_ - read * (1 - np.exp(-slice_ / read)), rel=1e-9)
+    _check(ds, "fault_latency_mean", read + float(wait))
+
+
+def test_wakeup_preemption_is_validated():
+    with pytest.raises(faultlock.ArgumentError, match="wakeup_preemption"):
+        faultlock.Scenario(wakeup_preemption="lazy")
