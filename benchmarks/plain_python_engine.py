@@ -305,7 +305,7 @@ class Engine:
         "first_reader", "reader_arrival", "alias_prob", "alias_alias", "writer_period",
         "writer_gap", "walk", "group_size", "walk_groups", "walk_pages", "walk_sequential",
         "walk_key", "writer_mode", "writer_threads", "writer_locks", "writer_process",
-        "writer_stream",
+        "run_to_parity", "writer_stream",
         # random numbers
         "rng", "u",
         # calendar: heapq (tseq versions) or the engine's indexed heap (h_*)
@@ -807,8 +807,17 @@ class Engine:
         self.ent_cont[e] = cont
         self.ent_event[e] = EV_BURST
         run = duration
-        if self.cpus > 0 and duration > self.slice:
-            run = self.slice
+        if self.cpus > 0:
+            limit = self.slice
+            if self.run_to_parity:
+                # the slice runs from when the entity got its CPU, across bursts
+                left = self.oncpu_since[e] + self.slice - self.now
+                if left > 0.0:
+                    limit = left
+                elif self.run_queue:
+                    limit = 0.0
+            if duration > limit:
+                run = limit
         self.burst_rem[e] = duration - run
         end = self.now + run
         self.burst_end[e] = end          # a heapq has no index: keep the end for preemption

@@ -10,7 +10,8 @@ ratio means something only if both simulate the same system. Three checks:
   events and bit-identical per-batch counters and histograms, on small scenarios that exercise
   every mechanism (file and swap faults, read-around, reclaim of cached and mapped folios, writers
   locking one VMA and every VMA, Poisson and closed-loop writer threads, background mmap_lock
-  readers, storage parallelism and depth slope, CPU run queues, slices and wake-up preemption,
+  readers, storage parallelism and depth slope, CPU run queues, slices and wake-up preemption
+  (immediate and RUN_TO_PARITY),
   idle sleeps, group walks, a textbook rwsem discipline, old-kernel retry switches, the
   set-associative folio table) under ``mainline``, ``vma_retry`` and ``legacy_hold``;
 * the benchmarked loop: with ``heapq`` (first in, first out among simultaneous events, where the
@@ -84,7 +85,8 @@ WALKS = {
         threads=6, cpus=3, think_time="30us", access_pattern="group_walk", group_size=0,
         walk_pages=64, vmas=1, pages_per_vma=2**18, readaround_pages=2, io_latency="80us",
         writer_mode="flat_out", writer_rate=0.0, writer_threads=1, writer_gap_cpu="40us",
-        writer_hold="10us", writer_vma_share=1.0),
+        writer_hold="10us", writer_vma_share=1.0, sched_slice="100us",
+        wakeup_preemption="run_to_parity"),
     "walk_sequential_other_process": dict(
         reclaim="hazard",
         threads=6, cpus=2, think_time="30us", access_pattern="group_walk", group_size=3,

@@ -77,3 +77,42 @@ def test_wakeup_preemption_against_a_cpu_bound_thread(preemption, slice_):
 def test_wakeup_preemption_is_validated():
     with pytest.raises(faultlock.ArgumentError, match="wakeup_preemption"):
         faultlock.Scenario(wakeup_preemption="lazy")
+
+
+# ----------------------------------------------------------------------------------------------
+# Lock-holder preemption: a writer's hold grows when its slice ends inside it
+# ----------------------------------------------------------------------------------------------
+#
+# One CPU shared by a flat-out writer thread of this process (CPU outside the lock g, then a hold
+# H ~ Exp(h), no lock contention) and one CPU-bound thread (think_time 1e6 s: it never faults).
+# With RUN_TO_PARITY each of them runs exactly a slice s of CPU from when it gets the CPU, across
+# bursts, then yields to the other (``burst``: the slice is counted from ``oncpu_since``). A slice
+# end that falls inside a hold preempts the holder *holding mmap_lock* (``mm/mprotect.c``:
+# ``change_pmd_range`` calls ``cond_resched()`` every PMD, dense next to s), and the hold then
+# lasts the other thread's slice s longer. Slice ends come every s of the writer's own CPU time, so
+# a hold of mean h contains h/s of them on average (renewal-reward over the writer's CPU time; the
+# exponential holds mix the phase): the mean write latency (grant to release; no lock wait) is
+#
+#     h + (h / s) s = 2 h,
+#
+# whatever s, against h without the slice running across bursts ('immediate', where a burst
+# shorter than a slice is never cut).
+
+
+def _holder_scenario(preemption: str, hold: float, slice_: float) -> faultlock.Scenario:
+    return faultlock.Scenario(
+        threads=1, think_time=1e6, vmas=1, pages_per_vma=2**20, cpus=1, sched_slice=slice_,
+        wakeup_latency=0.0, wakeup_preemption=preemption, reclaim="hazard",
+        writer_mode="flat_out", writer_threads=1, writer_where="thread", writer_rate=0.0,
+        writer_gap_cpu=0.3e-3, writer_hold=hold, writer_hold_distribution="exponential",
+        writer_vma_share=0.0, writer_fork_share=0.0)
+
+
+@pytest.mark.parametrize("preemption, slice_", [
+    ("immediate", 1e-3), ("run_to_parity", 1e-3), ("run_to_parity", 0.4e-3)])
+def test_holder_preempted_at_its_slice_end(preemption, slice_):
+    hold = 0.2e-3
+    ds = faultlock.simulate(_holder_scenario(preemption, hold, slice_), policies=["mainline"],
+                            operations=20_000, batches=20, seed=142)
+    expected = 2 * hold if preemption == "run_to_parity" else hold
+    _check(ds, "writer_latency_mean", expected)

@@ -200,8 +200,19 @@ def burst(S, P, Q, entity, duration, cont):
     S.ent_cont[entity] = cont
     S.ent_event[entity] = EV_BURST
     run = duration
-    if Q[Q_CPUS] > 0 and duration > P[P_SLICE]:
-        run = P[P_SLICE]
+    if Q[Q_CPUS] > 0:
+        limit = P[P_SLICE]
+        if Q[Q_RUN_TO_PARITY] != 0:
+            # The slice runs from when the entity got its CPU, across bursts (a writer's gap and
+            # hold, a computing thread's accesses): the first slice end may fall inside a write
+            # hold, where the holder then yields holding the lock (``cond_resched`` per PMD).
+            left = S.oncpu_since[entity] + P[P_SLICE] - S.reals[R_NOW]
+            if left > 0.0:
+                limit = left
+            elif S.ints[I_RQ_LEN] > 0:
+                limit = 0.0         # its slice is used up and others wait: at the next point
+        if duration > limit:
+            run = limit
     S.burst_rem[entity] = duration - run
     set_timer(S, entity, S.reals[R_NOW] + run)
 
