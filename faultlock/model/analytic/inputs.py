@@ -131,6 +131,7 @@ class Elements:
             # are then zero unless reclaim="hazard")
             "lru": (flat["reclaim"] == "lru") & (f["memory_limit"] > 0),
             "inactive_ratio": inactive_ratio(f["memory_limit"]),
+            "run_to_parity": flat["wakeup_preemption"] == "run_to_parity",
         }
         for name, value in derived.items():
             cell_rows[:, getattr(IN, name)] = np.asarray(value, dtype=float)
