@@ -75,11 +75,12 @@ NOT_COMPARED = {
 #: mechanisms of the engine the analytic model has only approximately, and what that costs
 #: (recorded in ``validate``'s dataset, ``attrs["analytic_limits"]``)
 ANALYTIC_LIMITS = {
-    "wakeup_preemption": "run_to_parity: the woken threads' wait behind computing threads is "
-                         "a mean term (analytic/cpu.py); with CPUs saturated by computing "
-                         "threads the analytic fault latency is low (32 threads, 30 us of "
-                         "computing per access, 2 CPUs: 206 us against the engine's 587 us); "
-                         "write holds preempted at their slice end are not in the analytic hold",
+    "wakeup_preemption": "run_to_parity is a mean term in analytic/cpu.py (a woken thread waits "
+                         "when every CPU is busy, min(run, slice)/c): with computing threads "
+                         "saturating the CPUs the analytic fault latency is low (32 threads, 30 "
+                         "us of computing per access, 2 CPUs: 97 us against the engine's 587 "
+                         "us); a protected CPU-bound entity that is no faulting thread and a "
+                         "write hold preempted at its slice end are not in it",
 }
 _Z = 1.0      # multiples of the 95 % half-width
 #: shares of accesses: a run of n operations cannot resolve a share below about 3/n (the "rule

@@ -9,15 +9,17 @@ where CPU saturation shows.
 
 Under ``wakeup_preemption='run_to_parity'`` (the kernel's RUN_TO_PARITY; the engine's
 ``cpu.protected``) a computing thread is no victim until it has run a slice: a woken thread
-waits whenever every CPU is busy, for the first CPU whose task sleeps or ends its slice
-(``min(run, sched_slice) / c``), and the run-queue wait that the preempted computing threads
-carried (the stretch of the computing time) is carried by the woken threads instead, once per
-sleep. Limit, stated in ``validate``'s report (``validation.ANALYTIC_LIMITS``): this moves the
-mean but not the queue's order; when computing threads saturate the CPUs the engine's woken
-threads queue behind all of them and the analytic model is low (32 threads, 30 µs of computing
-per access, 2 CPUs: mean fault latency 206 µs against the engine's 587 µs; 8 threads: 140 against
-129 µs, measured 2026-12-05). A write hold preempted at its slice end (engine: the slice runs
-across bursts under RUN_TO_PARITY) is not in the analytic hold.
+waits whenever every CPU is busy, computing or not, for the first CPU whose task sleeps or ends
+its slice (``min(run, sched_slice) / c``). Limits, stated in ``validate``'s report
+(``validation.ANALYTIC_LIMITS``), measured 2026-12-05: this is a mean term only. It does not
+move the run-queue wait of saturated CPUs from the computing threads into the woken ones, as the
+engine does (32 threads computing 30 µs per access on 2 CPUs: mean fault latency 97 µs against
+the engine's 587 µs; 8 threads: 89 against 129 µs); it does not see a protected CPU-bound entity
+that is not a faulting thread (one CPU, a writer thread of another process computing flat out,
+reads Exp(1 ms), slice 1 ms: 1.00 ms against the engine's and theory's 1.37 ms,
+``tests/test_sched.py``); and a write hold preempted at its slice end (engine: the slice runs
+across bursts) is not in the analytic hold (the hold doubles against one CPU-bound thread on one
+CPU in the engine, not here).
 """
 
 from __future__ import annotations
@@ -90,12 +92,6 @@ def cpus(xi, miss, acc, access_rate, batch, cpu_holds, cpu_gaps, guess):
     no_victim = fs_tail(n - 1, busy_high, cpus1)
     single = no_victim * front
     single_p = no_victim
-    if xi[IN.run_to_parity] > 0 and sleeps > 0:
-        # ... and the run-queue wait that preempted computing threads would carry (the stretch
-        # of the computing time) is carried by the woken threads instead, once per sleep: the
-        # computing threads are no longer preempted, the woken ones queue behind them
-        single += (think_time - think) / sleeps
-        think_time = think
     writer = fs_tail(n, busy_high, cpus1) * front
     if xi[IN.writer_loop] > 0:
         queue_nonempty = fs_tail(n, thinking, np.floor(low_servers) + 1)
