@@ -305,7 +305,7 @@ class Engine:
         "first_reader", "reader_arrival", "alias_prob", "alias_alias", "writer_period",
         "writer_gap", "walk", "group_size", "walk_groups", "walk_pages", "walk_sequential",
         "walk_key", "writer_mode", "writer_threads", "writer_locks", "writer_process",
-        "run_to_parity", "writer_stream",
+        "run_to_parity", "hz", "writer_stream",
         # random numbers
         "rng", "u",
         # calendar: heapq (tseq versions) or the engine's indexed heap (h_*)
@@ -378,6 +378,7 @@ class Engine:
         self.w_vma_share = float(P[st.P_WRITER_VMA_SHARE])
         self.w_fork_share = float(P[st.P_WRITER_FORK_SHARE])
         self.handoff = float(P[st.P_HANDOFF])
+        self.hz = float(P[st.P_HZ])
         self.jank = float(P[st.P_JANK])
         self.popularity = float(P[st.P_POPULARITY])
         self.max_time = float(P[st.P_MAX_TIME])
@@ -739,6 +740,14 @@ class Engine:
         self.burst_rem[e] = 0.0
         self.timer(e, self.now + self.wake_lat)
 
+    def handoff_due(self, e):
+        """The waiter has waited RWSEM_WAIT_TIMEOUT (in jiffies when tick_hz > 0)."""
+        if self.hz <= 0.0:
+            return self.now - self.rw_enq_time[e] >= self.handoff
+        deadline = (math.floor(self.rw_enq_time[e] * self.hz)
+                    + math.ceil(self.handoff * self.hz - 1e-9))
+        return math.floor(self.now * self.hz) > deadline
+
     def protected(self, e):
         """RUN_TO_PARITY: a task keeps its CPU against a woken one for a slice after it got it."""
         return self.run_to_parity and self.now - self.oncpu_since[e] < self.slice
@@ -987,7 +996,7 @@ class Engine:
             self._unlink(e)
             self.rw_writer = e
             return True
-        if first and self.now - self.rw_enq_time[e] >= self.handoff:
+        if first and self.handoff_due(e):
             self.rw_handoff = 1
         return False
 
@@ -1004,7 +1013,7 @@ class Engine:
                 spinner = self.spinners.pop(0)
                 self.rw_writer = spinner
                 self.run_now(spinner, K_W_GRANTED)
-                if head >= 0 and self.now - self.rw_enq_time[head] >= self.handoff:
+                if head >= 0 and self.handoff_due(head):
                     self.rw_handoff = 1
                 return
             if head < 0:

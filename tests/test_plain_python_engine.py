@@ -53,7 +53,8 @@ SCENARIOS = {
         swap_share=1 / 3, io_latency="100us", io_latency_cv=0.8, io_parallelism=4,
         io_depth_slope="5us", readaround_pages=8, reclaim="hazard", reclaim_rate_cached=200.0,
         reclaim_rate_mapped=20.0, writer_rate=400.0, writer_hold="20us", writer_hold_cv=1.0,
-        writer_vma_share=0.3, writer_fork_share=0.05, reader_rate=500.0, reader_hold="10us"),
+        writer_vma_share=0.3, writer_fork_share=0.05, reader_rate=500.0, reader_hold="10us",
+        handoff_timeout="50us", tick_hz=40_000),
     # CPUs oversubscribed (run queue, slices, wake-up preemption), idle sleeps, gamma storage,
     # the phase-fair rwsem, pre-6.8 retries and one retry allowed
     "busy_cpus_phase_fair": S(

@@ -21,7 +21,7 @@ FIELD_ORDER = [
     "access_pattern", "group_size", "walk_pages", "walk_order", "swap_share",
     "io_latency", "io_latency_cv", "io_distribution", "io_parallelism", "io_depth_slope",
     "io_page_time", "readaround_pages", "zram_latency", "fault_cpu_time", "cpus", "sched_slice",
-    "wakeup_preemption", "wakeup_latency", "reclaim", "memory_limit", "lru_lists",
+    "wakeup_preemption", "tick_hz", "wakeup_latency", "reclaim", "memory_limit", "lru_lists",
     "reclaim_cpu_time", "reclaim_rate_cached", "reclaim_rate_mapped", "writer_mode", "writer_rate",
     "writer_threads", "writer_op_rate", "writer_locks_per_op", "writer_gap_cpu", "writer_where",
     "writer_hold", "writer_hold_cv", "writer_hold_distribution", "writer_vma_share",

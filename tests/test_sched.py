@@ -116,3 +116,44 @@ def test_holder_preempted_at_its_slice_end(preemption, slice_):
                             operations=20_000, batches=20, seed=142)
     expected = 2 * hold if preemption == "run_to_parity" else hold
     _check(ds, "writer_latency_mean", expected)
+
+
+# ----------------------------------------------------------------------------------------------
+# The rwsem HANDOFF timeout in jiffies (kernel/locking/rwsem.c: RWSEM_WAIT_TIMEOUT, time_after)
+# ----------------------------------------------------------------------------------------------
+#
+# A writer queues behind a reader at t0; the reader leaves at t1 and wakes it, another reader
+# steals the lock before it runs, and the woken writer fails: it sets HANDOFF iff it has waited
+# RWSEM_WAIT_TIMEOUT. At HZ = 250 (4 ms jiffies) and handoff_timeout 4 ms the deadline is the
+# enqueue jiffy + 1, passed only at the jiffy after: queued at 1 ms (jiffy 0), HANDOFF from 8 ms
+# (jiffy 2) on, not at 7.9 ms; queued at 3.9 ms, also from 8 ms (a wait of 4.1 ms). In continuous
+# time: from t0 + 4 ms.
+
+
+def _handoff_set(hz: int, queued: float, tried: float) -> bool:
+    from faultlock.model.montecarlo import rng, rwsem, state
+    from faultlock.model.montecarlo import simulate as sm
+
+    scenario = faultlock.Scenario(threads=4, handoff_timeout=4e-3, tick_hz=hz, writer_spin=False,
+                                  wakeup_latency=0.0, cpus=0, writer_rate=100.0)
+    P, Q = sm.parameters(scenario, "mainline", operations=1000, batches=10, warmup=0.1,
+                         max_events=10**6, max_time=float("inf"), check=False)
+    S = state.allocate(P, Q, rng.seed_streams(np.random.SeedSequence(0), 16))
+    s = S.struct                                  # what the compiled functions take
+    writer = int(Q[state.Q_FIRST_WRITER])
+    S.reals[state.R_NOW] = 0.0
+    assert rwsem.down_read(s, P, Q, 0)
+    S.reals[state.R_NOW] = queued
+    assert rwsem.down_write(s, P, Q, writer, True) == rwsem.QUEUED
+    S.reals[state.R_NOW] = tried
+    rwsem.up_read(s, P, Q)                        # the writer is woken ...
+    assert rwsem.down_read(s, P, Q, 1)            # ... a reader steals the lock first
+    assert not rwsem.writer_woken(s, P, Q, writer)
+    return bool(S.ints[state.I_RW_HANDOFF])
+
+
+@pytest.mark.parametrize("hz, queued, tried, handoff", [
+    (250, 1e-3, 7.9e-3, False), (250, 1e-3, 8.0e-3, True), (250, 3.9e-3, 7.95e-3, False),
+    (250, 3.9e-3, 8.0e-3, True), (0, 1e-3, 4.9e-3, False), (0, 1e-3, 5.0e-3, True)])
+def test_handoff_timeout_in_jiffies(hz, queued, tried, handoff):
+    assert _handoff_set(hz, queued, tried) is handoff

@@ -437,6 +437,13 @@ class Scenario:
                                     "be preempted holding the lock) or 'immediate' "
                                     "(NO_RUN_TO_PARITY: at once, if the running task is only "
                                     "computing)", choices=WAKEUP_PREEMPTIONS)
+    # include/asm-generic/param.h, CONFIG_HZ (250 on this machine); kernel/locking/rwsem.c counts
+    # RWSEM_WAIT_TIMEOUT in jiffies and tests it with time_after(jiffies, waiter->timeout)
+    tick_hz: Count = _spec("count", 0, "CONFIG_HZ, jiffies per second: the rwsem HANDOFF "
+                           "timeout is counted in jiffies (the waiter's deadline is its enqueue "
+                           "jiffy plus handoff_timeout rounded up to jiffies, and it passes only "
+                           "when jiffies exceed it: 4-8 ms at 250); 0 = continuous time (exactly "
+                           "handoff_timeout)", low=0, high=100_000)
     # MODEL.md traces: µs writer holds still cost contended readers tens of µs
     wakeup_latency: Seconds = _spec("time", 10e-6, "delay from a sleeper being woken to it being "
                                     "runnable, before any wait for a CPU", **NONNEGATIVE)

@@ -75,6 +75,7 @@ def parameters(scenario: Scenario, policy: str, *, operations: int, batches: int
     P[state.P_WRITER_VMA_SHARE] = s.writer_vma_share
     P[state.P_WRITER_FORK_SHARE] = s.writer_fork_share
     P[state.P_HANDOFF] = s.handoff_timeout
+    P[state.P_HZ] = s.tick_hz
     P[state.P_JANK] = s.jank_threshold
     P[state.P_POPULARITY] = s.page_popularity
     P[state.P_MAX_TIME] = max_time

@@ -59,7 +59,8 @@ P_ROUND_LOCK_HOLD = 30   # round_lock_hold: mmap_lock write hold of a round's mm
 P_HOLE_PAGE_CPU = 31     # hole_page_cpu: zero-filling one folio of a hole
 P_NOISE_CPU = 32         # noise_cpu: CPU of one noise loop
 P_NOISE_SLEEP = 33       # noise_sleep: mean sleep between noise loops
-N_P = 34
+P_HZ = 34                # tick_hz: jiffies per second (0 = continuous time)
+N_P = 35
 
 # ---- parameters: integers ----------------------------------------------------------------------
 Q_THREADS = 0
