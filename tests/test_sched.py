@@ -157,3 +157,18 @@ def _handoff_set(hz: int, queued: float, tried: float) -> bool:
     (250, 3.9e-3, 8.0e-3, True), (0, 1e-3, 4.9e-3, False), (0, 1e-3, 5.0e-3, True)])
 def test_handoff_timeout_in_jiffies(hz, queued, tried, handoff):
     assert _handoff_set(hz, queued, tried) is handoff
+
+
+@pytest.mark.parametrize("hz, timeout, effective", [
+    (0, 4e-3, 4e-3),            # continuous time
+    (250, 4e-3, 6e-3),          # 1 jiffy + half a jiffy on average: 4 to 8 ms
+    (1000, 4e-3, 4.5e-3),       # 4 jiffies of 1 ms, then up to one more
+    (100, 4e-3, 15e-3)])        # rounded up to 1 jiffy of 10 ms, then up to one more
+def test_analytic_handoff_timeout_in_jiffies(hz, timeout, effective):
+    """The analytic model's mean HANDOFF timeout: the engine's jiffy rule averaged over where in
+    a jiffy the waiter queued (uniform)."""
+    from faultlock.model.analytic.inputs import Elements
+    from faultlock.model.analytic.layout import IN
+
+    rows = Elements(faultlock.Scenario(tick_hz=hz, handoff_timeout=timeout), ("mainline",)).rows
+    assert rows[0, IN.handoff_timeout] == pytest.approx(effective, rel=1e-12)
