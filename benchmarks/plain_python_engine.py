@@ -818,8 +818,10 @@ class Engine:
         run = duration
         if self.cpus > 0:
             limit = self.slice
-            if self.run_to_parity:
-                # the slice runs from when the entity got its CPU, across bursts
+            if self.run_to_parity and (cont == K_THINK_DONE or cont == K_W_GAP_DONE
+                                       or cont == K_W_HOLD_DONE or cont == K_W_PROC_HOLD_DONE):
+                # the slice runs from when the entity got its CPU, across bursts (computing and
+                # write holds; fault work has no preemption point)
                 left = self.oncpu_since[e] + self.slice - self.now
                 if left > 0.0:
                     limit = left

@@ -40,7 +40,8 @@ from numba import njit
 
 from . import calendar
 from .state import (EV_BURST, EV_RUN, EV_WAKE, I_CPU_FREE, I_RQ_HEAD, I_RQ_LEN, I_RQ_WOKEN,
-                    K_THINK_DONE, K_W_GAP_DONE, P_SLICE, P_WAKE, Q_CPUS, Q_RUN_TO_PARITY, R_NOW)
+                    K_NOISE_DONE, K_THINK_DONE, K_W_GAP_DONE, K_W_HOLD_DONE, K_W_PROC_HOLD_DONE,
+                    P_SLICE, P_WAKE, Q_CPUS, Q_RUN_TO_PARITY, R_NOW)
 
 
 @njit(cache=True, inline="always")
@@ -202,10 +203,15 @@ def burst(S, P, Q, entity, duration, cont):
     run = duration
     if Q[Q_CPUS] > 0:
         limit = P[P_SLICE]
-        if Q[Q_RUN_TO_PARITY] != 0:
+        if Q[Q_RUN_TO_PARITY] != 0 and (cont == K_THINK_DONE or cont == K_W_GAP_DONE
+                                         or cont == K_W_HOLD_DONE or cont == K_W_PROC_HOLD_DONE
+                                         or cont == K_NOISE_DONE):
             # The slice runs from when the entity got its CPU, across bursts (a writer's gap and
             # hold, a computing thread's accesses): the first slice end may fall inside a write
             # hold, where the holder then yields holding the lock (``cond_resched`` per PMD).
+            # Only user-mode computing (preempted at the tick) and write holds (``cond_resched``
+            # in ``change_protection``): fault work has no preemption point, it runs on to its
+            # return to user mode or its next sleep.
             left = S.oncpu_since[entity] + P[P_SLICE] - S.reals[R_NOW]
             if left > 0.0:
                 limit = left
