@@ -307,7 +307,7 @@ class Engine:
         "first_reader", "reader_arrival", "alias_prob", "alias_alias", "writer_period",
         "writer_gap", "walk", "group_size", "walk_groups", "walk_pages", "walk_sequential",
         "walk_key", "writer_mode", "writer_threads", "writer_locks", "writer_process",
-        "writer_stream",
+        "run_to_parity", "hz", "writer_stream",
         # random numbers
         "rng", "u",
         # calendar: heapq (tseq versions) or the engine's indexed heap (h_*)
@@ -383,6 +383,7 @@ class Engine:
         self.w_vma_share = float(P[st.P_WRITER_VMA_SHARE])
         self.w_fork_share = float(P[st.P_WRITER_FORK_SHARE])
         self.handoff = float(P[st.P_HANDOFF])
+        self.hz = float(P[st.P_HZ])
         self.jank = float(P[st.P_JANK])
         self.popularity = float(P[st.P_POPULARITY])
         self.max_time = float(P[st.P_MAX_TIME])
@@ -430,6 +431,7 @@ class Engine:
         self.writer_threads = q[st.Q_WRITER_THREADS]
         self.writer_locks = q[st.Q_WRITER_LOCKS]
         self.writer_process = q[st.Q_WRITER_PROCESS]
+        self.run_to_parity = q[st.Q_RUN_TO_PARITY]
         self.writer_stream = q[st.Q_WRITER_STREAM]
         entities = self.reader_arrival + 1
         e = self.popularity
@@ -744,6 +746,18 @@ class Engine:
         self.burst_rem[e] = 0.0
         self.timer(e, self.now + self.wake_lat)
 
+    def handoff_due(self, e):
+        """The waiter has waited RWSEM_WAIT_TIMEOUT (in jiffies when tick_hz > 0)."""
+        if self.hz <= 0.0:
+            return self.now - self.rw_enq_time[e] >= self.handoff
+        deadline = (math.floor(self.rw_enq_time[e] * self.hz)
+                    + math.ceil(self.handoff * self.hz - 1e-9))
+        return math.floor(self.now * self.hz) > deadline
+
+    def protected(self, e):
+        """RUN_TO_PARITY: a task keeps its CPU against a woken one for a slice after it got it."""
+        return self.run_to_parity and self.now - self.oncpu_since[e] < self.slice
+
     def request_cpu(self, e, woken):
         cpus = self.cpus
         if cpus == 0:
@@ -760,7 +774,8 @@ class Engine:
             for cpu in range(cpus):
                 victim = running[cpu]
                 if ent_event[victim] == EV_BURST and (ent_cont[victim] == K_THINK_DONE
-                                                      or ent_cont[victim] == K_W_GAP_DONE):
+                                                      or ent_cont[victim] == K_W_GAP_DONE) \
+                        and not self.protected(victim):
                     # wake-up preemption of a thread computing between accesses, or of a writer
                     # thread outside the lock
                     self.cancel(victim)             # its burst timer
@@ -794,7 +809,8 @@ class Engine:
 
     def burst(self, e, duration, cont):
         if (cont == K_THINK_DONE or cont == K_W_GAP_DONE) and self.run_queue and (
-                self.rq_woken or self.now - self.oncpu_since[e] >= self.slice):
+                (self.rq_woken and not self.run_to_parity)
+                or self.now - self.oncpu_since[e] >= self.slice):
             # a preemption point: the woken task at the front takes the CPU, or the head of
             # the queue does after this one ran a whole slice
             self.ent_cont[e] = cont
@@ -806,8 +822,19 @@ class Engine:
         self.ent_cont[e] = cont
         self.ent_event[e] = EV_BURST
         run = duration
-        if self.cpus > 0 and duration > self.slice:
-            run = self.slice
+        if self.cpus > 0:
+            limit = self.slice
+            if self.run_to_parity and (cont == K_THINK_DONE or cont == K_W_GAP_DONE
+                                       or cont == K_W_HOLD_DONE or cont == K_W_PROC_HOLD_DONE):
+                # the slice runs from when the entity got its CPU, across bursts (computing and
+                # write holds; fault work has no preemption point)
+                left = self.oncpu_since[e] + self.slice - self.now
+                if left > 0.0:
+                    limit = left
+                elif self.run_queue:
+                    limit = 0.0
+            if duration > limit:
+                run = limit
         self.burst_rem[e] = duration - run
         end = self.now + run
         self.burst_end[e] = end          # a heapq has no index: keep the end for preemption
@@ -977,7 +1004,7 @@ class Engine:
             self._unlink(e)
             self.rw_writer = e
             return True
-        if first and self.now - self.rw_enq_time[e] >= self.handoff:
+        if first and self.handoff_due(e):
             self.rw_handoff = 1
         return False
 
@@ -994,7 +1021,7 @@ class Engine:
                 spinner = self.spinners.pop(0)
                 self.rw_writer = spinner
                 self.run_now(spinner, K_W_GRANTED)
-                if head >= 0 and self.now - self.rw_enq_time[head] >= self.handoff:
+                if head >= 0 and self.handoff_due(head):
                     self.rw_handoff = 1
                 return
             if head < 0:
@@ -1798,7 +1825,7 @@ class Engine:
         self._w_next_acquisition(e)
 
     def _w_next_acquisition(self, e):
-        if self.cpus > 0 and self.run_queue:
+        if self.cpus > 0 and self.run_queue and not self.protected(e):
             # a preemption point: give the CPU to the head of the run queue, queue at the tail
             self.release_cpu(e)
             self.ent_cont[e] = K_W_NEXT_ACQ

@@ -271,6 +271,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
           "the stated tolerance)\nand |relative error| over "
           f"{', '.join(scenarios) if args.preset else 'the ' + grid + ' grid'}")
     print(table.to_string(float_format=lambda x: f"{x:.3g}"))
+    for name, limit in validation.ANALYTIC_LIMITS.items():
+        print(f"limit of the analytic model ({name}): {limit}")
     if args.output:
         _save(ds, args.output)
     return 0

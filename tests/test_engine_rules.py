@@ -297,14 +297,15 @@ def test_handoff_to_a_writer_already_woken_does_not_wake_it_twice():
     assert lk.down_write(w0) == GRANTED
     assert lk.down_write(w1, owner_running=False) == QUEUED
     # the only CPU runs something that is not preemptible (a writer's critical section)
-    cpu.request_cpu(lk.S.struct, lk.Q, busy, False)
+    cpu.request_cpu(lk.S.struct, lk.P, lk.Q, busy, False)
     lk.S.ent_event[busy] = state.EV_BURST
     lk.S.ent_cont[busy] = state.K_W_HOLD_DONE
     lk.at(5e-3)
     lk.up_write()                                 # w1 woken alone ...
     assert lk.woken_writer(w1)
     calendar.cancel(lk.S.heap_time, lk.S.heap_ent, lk.S.heap_pos, lk.S.heap_size, w1)
-    cpu.request_cpu(lk.S.struct, lk.Q, w1, True)  # ... its wake-up latency ends: no CPU for it
+    # ... its wake-up latency ends: no CPU for it
+    cpu.request_cpu(lk.S.struct, lk.P, lk.Q, w1, True)
     assert lk.run_queue() == [w1] and not lk.armed(w1)
     assert lk.down_write(w2) == GRANTED           # a new writer takes the free lock
     assert lk.down_write(w3, owner_running=True) == SPINNING

@@ -10,7 +10,8 @@ ratio means something only if both simulate the same system. Three checks:
   events and bit-identical per-batch counters and histograms, on small scenarios that exercise
   every mechanism (file and swap faults, read-around, reclaim of cached and mapped folios, writers
   locking one VMA and every VMA, Poisson and closed-loop writer threads, background mmap_lock
-  readers, storage parallelism and depth slope, CPU run queues, slices and wake-up preemption,
+  readers, storage parallelism and depth slope, CPU run queues, slices and wake-up preemption
+  (immediate and RUN_TO_PARITY),
   idle sleeps, group walks, a textbook rwsem discipline, old-kernel retry switches, the
   set-associative folio table) under ``mainline``, ``vma_retry`` and ``legacy_hold``;
 * the benchmarked loop: with ``heapq`` (first in, first out among simultaneous events, where the
@@ -52,7 +53,8 @@ SCENARIOS = {
         swap_share=1 / 3, io_latency="100us", io_latency_cv=0.8, io_parallelism=4,
         io_depth_slope="5us", readaround_pages=8, reclaim="hazard", reclaim_rate_cached=200.0,
         reclaim_rate_mapped=20.0, writer_rate=400.0, writer_hold="20us", writer_hold_cv=1.0,
-        writer_vma_share=0.3, writer_fork_share=0.05, reader_rate=500.0, reader_hold="10us"),
+        writer_vma_share=0.3, writer_fork_share=0.05, reader_rate=500.0, reader_hold="10us",
+        handoff_timeout="50us", tick_hz=40_000),
     # CPUs oversubscribed (run queue, slices, wake-up preemption), idle sleeps, gamma storage,
     # the phase-fair rwsem, pre-6.8 retries and one retry allowed
     "busy_cpus_phase_fair": S(
@@ -91,7 +93,8 @@ WALKS = {
         threads=6, cpus=3, think_time="30us", access_pattern="group_walk", group_size=0,
         walk_pages=64, vmas=1, pages_per_vma=2**18, readaround_pages=2, io_latency="80us",
         writer_mode="flat_out", writer_rate=0.0, writer_threads=1, writer_gap_cpu="40us",
-        writer_hold="10us", writer_vma_share=1.0),
+        writer_hold="10us", writer_vma_share=1.0, sched_slice="100us",
+        wakeup_preemption="run_to_parity"),
     "walk_sequential_other_process": dict(
         reclaim="hazard",
         threads=6, cpus=2, think_time="30us", access_pattern="group_walk", group_size=3,

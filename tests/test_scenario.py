@@ -22,8 +22,8 @@ FIELD_ORDER = [
     "io_latency", "io_latency_cv", "io_distribution", "io_parallelism", "io_depth_slope",
     "io_stall_share", "io_stall_latency", "io_stall_cv",     # issue 14: the device's tail
     "io_page_time", "readaround_pages", "zram_latency", "fault_cpu_time", "cpus", "sched_slice",
-    "wakeup_latency", "reclaim", "memory_limit", "lru_lists", "reclaim_cpu_time",
-    "reclaim_rate_cached", "reclaim_rate_mapped", "writer_mode", "writer_rate",
+    "wakeup_preemption", "tick_hz", "wakeup_latency", "reclaim", "memory_limit", "lru_lists",
+    "reclaim_cpu_time", "reclaim_rate_cached", "reclaim_rate_mapped", "writer_mode", "writer_rate",
     "writer_threads", "writer_op_rate", "writer_locks_per_op", "writer_gap_cpu", "writer_where",
     "writer_hold", "writer_hold_cv", "writer_hold_distribution", "writer_vma_share",
     "writer_fork_share",

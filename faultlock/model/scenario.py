@@ -60,6 +60,8 @@ WALK_ORDERS = ("random", "sequential")
 RECLAIM_MODES = ("lru", "hazard")
 WRITER_MODES = ("poisson", "periodic", "flat_out")
 WRITER_WHERE = ("thread", "process")
+#: kernel/sched/features.h RUN_TO_PARITY (on by default) and its absence (NO_RUN_TO_PARITY)
+WAKEUP_PREEMPTIONS = ("run_to_parity", "immediate")
 
 # ----------------------------------------------------------------------------------------------
 # Units
@@ -433,6 +435,25 @@ class Scenario:
     # kernel/sched/fair.c: sysctl_sched_base_slice 0.75 ms x (1 + log2 min(ncpus, 8)) = 3 ms
     sched_slice: Seconds = _spec("time", 3e-3, "CPU time slice after which a running thread "
                                  "yields to a queued one (EEVDF base slice)", **POSITIVE)
+    # kernel/sched/features.h: SCHED_FEAT(RUN_TO_PARITY, true); kernel/sched/fair.c:
+    # check_preempt_wakeup_fair -> pick_eevdf, which keeps curr while protect_slice(curr)
+    # (default 'immediate', not the kernel's: on the measured cells of examples/measure/ it moves
+    # no p50/p90/p99 toward the kernel, issue 14)
+    wakeup_preemption: Name = _spec("name", "immediate", "when a woken task takes the CPU of a "
+                                    "running one: 'run_to_parity' (the kernel's default "
+                                    "RUN_TO_PARITY: only once the running task has used its "
+                                    "slice since it got the CPU, else it waits for a CPU to "
+                                    "free; the slice runs across bursts, so a write hold may "
+                                    "be preempted holding the lock) or 'immediate' "
+                                    "(NO_RUN_TO_PARITY: at once, if the running task is only "
+                                    "computing)", choices=WAKEUP_PREEMPTIONS)
+    # include/asm-generic/param.h, CONFIG_HZ (250 on this machine); kernel/locking/rwsem.c counts
+    # RWSEM_WAIT_TIMEOUT in jiffies and tests it with time_after(jiffies, waiter->timeout)
+    tick_hz: Count = _spec("count", 0, "CONFIG_HZ, jiffies per second: the rwsem HANDOFF "
+                           "timeout is counted in jiffies (the waiter's deadline is its enqueue "
+                           "jiffy plus handoff_timeout rounded up to jiffies, and it passes only "
+                           "when jiffies exceed it: 4-8 ms at 250); 0 = continuous time (exactly "
+                           "handoff_timeout)", low=0, high=100_000)
     # MODEL.md traces: µs writer holds still cost contended readers tens of µs
     wakeup_latency: Seconds = _spec("time", 10e-6, "delay from a sleeper being woken to it being "
                                     "runnable, before any wait for a CPU", **NONNEGATIVE)
@@ -1158,6 +1179,7 @@ SERVER_NVME: dict[str, Any] = {
 VIRTIO_2CPU: dict[str, Any] = {
     "threads": 8,
     "cpus": 2,
+    "sched_slice": 1.5e-3,        # sysctl_sched_base_slice: 0.75 ms x (1 + ilog2(2 CPUs))
     "io_latency": 45e-6,          # measured ~45 µs at depth 1 (MODEL.md, mechanism 7)
     "io_depth_slope": 11e-6,      # ~125 µs at depth 8, ~370 µs at 32: ~11 µs per extra read
     "readaround_pages": 1,        # MADV_RANDOM

@@ -6,6 +6,20 @@ at the front of the run queue until a CPU's fault work ends; readers granted tog
 writer's release wake together, and those beyond the CPUs queue there one behind the other.
 The computing between accesses shares what is left of the CPUs (processor sharing), which is
 where CPU saturation shows.
+
+Under ``wakeup_preemption='run_to_parity'`` (the kernel's RUN_TO_PARITY; the engine's
+``cpu.protected``) a computing thread is no victim until it has run a slice: a woken thread
+waits whenever every CPU is busy, computing or not, for the first CPU whose task sleeps or ends
+its slice (``min(run, sched_slice) / c``). Limits, stated in ``validate``'s report
+(``validation.ANALYTIC_LIMITS``), measured 2026-12-05: this is a mean term only. It does not
+move the run-queue wait of saturated CPUs from the computing threads into the woken ones, as the
+engine does (32 threads computing 30 µs per access on 2 CPUs: mean fault latency 97 µs against
+the engine's 587 µs; 8 threads: 89 against 129 µs); it does not see a protected CPU-bound entity
+that is not a faulting thread (one CPU, a writer thread of another process computing flat out,
+reads Exp(1 ms), slice 1 ms: 1.00 ms against the engine's and theory's 1.37 ms,
+``tests/test_sched.py``); and a write hold preempted at its slice end (engine: the slice runs
+across bursts) is not in the analytic hold (the hold doubles against one CPU-bound thread on one
+CPU in the engine, not here).
 """
 
 from __future__ import annotations
@@ -14,7 +28,8 @@ import numpy as np
 from numba import njit
 
 from .layout import ACC, IN
-from .numeric import JIT, RHS_CPU, clip, fs_excess, fs_tail, safe_div, share_fixed_point, vmax
+from .numeric import (JIT, RHS_CPU, clip, fs_excess, fs_tail, safe_div, share_fixed_point,
+                      vmax, vmin)
 
 
 @njit(**JIT)
@@ -68,6 +83,12 @@ def cpus(xi, miss, acc, access_rate, batch, cpu_holds, cpu_gaps, guess):
     if not limited:
         return 0.0, 0.0, 0.0, think_time, 0.0, thinking
     busy_high = clip((u_fault + u_writer) / n, 0.0, 1.0)
+    if xi[IN.run_to_parity] > 0:
+        # RUN_TO_PARITY: a computing thread is no victim until it has run a slice, so a woken
+        # thread waits whenever every CPU is busy, computing or not, for the first CPU whose
+        # task sleeps or ends its slice: the minimum of c residual stretches of min(run, slice)
+        busy_high = clip((u_fault + u_writer + cpu_gaps) / n + thinking, 0.0, 1.0)
+        front = vmin(run, xi[IN.sched_slice]) / cpus1
     no_victim = fs_tail(n - 1, busy_high, cpus1)
     single = no_victim * front
     single_p = no_victim

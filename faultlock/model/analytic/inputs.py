@@ -97,6 +97,13 @@ class Elements:
         cell_rows = np.zeros((cells, len(IN)))
         for name in SCENARIO_FIELDS:
             cell_rows[:, getattr(IN, name)] = f[name]
+        # the HANDOFF timeout in jiffies (tick_hz > 0; montecarlo/rwsem.py handoff_due): between
+        # J and J + 1 jiffies after the enqueue, J = ceil(timeout HZ); half a jiffy more on average
+        hz = f["tick_hz"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            jiffies = np.ceil(f["handoff_timeout"] * hz - 1e-9) + 0.5
+            cell_rows[:, IN.handoff_timeout] = np.where(hz > 0, jiffies / hz,
+                                                        f["handoff_timeout"])
         total = f["vmas"] * f["pages_per_vma"]
         swap_vmas = np.round(f["swap_share"] * f["vmas"])          # as the engine: int(round())
         file_pages = (f["vmas"] - swap_vmas) * f["pages_per_vma"]
@@ -141,6 +148,7 @@ class Elements:
             # are then zero unless reclaim="hazard")
             "lru": (flat["reclaim"] == "lru") & (f["memory_limit"] > 0),
             "inactive_ratio": inactive_ratio(f["memory_limit"]),
+            "run_to_parity": flat["wakeup_preemption"] == "run_to_parity",
         }
         for name, value in derived.items():
             cell_rows[:, getattr(IN, name)] = np.asarray(value, dtype=float)

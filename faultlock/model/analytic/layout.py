@@ -32,13 +32,14 @@ SCENARIO_FIELDS = (
     "writer_vma_share", "writer_fork_share", "reader_rate", "reader_hold", "handoff_timeout",
     "writer_locks_per_op", "writer_gap_cpu", "writer_op_rate", "writer_rate", "cpus",
     "think_time", "idle_time", "group_size", "jank_threshold", "memory_limit", "lru_lists",
-    "reclaim_cpu_time",
+    "reclaim_cpu_time", "sched_slice",
 )
 #: quantities derived from the scenario (inputs.py)
 DERIVED_FIELDS = (
     "readaround", "file_pages", "swap_pages", "file_share", "capacity", "total_pages", "io_cv",
     "writer_cv", "walk", "periodic", "writer_loop", "writer_process", "linux", "spin",
     "drain_blocks", "handover", "writer_pref", "strata_row", "lru", "inactive_ratio",
+    "run_to_parity",
 )
 #: the policy's switches (policies.py)
 SWITCHES = ("use_vma_lock", "drop_on_vma", "drop_on_mmap", "retry_on_vma", "uptodate_wait")

@@ -115,7 +115,7 @@ def start(S, P, Q):
     """
     for t in range(Q[Q_THREADS]):
         S.ent_cont[t] = K_THINK_DONE
-        cpu.request_cpu(S, Q, t, False)
+        cpu.request_cpu(S, P, Q, t, False)
     writers.schedule_arrival(S, P, Q)
     writers.start_threads(S, P, Q)
     readers.schedule_arrival(S, P, Q)
@@ -150,7 +150,7 @@ def loop(S, P, Q):
             else:
                 _dispatch(S, P, Q, entity, S.ent_cont[entity])
         elif event == EV_WAKE:
-            cpu.request_cpu(S, Q, entity, True)
+            cpu.request_cpu(S, P, Q, entity, True)
         elif event == EV_IO:
             device.complete(S, P, Q, entity - first_io)
         elif event == EV_ARRIVAL:

@@ -28,7 +28,7 @@ def start(S, P, Q):
     for n in range(Q[Q_NOISE_THREADS]):
         entity = Q[Q_FIRST_NOISE] + n
         S.ent_cont[entity] = K_NOISE_RUN
-        cpu.request_cpu(S, Q, entity, False)
+        cpu.request_cpu(S, P, Q, entity, False)
 
 
 @njit(cache=True)

@@ -45,7 +45,7 @@ def arrival(S, P, Q):
     S.ints[I_R_FREE] -= 1
     entity = Q[Q_FIRST_READER] + S.r_free[S.ints[I_R_FREE]]
     S.ent_cont[entity] = K_R_START
-    cpu.request_cpu(S, Q, entity, True)
+    cpu.request_cpu(S, P, Q, entity, True)
 
 
 @njit(cache=True)

@@ -34,13 +34,14 @@ now would get: ``fifo`` the readers at the head up to the first writer, ``reader
 ``writer_pref`` none while a writer waits.
 """
 
+import numpy as np
 from numba import njit
 
 from . import cpu
 from .stats import count
 from .state import (EV_SPIN, I_RW_HANDOFF, I_RW_QHEAD, I_RW_QLEN, I_RW_QTAIL, I_RW_QWRITERS,
                     I_RW_READERS, I_RW_WRITER, I_SPIN_LEN, K_MMAP_GRANTED, K_W_GRANTED, K_W_WOKEN,
-                    P_HANDOFF, Q_RWSEM, Q_WAKE_BATCH, Q_WRITER_SPIN, R_NOW, RWSEM_FIFO,
+                    P_HANDOFF, P_HZ, Q_RWSEM, Q_WAKE_BATCH, Q_WRITER_SPIN, R_NOW, RWSEM_FIFO,
                     RWSEM_LINUX, RWSEM_PHASE_FAIR, RWSEM_READER_PREF, RWSEM_WRITER_PREF,
                     S_READ_BUSY_PERIODS)
 
@@ -189,6 +190,23 @@ def up_read(S, P, Q):
         _on_free(S, P, Q, False)
 
 
+@njit(cache=True, inline="always")
+def handoff_due(S, P, entity):
+    """The waiter ``entity`` has waited ``RWSEM_WAIT_TIMEOUT``: it may set HANDOFF.
+
+    In continuous time (``tick_hz`` 0) after exactly ``handoff_timeout``. In jiffies, as the
+    kernel: ``waiter.timeout = jiffies + RWSEM_WAIT_TIMEOUT`` at enqueue and the test is
+    ``time_after(jiffies, waiter->timeout)``, so the deadline passes at the jiffy after it:
+    between ``J`` and ``J + 1`` jiffies after the enqueue, ``J = ceil(handoff_timeout * HZ)``
+    (at HZ = 250 and 4 ms, 4 to 8 ms, depending on where in a jiffy the waiter queued).
+    """
+    hz = P[P_HZ]
+    if hz <= 0.0:
+        return S.reals[R_NOW] - S.rw_enq_time[entity] >= P[P_HANDOFF]
+    deadline = np.floor(S.rw_enq_time[entity] * hz) + np.ceil(P[P_HANDOFF] * hz - 1e-9)
+    return np.floor(S.reals[R_NOW] * hz) > deadline
+
+
 # ---- write side ---------------------------------------------------------------------------------
 @njit(cache=True)
 def down_write(S, P, Q, entity, owner_running):
@@ -263,7 +281,7 @@ def writer_woken(S, P, Q, entity):
         _unlink(S, entity)
         S.ints[I_RW_WRITER] = entity
         return True
-    if first and S.reals[R_NOW] - S.rw_enq_time[entity] >= P[P_HANDOFF]:
+    if first and handoff_due(S, P, entity):
         S.ints[I_RW_HANDOFF] = 1   # from now on it spins on the owner and gets the lock next
     return False
 
@@ -323,7 +341,7 @@ def _on_free(S, P, Q, by_writer):
             cpu.run_now(S, spinner, K_W_GRANTED)               # it is on a CPU already
             # rwsem_wake still runs: the head waiter finds the lock stolen, and sets HANDOFF if
             # it has waited past the timeout.
-            if head >= 0 and S.reals[R_NOW] - S.rw_enq_time[head] >= P[P_HANDOFF]:
+            if head >= 0 and handoff_due(S, P, head):
                 S.ints[I_RW_HANDOFF] = 1
             return
         if head < 0:

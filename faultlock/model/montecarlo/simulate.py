@@ -78,6 +78,7 @@ def parameters(scenario: Scenario, policy: str, *, operations: int, batches: int
     P[state.P_WRITER_VMA_SHARE] = s.writer_vma_share
     P[state.P_WRITER_FORK_SHARE] = s.writer_fork_share
     P[state.P_HANDOFF] = s.handoff_timeout
+    P[state.P_HZ] = s.tick_hz
     P[state.P_JANK] = s.jank_threshold
     P[state.P_POPULARITY] = s.page_popularity
     P[state.P_MAX_TIME] = max_time
@@ -155,6 +156,7 @@ def parameters(scenario: Scenario, policy: str, *, operations: int, batches: int
     Q[state.Q_WRITER_THREADS] = s.writer_threads if s.writer_mode != "poisson" else 0
     Q[state.Q_WRITER_LOCKS] = s.writer_locks_per_op
     Q[state.Q_WRITER_PROCESS] = int(s.writer_where == "process")
+    Q[state.Q_RUN_TO_PARITY] = int(s.wakeup_preemption == "run_to_parity")
     Q[state.Q_WRITER_STREAM] = _walk_key_stream(s.threads) + 1
     if s.access_pattern == "file_rounds":
         Q[state.Q_ACCESS_PATTERN] = state.ACCESS_FILE_ROUNDS

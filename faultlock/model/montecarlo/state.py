@@ -59,11 +59,12 @@ P_ROUND_LOCK_HOLD = 30   # round_lock_hold: mmap_lock write hold of a round's mm
 P_HOLE_PAGE_CPU = 31     # hole_page_cpu: zero-filling one folio of a hole
 P_NOISE_CPU = 32         # noise_cpu: CPU of one noise loop
 P_NOISE_SLEEP = 33       # noise_sleep: mean sleep between noise loops
-# -- the device's tail: read stalls (issue 14, helper FOLIO) --
+# -- the device's tail: read stalls (issue 14) --
 P_IO_STALL_SHARE = 34    # io_stall_share: probability that a read is held up
 P_IO_STALL_MEAN = 35     # io_stall_latency: mean extra time of a held-up read
 P_IO_STALL_CV = 36       # io_stall_cv: its cv (log-normal)
-N_P = 37
+P_HZ = 37                # tick_hz: jiffies per second (0 = continuous time)
+N_P = 38
 
 # ---- parameters: integers ----------------------------------------------------------------------
 Q_THREADS = 0
@@ -123,7 +124,8 @@ Q_READ_HOLE = 52         # 1 = read_source 'hole': file reads zero-fill on the f
 Q_NOISE_THREADS = 53     # noise threads, entities [Q_FIRST_NOISE, Q_FIRST_NOISE + this)
 Q_FIRST_NOISE = 54
 Q_NOISE_STREAM = 55      # stream of noise thread 0 (thread n: this + n)
-N_Q = 56
+Q_RUN_TO_PARITY = 56     # 1 = wakeup_preemption "run_to_parity", 0 = "immediate"
+N_Q = 57
 
 ACCESS_POPULARITY = 0
 ACCESS_GROUP_WALK = 1

@@ -84,7 +84,7 @@ def arrival(S, P, Q):
     _set_kind(S, P, Q, w, u, which)
     entity = Q[Q_FIRST_WRITER] + w
     S.ent_cont[entity] = K_W_START
-    cpu.request_cpu(S, Q, entity, True)
+    cpu.request_cpu(S, P, Q, entity, True)
 
 
 @njit(cache=True, inline="always")
@@ -285,7 +285,7 @@ def start_threads(S, P, Q):
             _sleep_until_next(S, P, Q, entity, False)
         else:
             S.ent_cont[entity] = K_W_OP_START
-            cpu.request_cpu(S, Q, entity, False)
+            cpu.request_cpu(S, P, Q, entity, False)
 
 
 @njit(cache=True)
@@ -303,7 +303,7 @@ def _sleep_until_next(S, P, Q, entity, on_cpu):
             op_start(S, P, Q, entity)
         else:
             S.ent_cont[entity] = K_W_OP_START
-            cpu.request_cpu(S, Q, entity, False)
+            cpu.request_cpu(S, P, Q, entity, False)
         return
     if on_cpu:
         cpu.release_cpu(S, Q, entity)
@@ -326,7 +326,7 @@ def op_start(S, P, Q, entity):
 def next_acquisition(S, P, Q, entity):
     """An acquisition boundary: give the CPU to the entities queued for one (a flat-out thread
     never sleeps), then the CPU outside the lock and the acquisition."""
-    if cpu.should_yield(S, Q):
+    if cpu.should_yield(S, P, Q, entity):
         cpu.yield_cpu(S, Q, entity, K_W_NEXT_ACQ)
         return
     resume_acquisition(S, P, Q, entity)
