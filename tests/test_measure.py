@@ -190,6 +190,25 @@ def test_classify(lat_us, maj, mn, vcsw, ivcsw, expected):
     assert code[0] == expected
 
 
+def test_runqueue_delay_of_each_fault_is_split_from_its_latency():
+    """Harness 4 reports each touch's run delay (schedstat); the metrics take it over faults only,
+    and latency minus it is what the fault would have taken with a CPU always free. Hand case:
+    faults of 50, 60 and 3 µs with 0, 20 and 1 µs of run-queue wait, one no-fault touch."""
+    line = json.loads(_touch_line())
+    line["rqd_ns"] = [0, 20_000, 1_000, 2**32 - 1]        # the last: not read (-> NaN)
+    parsed = parse.parse_output("\n".join([_RUN, json.dumps(line)]))
+    m = parse.fault_metrics(parsed)
+    assert m["fault_runqueue_delay_mean"] == pytest.approx(7e-6)
+    assert m["fault_runqueue_delay_p50"] == pytest.approx(1e-6)
+    assert m["fault_runqueue_share"] == pytest.approx(21 / 113)
+    assert m["fault_latency_off_runqueue_p50"] == pytest.approx(40e-6)     # of 50, 40, 2 µs
+    old = parse.fault_metrics(parse.parse_output("\n".join([_RUN, _touch_line()])))
+    assert np.isnan(old["fault_runqueue_delay_mean"])                   # harness 3: unknown
+    bad = dict(line, rqd_ns=[0])
+    with pytest.raises(ValueError, match="unequal length"):
+        parse.parse_output(json.dumps(bad))
+
+
 def test_classify_validates():
     with pytest.raises(ValueError, match="unequal"):
         parse.classify([1, 2], [0], [0], [0], [0])

@@ -67,7 +67,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HARNESS_VERSION 3
+#define HARNESS_VERSION 4
 #define PAGE 4096UL
 #define TMPFS_MAGIC_ 0x01021994L
 #define RAMFS_MAGIC_ 0x858458f6L
@@ -470,6 +470,7 @@ struct reader_arg {
     long done;
     uint32_t *lat_ns, *t_us;
     uint8_t *dmaj, *dmin, *dvcsw, *divcsw;
+    uint32_t *rqd_ns;
     uint64_t walk_ns, cpu_ns;
     volatile long sink;
 };
@@ -482,20 +483,42 @@ static inline void spin_ns(long ns) {
 
 static inline uint8_t clip8(long x) { return x < 0 ? 0 : x > 255 ? 255 : (uint8_t)x; }
 
+/* This thread's run delay: the second field of /proc/thread-self/schedstat, the time it spent
+   runnable but not running, summed by sched_info_arrive() (kernel/sched/stats.h) at each switch-in
+   (CONFIG_SCHED_INFO, no schedstats sysctl needed). -1 where the file cannot be read. */
+static long long run_delay_ns(int fd) {
+    char buf[96];
+    if (fd < 0) return -1;
+    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+    if (n <= 0) return -1;
+    buf[n] = 0;
+    unsigned long long exec_ns, delay_ns;
+    if (sscanf(buf, "%llu %llu", &exec_ns, &delay_ns) != 2) return -1;
+    return (long long)delay_ns;
+}
+
 static void *reader_thread(void *p) {
     struct reader_arg *a = p;
     struct rusage r0, r1;
     long sink = 0;
+    int sched_fd = a->rqd_ns ? open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC) : -1;
     pthread_barrier_wait(a->barrier);
     uint64_t begin = now_ns();
     for (long i = 0; i < a->npages; i++) {
         spin_ns(a->think_ns);
+        long long d0 = run_delay_ns(sched_fd);
         getrusage(RUSAGE_THREAD, &r0);
         uint64_t t0 = now_ns();
         if (t0 > a->deadline_ns) break;
         sink += *(volatile const char *)(a->map + (size_t)a->order[i] * PAGE);
         uint64_t t1 = now_ns();
         getrusage(RUSAGE_THREAD, &r1);
+        if (a->rqd_ns) {
+            /* the touch's wait for a CPU (two getrusage calls fall inside it, as in majflt) */
+            long long d1 = run_delay_ns(sched_fd);
+            long long d = d0 >= 0 && d1 >= d0 ? d1 - d0 : -1;
+            a->rqd_ns[i] = d < 0 ? UINT32_MAX : d > UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)d;
+        }
         uint64_t dt = t1 - t0;
         a->lat_ns[i] = dt > UINT32_MAX ? UINT32_MAX : (uint32_t)dt;
         a->t_us[i] = (uint32_t)((t0 - a->start_ns) / 1000);
@@ -510,6 +533,7 @@ static void *reader_thread(void *p) {
     a->cpu_ns = (r1.ru_utime.tv_sec + r1.ru_stime.tv_sec) * 1000000000ULL +
                 (r1.ru_utime.tv_usec + r1.ru_stime.tv_usec) * 1000ULL;
     a->sink = sink;
+    if (sched_fd >= 0) close(sched_fd);
     return NULL;
 }
 
@@ -651,6 +675,7 @@ static int cmd_faults(int argc, char **argv) {
         a->barrier = &barrier;
         a->lat_ns = calloc(N, 4); a->t_us = calloc(N, 4);
         a->dmaj = calloc(N, 1); a->dmin = calloc(N, 1); a->dvcsw = calloc(N, 1); a->divcsw = calloc(N, 1);
+        a->rqd_ns = calloc(N, 4);
         if (pthread_create(&rt[i], NULL, reader_thread, a)) fail("pthread_create: %s", strerror(errno));
     }
     pthread_t wt[MAX_WRITERS];
@@ -701,6 +726,7 @@ static int cmd_faults(int argc, char **argv) {
         print_u8_array("minflt", a->dmin, a->done);
         print_u8_array("nvcsw", a->dvcsw, a->done);
         print_u8_array("nivcsw", a->divcsw, a->done);
+        if (a->rqd_ns) print_u32_array("rqd_ns", a->rqd_ns, a->done);
         printf("}\n");
     }
     if (W) emit_writers(sh, W, where, op, wcalls, wpages, wrate);

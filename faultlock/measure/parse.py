@@ -88,7 +88,7 @@ def parse_output(text: str | Iterable[str]) -> dict[str, Any]:
         if kind in ("file", "run", "minor_pass", "version", "wakeup"):
             out[kind] = record
         elif kind == "touches":
-            lengths = {len(record[k]) for k in _TOUCH_KEYS}
+            lengths = {len(record[k]) for k in _TOUCH_KEYS + ("rqd_ns",) if k in record}
             if len(lengths) != 1 or lengths.pop() != record["done"]:
                 raise ValueError(f"harness output line {number}: touch arrays of unequal length")
             out["touches"].append(record)
@@ -125,15 +125,23 @@ def classify(lat_ns, majflt, minflt, nvcsw, nivcsw,
 
 def touch_arrays(parsed: Mapping[str, Any], waiter_threshold: float = DEFAULT_WAITER_THRESHOLD
                  ) -> dict[str, np.ndarray]:
-    """Every touch of a run, concatenated over threads: latency (s), class, thread, group and
-    time since the start (s)."""
+    """Every touch of a run, concatenated over threads: latency (s), class, thread, group,
+    time since the start (s) and, from harness 4 on, ``runqueue_delay`` (s): the run delay that
+    ``/proc/thread-self/schedstat`` gained across the touch, i.e. its time runnable without a CPU
+    (NaN where the harness could not read it)."""
     parts = parsed["touches"]
     if not parts:
         empty = np.zeros(0)
         return {"latency": empty, "cls": empty.astype(np.int8), "thread": empty.astype(int),
-                "group": empty.astype(int), "time": empty}
+                "group": empty.astype(int), "time": empty, "runqueue_delay": empty}
     cat = {k: np.concatenate([p[k] for p in parts]) for k in _TOUCH_KEYS}
-    return {
+    if all("rqd_ns" in p for p in parts):
+        rqd = np.concatenate([p["rqd_ns"] for p in parts]).astype(np.float64)
+        rqd[rqd >= 2**32 - 1] = np.nan               # the harness's "not read"
+        runqueue_delay = rqd * 1e-9
+    else:
+        runqueue_delay = np.full(cat["lat_ns"].size, np.nan)
+    return {"runqueue_delay": runqueue_delay,
         "latency": cat["lat_ns"] * 1e-9,
         "cls": classify(cat["lat_ns"], cat["majflt"], cat["minflt"], cat["nvcsw"], cat["nivcsw"],
                         waiter_threshold),
@@ -182,6 +190,16 @@ def fault_metrics(parsed: Mapping[str, Any], *, waiter_threshold: float = DEFAUL
         "touches": float(n_touch),
         "faults": float(n_fault),
     }
+    # The faults' own waits for a CPU (harness 4): how much of the tail is the scheduler's.
+    rq = t["runqueue_delay"][cls != NONE]
+    known = np.isfinite(rq)
+    m["fault_runqueue_delay_mean"] = _mean(rq[known])
+    m["fault_runqueue_share"] = float(rq[known].sum() / faults[known].sum()) \
+        if known.any() and faults[known].sum() > 0 else np.nan
+    for q in (50, 90, 99):
+        m[f"fault_runqueue_delay_p{q}"] = _q(rq[known], q / 100)
+        # the latency a fault would have had without its run-queue waits
+        m[f"fault_latency_off_runqueue_p{q}"] = _q(faults[known] - rq[known], q / 100)
     for code, name in ((MAJOR, "major"), (WAITER, "waiter"), (MINOR, "minor"), (NONE, "nofault")):
         sel = lat[cls == code]
         m[f"{name}_share"] = sel.size / n_touch if n_touch else np.nan

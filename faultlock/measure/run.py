@@ -74,7 +74,8 @@ UNITS = {
 
 
 def _units(name: str) -> str:
-    if name.startswith(("fault_latency", "mmap_read_wait", "mmap_write_wait", "mmap_write_hold")):
+    if name.startswith(("fault_latency", "mmap_read_wait", "mmap_write_wait", "mmap_write_hold",
+                        "fault_runqueue_delay")):
         return "s" if not name.endswith("hist") else "1"
     for key, unit in UNITS.items():
         if key in name:
