@@ -62,17 +62,7 @@ def perf_status(perf: str = "perf") -> tuple[bool, str]:
     if path is None:
         result = (False, "perf not found on PATH; mmap_lock counts, waits and holds skipped")
     else:
-        with tempfile.TemporaryDirectory() as tmp:
-            cmd = [path, "record", "-q", "-k", "CLOCK_MONOTONIC", "-o", f"{tmp}/probe.data"]
-            for tp in TRACEPOINTS:
-                cmd += ["-e", tp]
-            try:
-                proc = subprocess.run(cmd + ["--", "true"], capture_output=True, text=True,
-                                      timeout=30)
-                ok = proc.returncode == 0
-                why = "" if ok else (proc.stderr.strip().splitlines() or ["perf record failed"])[-1]
-            except (OSError, subprocess.TimeoutExpired) as exc:
-                ok, why = False, str(exc)
+        ok, why = _probe(perf, sched=False)
         result = (ok, f"{path} records {', '.join(TRACEPOINTS)}" if ok else
                   f"perf cannot record the tracepoints ({why}); mmap_lock counts, waits and "
                   "holds skipped")
@@ -87,19 +77,26 @@ def sched_status(perf: str = "perf") -> tuple[bool, str]:
         return _STATUS[key]
     ok, why = perf_status(perf)
     if ok:
-        with tempfile.TemporaryDirectory() as tmp:
-            cmd = perf_record_prefix(f"{tmp}/probe.data", perf, sched=True)
-            try:
-                proc = subprocess.run(cmd + ["true"], capture_output=True, text=True, timeout=30)
-                ok = proc.returncode == 0
-                why = "" if ok else (proc.stderr.strip().splitlines() or ["failed"])[-1]
-            except (OSError, subprocess.TimeoutExpired) as exc:
-                ok, why = False, str(exc)
+        ok, why = _probe(perf, sched=True)
     result = (ok, f"records {', '.join(SCHED_TRACEPOINTS)} on all CPUs" if ok else
               f"perf cannot record the scheduler tracepoints ({why}); run-queue delays and "
               "off-CPU holds skipped")
     _STATUS[key] = result
     return result
+
+
+def _probe(perf: str, *, sched: bool) -> tuple[bool, str]:
+    """Record ``true`` as a measurement would (:func:`perf_record_prefix`): whether perf can, and
+    its last line of complaint if not."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = perf_record_prefix(f"{tmp}/probe.data", perf, sched=sched)
+        try:
+            proc = subprocess.run(cmd + ["true"], capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return False, str(exc)
+    if proc.returncode == 0:
+        return True, ""
+    return False, (proc.stderr.strip().splitlines() or ["perf record failed"])[-1]
 
 
 def perf_record_prefix(output: str | Path, perf: str = "perf", *, sched: bool = False
