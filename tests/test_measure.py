@@ -204,6 +204,11 @@ def test_runqueue_delay_of_each_fault_is_split_from_its_latency():
     assert m["fault_latency_off_runqueue_p50"] == pytest.approx(40e-6)     # of 50, 40, 2 µs
     old = parse.fault_metrics(parse.parse_output("\n".join([_RUN, _touch_line()])))
     assert np.isnan(old["fault_runqueue_delay_mean"])                   # harness 3: unknown
+    # a wait longer than the timed touch (it fell in the getrusage calls) counts up to its latency
+    line["rqd_ns"] = [0, 90_000, 1_000, 2**32 - 1]
+    m = parse.fault_metrics(parse.parse_output("\n".join([_RUN, json.dumps(line)])))
+    assert m["fault_runqueue_share"] == pytest.approx(61 / 113)
+    assert m["fault_latency_off_runqueue_p50"] == pytest.approx(2e-6)       # of 50, 0, 2 µs
     bad = dict(line, rqd_ns=[0])
     with pytest.raises(ValueError, match="unequal length"):
         parse.parse_output(json.dumps(bad))

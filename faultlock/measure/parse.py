@@ -138,7 +138,10 @@ def touch_arrays(parsed: Mapping[str, Any], waiter_threshold: float = DEFAULT_WA
     if all("rqd_ns" in p for p in parts):
         rqd = np.concatenate([p["rqd_ns"] for p in parts]).astype(np.float64)
         rqd[rqd >= 2**32 - 1] = np.nan               # the harness's "not read"
-        runqueue_delay = rqd * 1e-9
+        # The reads bracket the two getrusage calls too: a wait that fell there is not in the
+        # timed latency, so a touch's share of it is at most its latency (never a negative
+        # "latency without the wait", never a share above 1).
+        runqueue_delay = np.minimum(rqd * 1e-9, cat["lat_ns"] * 1e-9)
     else:
         runqueue_delay = np.full(cat["lat_ns"].size, np.nan)
     return {"runqueue_delay": runqueue_delay,
